@@ -1,0 +1,202 @@
+//! `flowbox step inspect` and `flowbox step run`, as a user runs them.
+
+use std::process::{Command, Output};
+
+use crate::common::{guest_path, root};
+
+fn flowbox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flowbox"))
+        .args(args)
+        .env(
+            "FLOWBOX_CACHE_DIR",
+            root().join("target/test-cache/compiled"),
+        )
+        .output()
+        .expect("run flowbox")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn path(name: &str) -> String {
+    guest_path(name).display().to_string()
+}
+
+#[test]
+fn run_prints_the_output_json_and_exits_0() {
+    let out = flowbox(&["step", "run", &path("increment"), "--input", r#"{"n": 41}"#]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value =
+        serde_json::from_str(stdout(&out).trim()).expect("stdout is JSON");
+    assert_eq!(value, serde_json::json!({"n": 42}));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn grants_and_variables_reach_the_step() {
+    let out = flowbox(&[
+        "step",
+        "run",
+        &path("normal"),
+        "--input",
+        r#"{"n": 1}"#,
+        "--grant",
+        "log",
+        "--grant",
+        "flowbox:step/variables",
+        "--grant",
+        "clock",
+        "--variables",
+        r#"{"seen": true}"#,
+        "--verbose",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(value["seen"], true);
+    let err = stderr(&out);
+    assert!(err.contains("normal step normal attempt 1"), "{err}");
+    assert!(err.contains("[set] last = 2"), "{err}");
+    assert!(err.contains("fuel used:"), "{err}");
+}
+
+/// Each failure: exit code, and one line on stderr that names it.
+#[test]
+fn every_failure_is_one_line_and_a_nonzero_exit() {
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["step", "run", &path("spin"), "--fuel", "100000000"],
+            1,
+            "fuel exhausted",
+        ),
+        (
+            &[
+                "step",
+                "run",
+                &path("spin"),
+                "--no-fuel",
+                "--timeout-ms",
+                "200",
+            ],
+            1,
+            "deadline exceeded",
+        ),
+        (
+            &["step", "run", &path("memory_bomb"), "--memory-mb", "16"],
+            1,
+            "memory limit",
+        ),
+        (&["step", "run", &path("recursion")], 1, "stack overflow"),
+        (
+            &["step", "run", &path("panic"), "--input", r#"{"what": "x"}"#],
+            1,
+            "the guest gave up on x",
+        ),
+        (
+            &["step", "run", &path("huge_output")],
+            1,
+            "output too large: 104857602 bytes",
+        ),
+        (&["step", "run", &path("bad_json")], 1, "output is not JSON"),
+        (
+            &[
+                "step",
+                "run",
+                &path("fail"),
+                "--input",
+                r#"{"kind": "permanent", "message": "no"}"#,
+            ],
+            1,
+            "permanent failure: no",
+        ),
+        (
+            &["step", "run", &path("http_call")],
+            3,
+            "not granted: flowbox:step/http@0.1.0 (grant: http)",
+        ),
+        (
+            &["step", "run", &path("http_call"), "--grant", "http"],
+            1,
+            "unavailable",
+        ),
+        (
+            &["step", "run", &path("no_run_export")],
+            3,
+            "missing export",
+        ),
+        (
+            &["step", "run", &path("wrong_signature")],
+            3,
+            "mistyped export",
+        ),
+        (
+            &["step", "run", &path("increment"), "--input", "{oops"],
+            2,
+            "--input is not JSON",
+        ),
+        (
+            &["step", "run", &path("increment"), "--grant", "sockets"],
+            2,
+            "unknown capability `sockets`",
+        ),
+        (
+            &["step", "run", "/no/such/file.wasm"],
+            2,
+            "cannot read /no/such/file.wasm",
+        ),
+    ];
+    let readme = root().join("README.md");
+    let readme = readme.display().to_string();
+    let mut all: Vec<(&[&str], i32, &str)> = cases.to_vec();
+    let not_wasm: [&str; 3] = ["step", "run", readme.as_str()];
+    all.push((&not_wasm, 3, "not a WebAssembly component"));
+    for (args, code, needle) in all {
+        let out = flowbox(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in {err:?}"
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {err:?}"
+        );
+        assert!(stdout(&out).is_empty(), "{args:?}: nothing on stdout");
+    }
+}
+
+#[test]
+fn inspect_prints_exports_imports_size_and_hash() {
+    let file = guest_path("normal");
+    let out = flowbox(&["step", "inspect", &file.display().to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(
+        text.contains(&format!("size:    {} bytes", bytes.len())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&flowbox::sandbox::content_hash(&bytes)),
+        "{text}"
+    );
+    assert!(text.contains("run: func(ctx: record"), "{text}");
+    assert!(
+        text.contains("flowbox:step/log@0.1.0 (capability, needs a grant)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("capabilities: log, variables, clock"),
+        "{text}"
+    );
+
+    let out = flowbox(&["step", "inspect", "--json", &path("http_call")]);
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(info["capabilities"], serde_json::json!(["http"]));
+}

@@ -1,0 +1,7 @@
+//! flowbox's integration tests, in one binary so the host links once.
+//! The guests they run are built from source by `scripts/build-guests.sh` (the README's test
+//! command runs it first).
+
+mod cli;
+mod common;
+mod sandbox;

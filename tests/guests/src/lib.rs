@@ -1,0 +1,1 @@
+//! Nothing here: each guest is an example (see Cargo.toml).
