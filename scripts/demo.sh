@@ -1,21 +1,53 @@
 #!/usr/bin/env bash
-# The demo: builds the step components and flowbox, then inspects and runs steps in the sandbox,
-# a well-behaved one and hostile ones, showing what each outcome looks like.
+# The demo: builds the step components and flowbox, starts the server on the embedded SQLite
+# default, loads the example workflows, runs them, and prints each execution with its step
+# history. Then a few hostile steps in the sandbox, each stopped with its own error.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/build-guests.sh
+echo "building flowbox..."
 cargo build --quiet -p flowbox
 fb="$root/target/debug/flowbox"
 w="$root/target/wasm"
-show() { printf '\n$ flowbox %s\n' "$*"; "$fb" "$@" || echo "(exit code $?)"; }
+data="$root/target/demo"
+rm -rf "$data"
+port=${DEMO_PORT:-18181}
+export FLOWBOX_SERVER="http://127.0.0.1:$port"
 
-show step inspect "$w/normal.wasm"
-show step run "$w/increment.wasm" --input '{"n": 41}'
-show step run "$w/normal.wasm" --input '{"n": 1}' --grant log --grant variables --grant clock --verbose
-show step run "$w/normal.wasm" --input '{"n": 1}'
+"$fb" serve --listen "127.0.0.1:$port" --data-dir "$data" > "$data.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fsS "$FLOWBOX_SERVER/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "$FLOWBOX_SERVER/healthz" >/dev/null || { echo "the server did not start:"; cat "$data.log"; exit 1; }
+say() { printf '\n== %s\n' "$*"; }
+
+say "step modules and workflows"
+"$fb" step upload increment "$w/increment.wasm"
+"$fb" step upload fail "$w/fail.wasm"
+for f in examples/*.yaml; do "$fb" workflow apply "$f"; done
+curl -fsS -X PUT "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"name": "ACME", "seats": 120}' >/dev/null
+curl -fsS -X PUT "$FLOWBOX_SERVER/v1/records/customer/tiny" -d '{"name": "Tiny", "seats": 3}' >/dev/null
+
+run_and_show() {
+  local id
+  id=$("$fb" run "$@" | sed -n 's/^  "id": "\(.*\)",$/\1/p')
+  "$fb" execution show "$id"
+}
+say "seq3: three action steps"
+run_and_show seq3 --input '{"n": 0}'
+say "onboarding on a big account: condition (then), a 2 s delay (a row, not a sleeping task), an action"
+run_and_show onboarding --record acme
+say "onboarding on a small account: the condition ends it"
+run_and_show onboarding --record tiny
+say "flaky: a retryable failure, retried with backoff"
+run_and_show flaky
+
+say "hostile steps in the sandbox"
+show() { printf '$ flowbox %s\n' "$*"; "$fb" "$@" || true; }
 show step run "$w/spin.wasm" --fuel 100000000
 show step run "$w/spin.wasm" --no-fuel --timeout-ms 250
 show step run "$w/memory_bomb.wasm" --memory-mb 32
 show step run "$w/panic.wasm" --input '{"what": "the demo"}'
 show step run "$w/huge_output.wasm"
+show step run "$w/http_call.wasm"

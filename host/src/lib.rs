@@ -15,5 +15,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod clock;
+pub mod engine;
 pub mod sandbox;
+pub mod store;

@@ -1,5 +1,7 @@
 //! Command definitions and dispatch.
 
+mod client;
+mod serve;
 mod step;
 
 use std::path::PathBuf;
@@ -26,15 +28,27 @@ pub struct Cli {
     /// Do not read or write the compiled-component cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    #[command(flatten)]
+    server: client::ServerArg,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Inspect and run step components.
+    /// Run the engine and its HTTP API.
+    Serve(serve::ServeArgs),
+    /// Inspect and run step components locally; upload them to a server.
     #[command(subcommand)]
     Step(step::StepCommand),
+    /// Manage workflow definitions on a server.
+    #[command(subcommand)]
+    Workflow(client::WorkflowCommand),
+    /// Start an execution of a workflow on a server (and wait for it).
+    Run(client::RunArgs),
+    /// Show, list and control executions on a server.
+    #[command(subcommand)]
+    Execution(client::ExecutionCommand),
 }
 
 /// Run the parsed command; errors are printed as one line on stderr.
@@ -44,7 +58,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         disabled: cli.no_cache,
     };
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args, &cache).await,
+        Command::Step(step::StepCommand::Upload(args)) => client::upload(args, &cli.server).await,
         Command::Step(cmd) => step::run(cmd, &cache).await,
+        Command::Workflow(cmd) => client::workflow(cmd, &cli.server).await,
+        Command::Run(args) => client::run(args, &cli.server).await,
+        Command::Execution(cmd) => client::execution(cmd, &cli.server).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

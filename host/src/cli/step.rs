@@ -26,6 +26,8 @@ pub(super) enum StepCommand {
     /// 1 (the step failed), 2 (bad arguments), 3 (the component cannot be loaded) or 4 (flowbox
     /// failed).
     Run(RunArgs),
+    /// Upload a component to a server as a step module, with its grants.
+    Upload(super::client::UploadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +68,7 @@ pub(super) async fn run(cmd: StepCommand, cache: &CacheChoice) -> Result<(), Fai
     match cmd {
         StepCommand::Inspect { file, json } => inspect(&file, json, cache),
         StepCommand::Run(args) => run_step(args, cache).await,
+        StepCommand::Upload(_) => unreachable!("dispatched to the client"),
     }
 }
 

@@ -82,3 +82,240 @@ pub fn variables(v: serde_json::Value) -> Arc<serde_json::Map<String, serde_json
         _ => panic!("variables must be an object"),
     }
 }
+
+// ---- Servers over real databases ----
+
+use std::sync::OnceLock;
+
+use flowbox::clock::Clock;
+use flowbox::engine::{Engine, EngineConfig};
+use flowbox::store::Store;
+use serde_json::Value;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The test PostgreSQL server's URL (started once per test run by scripts/test-postgres.sh).
+pub fn postgres_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("FLOWBOX_TEST_PG") {
+            return url;
+        }
+        let out = std::process::Command::new("bash")
+            .arg(root().join("scripts/test-postgres.sh"))
+            .output()
+            .expect("run scripts/test-postgres.sh");
+        assert!(
+            out.status.success(),
+            "could not start PostgreSQL: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+}
+
+/// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_db_url(db: Db, dir: &std::path::Path) -> String {
+    match db {
+        Db::Sqlite => format!("sqlite://{}", dir.join("flowbox.db").display()),
+        Db::Postgres => {
+            let admin = postgres_url();
+            let name = format!("t_{}", uuid_simple());
+            let pool = sqlx::PgPool::connect(admin)
+                .await
+                .expect("connect to the test PostgreSQL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .expect("create database");
+            pool.close().await;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+            format!("{base}/{name}")
+        }
+    }
+}
+
+fn uuid_simple() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        t % 1_000_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An engine and its HTTP API on a loopback port, over a fresh database.
+pub struct TestServer {
+    pub url: String,
+    pub engine: Engine,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(db: Db) -> TestServer {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with_clock(db: Db, clock: Arc<dyn Clock>) -> TestServer {
+        Self::start_with(db, move |c| c.clock = clock).await
+    }
+
+    pub async fn start_with(db: Db, adjust: impl FnOnce(&mut EngineConfig)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_url = fresh_db_url(db, dir.path()).await;
+        let store = Store::open(&db_url).await.expect("open store");
+        let mut config = EngineConfig {
+            poll_interval: Duration::from_millis(50),
+            ..EngineConfig::default()
+        };
+        adjust(&mut config);
+        let sandbox = Arc::new(sandbox_with(|c| {
+            c.max_concurrent = 32;
+            c.max_memory_bytes = 512 << 20;
+            c.clock = config.clock.clone();
+        }));
+        let engine = Engine::new(store, sandbox, config);
+        engine.start_scheduler().await.expect("scheduler");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = flowbox::api::app(engine.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        TestServer {
+            url,
+            engine,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("the answer is not JSON ({status}): {text:?}"));
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(self.http.get(format!("{}{path}", self.url)))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(self.http.post(format!("{}{path}", self.url)).json(&body))
+            .await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        self.call(
+            self.http
+                .post(format!("{}{path}", self.url))
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(self.http.put(format!("{}{path}", self.url)).json(&body))
+            .await
+    }
+
+    /// Upload a test guest as a step module.
+    pub async fn upload(&self, name: &str, guest_name: &str, grants: &[&str]) -> (u16, Value) {
+        let q: Vec<(&str, &str)> = grants.iter().map(|g| ("grant", *g)).collect();
+        self.call(
+            self.http
+                .put(format!("{}/v1/steps/{name}", self.url))
+                .query(&q)
+                .body(guest(guest_name)),
+        )
+        .await
+    }
+
+    /// Save a workflow (YAML or JSON text); panics unless it is accepted.
+    pub async fn apply(&self, definition: &str) -> Value {
+        let (status, body) = self.post_raw("/v1/workflows", definition).await;
+        assert!(
+            status == 201 || status == 200,
+            "workflow refused: {status} {body}"
+        );
+        body
+    }
+
+    /// Start an execution and wait for it to finish.
+    pub async fn run(&self, workflow: &str, body: Value) -> Value {
+        let (status, v) = self
+            .post(
+                &format!("/v1/workflows/{workflow}/executions?wait=30"),
+                body,
+            )
+            .await;
+        assert!(
+            status == 200 || status == 202,
+            "start refused: {status} {v}"
+        );
+        v
+    }
+
+    /// An execution with its steps.
+    pub async fn execution(&self, id: &str) -> Value {
+        let (status, v) = self.get(&format!("/v1/executions/{id}")).await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
+    /// Poll until the execution's status is `want` (or fail after `within`).
+    pub async fn until_status(&self, id: &str, want: &str, within: Duration) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let v = self.execution(id).await;
+            if v["status"] == want {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "execution {id} is {} after {within:?}, wanted {want}: {v}",
+                v["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Define each listed test (an `async fn(Db)` in the parent module) once per database.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::Db::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::Db::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_databases;

@@ -4,4 +4,6 @@
 
 mod cli;
 mod common;
+mod crash;
 mod sandbox;
+mod workflows;

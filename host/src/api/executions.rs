@@ -1,0 +1,297 @@
+//! Starting executions (one, in bulk, start-and-wait), reading them with their step history,
+//! listing them, and controlling them (pause, resume, cancel, meet a goal).
+
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::views::{execution, execution_with_steps};
+use super::{ApiError, AppState, json_body, query};
+use crate::engine::state::status;
+use crate::engine::{EngineError, StartRequest};
+use crate::sandbox::RecordRef;
+use crate::store::ExecutionFilter;
+
+/// The longest a caller may wait in one request.
+const MAX_WAIT_SECS: f64 = 300.0;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workflows/{name}/executions", post(start))
+        .route("/v1/workflows/{name}/executions/bulk", post(start_bulk))
+        .route("/v1/executions", get(list))
+        .route("/v1/executions/{id}", get(show))
+        .route("/v1/executions/{id}/pause", post(pause))
+        .route("/v1/executions/{id}/resume", post(resume))
+        .route("/v1/executions/{id}/cancel", post(cancel))
+        .route("/v1/executions/{id}/goals/{step}/meet", post(meet))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    #[serde(default)]
+    input: Value,
+    #[serde(default)]
+    record_id: Option<String>,
+    #[serde(default)]
+    variables: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    /// Seconds to wait for the execution to finish.
+    wait: Option<f64>,
+}
+
+fn wait_duration(q: &WaitQuery) -> Result<Option<Duration>, ApiError> {
+    match q.wait {
+        None => Ok(None),
+        Some(w) if w.is_finite() && (0.0..=MAX_WAIT_SECS).contains(&w) => {
+            Ok(Some(Duration::from_secs_f64(w)))
+        }
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("wait must be between 0 and {MAX_WAIT_SECS} seconds"),
+        )),
+    }
+}
+
+async fn record_for(
+    s: &AppState,
+    workflow: &str,
+    record_id: Option<String>,
+) -> Result<Option<RecordRef>, ApiError> {
+    let Some(id) = record_id else { return Ok(None) };
+    let (_, wf) = s.engine.workflow(workflow, None).await?;
+    match &wf.scope {
+        crate::engine::definition::Scope::Record(object) => Ok(Some(RecordRef {
+            object: object.clone(),
+            id,
+        })),
+        crate::engine::definition::Scope::Global => Err(EngineError::Invalid(format!(
+            "workflow `{workflow}` is global: start it without a record_id"
+        ))
+        .into()),
+    }
+}
+
+/// Start an execution. With `?wait=SECONDS`, answer when it finishes (200), or with its state
+/// when the wait runs out (202); without, answer once it is recorded (202).
+async fn start(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let q: WaitQuery = query(q)?;
+    let wait = wait_duration(&q)?;
+    let body: StartBody = if body.is_empty() {
+        StartBody::default()
+    } else {
+        json_body(&body)?
+    };
+    let record = record_for(&s, &name, body.record_id).await?;
+    let request = StartRequest {
+        input: body.input,
+        record,
+        variables: body.variables,
+        ..StartRequest::default()
+    };
+    let row = match wait {
+        Some(wait) => s.engine.start_and_wait(&name, request, wait).await?,
+        None => s.engine.start(&name, request).await?,
+    };
+    let code = if status::is_final(&row.status) {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((code, Json(execution(&row))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    #[serde(default)]
+    input: Value,
+    record_ids: Vec<String>,
+}
+
+/// Start one execution per record id.
+async fn start_bulk(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: BulkBody = json_body(&body)?;
+    if body.record_ids.is_empty() || body.record_ids.len() > 10_000 {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "record_ids: give between 1 and 10000 ids",
+        ));
+    }
+    let mut starts = Vec::new();
+    for id in body.record_ids {
+        let record = record_for(&s, &name, Some(id.clone())).await?;
+        let engine = s.engine.clone();
+        let (name, input) = (name.clone(), body.input.clone());
+        starts.push(tokio::spawn(async move {
+            let r = engine
+                .start(
+                    &name,
+                    StartRequest {
+                        input,
+                        record,
+                        ..StartRequest::default()
+                    },
+                )
+                .await;
+            (id, r)
+        }));
+    }
+    let mut executions = Vec::new();
+    let mut errors = Vec::new();
+    for task in starts {
+        match task.await {
+            Ok((record_id, Ok(row))) => {
+                executions.push(json!({"record_id": record_id, "id": row.id, "status": row.status}))
+            }
+            Ok((record_id, Err(e))) => {
+                let e = ApiError::from(e);
+                errors.push(json!({"record_id": record_id, "code": e.code, "message": e.message}));
+            }
+            Err(e) => errors.push(json!({"message": e.to_string()})),
+        }
+    }
+    let code = if executions.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((
+        code,
+        Json(json!({"executions": executions, "errors": errors})),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    workflow: Option<String>,
+    status: Option<String>,
+    record_object: Option<String>,
+    record_id: Option<String>,
+    /// RFC 3339; created at or after.
+    since: Option<String>,
+    /// RFC 3339; created before.
+    until: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn parse_time(field: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {
+    match text {
+        None => Ok(None),
+        Some(t) => crate::engine::variables::parse_datetime(t)
+            .map(|t| Some(t.timestamp_millis()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{field}: `{t}` is not an RFC 3339 time"),
+                )
+            }),
+    }
+}
+
+async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+    let q: ListQuery = query(q)?;
+    if let Some(st) = &q.status
+        && !status::ALL.contains(&st.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("status: `{st}` is not one of {}", status::ALL.join(", ")),
+        ));
+    }
+    let after = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let (t, id) = c.split_once('_').ok_or_else(|| {
+                ApiError::bad_request("invalid_query", "cursor: not a cursor from a previous page")
+            })?;
+            let t = t.parse::<i64>().map_err(|_| {
+                ApiError::bad_request("invalid_query", "cursor: not a cursor from a previous page")
+            })?;
+            Some((t, id.to_string()))
+        }
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let filter = ExecutionFilter {
+        workflow: q.workflow,
+        status: q.status,
+        record_object: q.record_object,
+        record_id: q.record_id,
+        since: parse_time("since", &q.since)?,
+        until: parse_time("until", &q.until)?,
+        after,
+        limit,
+    };
+    let page = s.engine.list(&filter).await?;
+    let items: Vec<Value> = page.items.iter().map(execution).collect();
+    let next = page.next.map(|(t, id)| format!("{t}_{id}"));
+    Ok(Json(json!({"executions": items, "next_cursor": next})))
+}
+
+/// An execution with its step history; `?wait=SECONDS` waits for it to finish first.
+async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q: WaitQuery = query(q)?;
+    let row = match wait_duration(&q)? {
+        Some(wait) => s.engine.wait(&id, wait).await?,
+        None => s.engine.execution(&id).await?,
+    };
+    let runs = s.engine.history(&id).await?;
+    Ok(Json(execution_with_steps(&row, &runs)))
+}
+
+async fn pause(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(execution(&s.engine.pause(&id).await?)))
+}
+
+async fn resume(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(execution(&s.engine.resume(&id).await?)))
+}
+
+async fn cancel(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(execution(&s.engine.cancel(&id).await?)))
+}
+
+async fn meet(
+    State(s): State<AppState>,
+    Path((id, step)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(execution(&s.engine.meet_goal(&id, &step).await?)))
+}

@@ -1,0 +1,83 @@
+//! JSON renderings of executions and step runs.
+
+use serde_json::{Map, Value, json};
+
+use crate::engine::state::State;
+use crate::store::{ExecutionRow, StepRunRow};
+
+/// A Unix-ms time as RFC 3339 (UTC).
+pub(crate) fn time(ms: i64) -> Value {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        .unwrap_or(Value::Null)
+}
+
+fn opt_time(ms: Option<i64>) -> Value {
+    ms.map(time).unwrap_or(Value::Null)
+}
+
+fn parsed(text: &Option<String>) -> Value {
+    text.as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// An execution, without its step history.
+pub(crate) fn execution(e: &ExecutionRow) -> Value {
+    let state: State = serde_json::from_str(&e.state).unwrap_or_default();
+    let record = match (&e.record_object, &e.record_id) {
+        (Some(object), Some(id)) => json!({"object": object, "id": id}),
+        _ => Value::Null,
+    };
+    json!({
+        "id": e.id,
+        "workflow": e.workflow,
+        "version": e.version,
+        "status": e.status,
+        "record": record,
+        "parent_id": e.parent_id,
+        "input": serde_json::from_str::<Value>(&e.input).unwrap_or(Value::Null),
+        "output": parsed(&e.output),
+        "error": parsed(&e.error),
+        "variables": Value::Object(state.variables),
+        "position": state.position,
+        "waiting": state.waiting,
+        "wake_at": opt_time(e.wake_at),
+        "pause_reason": e.pause_reason,
+        "event_at": time(e.event_at),
+        "created_at": time(e.created_at),
+        "updated_at": time(e.updated_at),
+        "ended_at": opt_time(e.ended_at),
+    })
+}
+
+/// A step run.
+pub(crate) fn step_run(r: &StepRunRow) -> Value {
+    let mut v = Map::new();
+    v.insert("seq".into(), json!(r.seq));
+    v.insert("step_id".into(), json!(r.step_id));
+    v.insert("kind".into(), json!(r.kind));
+    v.insert("status".into(), json!(r.status));
+    v.insert("attempt".into(), json!(r.attempt));
+    v.insert("input".into(), parsed(&r.input));
+    v.insert("output".into(), parsed(&r.output));
+    v.insert("error".into(), parsed(&r.error));
+    v.insert("detail".into(), parsed(&r.detail));
+    v.insert("logs".into(), parsed(&r.logs));
+    v.insert("fuel_used".into(), json!(r.fuel));
+    v.insert("memory_peak_bytes".into(), json!(r.memory_peak));
+    v.insert("started_at".into(), time(r.started_at));
+    v.insert("ended_at".into(), opt_time(r.ended_at));
+    v.insert(
+        "duration_ms".into(),
+        json!(r.ended_at.map(|e| e - r.started_at)),
+    );
+    Value::Object(v)
+}
+
+/// An execution with its step history.
+pub(crate) fn execution_with_steps(e: &ExecutionRow, runs: &[StepRunRow]) -> Value {
+    let mut v = execution(e);
+    v["steps"] = Value::Array(runs.iter().map(step_run).collect());
+    v
+}

@@ -1,0 +1,97 @@
+//! `flowbox serve`: the engine and its HTTP API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use flowbox::engine::{Engine, EngineConfig};
+use flowbox::sandbox::{Sandbox, SandboxConfig};
+use flowbox::store::Store;
+
+use super::{CacheChoice, EXIT_INTERNAL, EXIT_USAGE, Failure};
+
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "FLOWBOX_LISTEN")]
+    listen: SocketAddr,
+    /// Database: sqlite://PATH (the default, one process) or postgres://USER:PASS@HOST/DB.
+    #[arg(long, env = "FLOWBOX_DB")]
+    db: Option<String>,
+    /// Folder for the default SQLite database.
+    #[arg(long, default_value = "data", env = "FLOWBOX_DATA")]
+    data_dir: PathBuf,
+    /// Seconds a claimed execution stays this process's without renewal: after a crash, other
+    /// processes (PostgreSQL) take its executions over after this long.
+    #[arg(long, default_value_t = 30.0)]
+    lease_secs: f64,
+    /// Steps that may run at once in this process (the sandbox's instance pool).
+    #[arg(long, default_value_t = 1000)]
+    max_concurrent_steps: u32,
+}
+
+pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Failure> {
+    let internal = |m: String| Failure::new(EXIT_INTERNAL, format!("error: {m}"));
+    let url = args
+        .db
+        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("flowbox.db").display()));
+    let store = Store::open(&url)
+        .await
+        .map_err(|e| internal(format!("cannot open {url}: {e}")))?;
+    let mut config = SandboxConfig {
+        max_concurrent: args.max_concurrent_steps,
+        ..SandboxConfig::default()
+    };
+    cache.apply(&mut config);
+    let sandbox = Arc::new(Sandbox::new(config).map_err(|e| internal(format!("{e:#}")))?);
+    if !(args.lease_secs.is_finite() && args.lease_secs >= 1.0) {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "error: --lease-secs must be at least 1",
+        ));
+    }
+    let config = EngineConfig {
+        lease: std::time::Duration::from_secs_f64(args.lease_secs),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(store, sandbox, config);
+    engine
+        .start_scheduler()
+        .await
+        .map_err(|e| internal(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                EXIT_USAGE,
+                format!("error: cannot listen on {}: {e}", args.listen),
+            )
+        })?;
+    tracing::info!(listen = %args.listen, db = %url, "flowbox is serving");
+    eprintln!(
+        "flowbox listening on http://{} (database: {url})",
+        args.listen
+    );
+    axum::serve(listener, flowbox::api::app(engine))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| internal(e.to_string()))
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    eprintln!("flowbox: shutting down");
+}

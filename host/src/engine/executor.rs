@@ -1,0 +1,1149 @@
+//! Drives one execution, step by step, while this node holds its lease. Each step's result is
+//! committed (with the execution's new position, variables and side writes) before the next
+//! step starts; a wait ends the task and leaves a row with a wake-up time.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+
+use super::definition::{OnFailure, Step, StepKind, Target, Workflow};
+use super::expr::Scope;
+use super::state::{State, Waiting, control, pause_reason, status, step_status};
+use super::{Inner, delay, notify_finished, variables};
+use crate::sandbox::{RecordRef, StepContext, StepFailure, StepRequest};
+use crate::store::{Commit, ExecutionRow, Guard, SideWrite, StepRunRow, StoreError, millis};
+
+/// What this node knows of an execution it is driving.
+#[derive(Default)]
+pub(crate) struct Local {
+    requested: Mutex<Option<String>>,
+    cancel: Notify,
+    current: Mutex<Option<StepRunRow>>,
+}
+
+impl Local {
+    /// A pause or cancel asked through this node's API.
+    pub(crate) fn request(&self, what: &str) {
+        *self.requested.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.to_string());
+        if what == control::CANCEL {
+            self.cancel.notify_one();
+        }
+    }
+
+    fn take_request(&self) -> Option<String> {
+        self.requested
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// The step running now, as a history entry.
+    pub(crate) fn current(&self) -> Option<StepRunRow> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_current(&self, run: Option<StepRunRow>) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = run;
+    }
+}
+
+/// Drive `row` (running, leased to this node) in a new task, unless this node already is.
+pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow) {
+    let local = Arc::new(Local::default());
+    {
+        let mut running = inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.contains_key(&row.id) {
+            return;
+        }
+        running.insert(row.id.clone(), local.clone());
+    }
+    tokio::spawn(async move {
+        let id = row.id.clone();
+        let finished = drive(&inner, row, &local).await;
+        inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if let Some(row) = finished
+            && status::is_final(&row.status)
+        {
+            notify_finished(&inner, &row);
+        }
+    });
+}
+
+/// Why driving stopped early.
+#[derive(Debug, thiserror::Error)]
+enum DriveError {
+    #[error("lost the lease (another node took over, or the execution was changed)")]
+    LostLease,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+enum Flow {
+    Continue,
+    Done,
+}
+
+async fn drive(inner: &Arc<Inner>, row: ExecutionRow, local: &Local) -> Option<ExecutionRow> {
+    let id = row.id.clone();
+    let mut run = match Run::load(inner, local, row).await {
+        Ok(run) => run,
+        Err(row) => return Some(row),
+    };
+    loop {
+        match run.advance().await {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Done) => return Some(run.row),
+            Err(e) => {
+                tracing::warn!(execution = %id, error = %e, "stopped driving execution");
+                if let Err(e) = inner.store.release_lease(&id, &inner.config.node_id).await {
+                    tracing::warn!(execution = %id, error = %e, "could not release the lease; it will expire");
+                }
+                return None;
+            }
+        }
+    }
+}
+
+struct Run<'a> {
+    inner: &'a Arc<Inner>,
+    local: &'a Local,
+    wf: Arc<Workflow>,
+    row: ExecutionRow,
+    committed_seq: i64,
+    state: State,
+    input: Value,
+    /// The record's fields with `id` and `object`, read when the run (re)starts and after waits.
+    record: Option<Value>,
+    owner: String,
+}
+
+/// A step's result before it is committed.
+struct Outcome {
+    runs: Vec<StepRunRow>,
+    side_writes: Vec<SideWrite>,
+    next: Next,
+}
+
+enum Next {
+    /// Go on to a step (or the end).
+    Go(Target),
+    /// Wait until a time.
+    Wait { wake_at: i64, waiting: Waiting },
+    /// Pause at the current step.
+    Pause { reason: &'static str },
+    /// Finish now.
+    Finish {
+        status: &'static str,
+        output: Option<Value>,
+        error: Option<Value>,
+    },
+}
+
+impl<'a> Run<'a> {
+    async fn load(
+        inner: &'a Arc<Inner>,
+        local: &'a Local,
+        row: ExecutionRow,
+    ) -> Result<Run<'a>, ExecutionRow> {
+        let wf = match inner.workflows.version(&row.workflow, row.version).await {
+            Ok(wf) => wf,
+            Err(e) => {
+                tracing::error!(execution = %row.id, error = %e, "cannot load the execution's workflow");
+                return Err(row);
+            }
+        };
+        let state: State = serde_json::from_str(&row.state).unwrap_or_default();
+        let input = serde_json::from_str(&row.input).unwrap_or(Value::Null);
+        let mut run = Run {
+            inner,
+            local,
+            wf,
+            committed_seq: row.seq,
+            owner: inner.config.node_id.clone(),
+            row,
+            state,
+            input,
+            record: None,
+        };
+        run.read_record().await;
+        Ok(run)
+    }
+
+    fn now(&self) -> i64 {
+        millis(self.inner.config.clock.now())
+    }
+
+    async fn read_record(&mut self) {
+        let (Some(object), Some(id)) = (&self.row.record_object, &self.row.record_id) else {
+            return;
+        };
+        let mut fields = match self.inner.store.record(object, id).await {
+            Ok(Some(r)) => {
+                serde_json::from_str::<Map<String, Value>>(&r.fields).unwrap_or_default()
+            }
+            Ok(None) => Map::new(),
+            Err(e) => {
+                tracing::warn!(execution = %self.row.id, error = %e, "cannot read the execution's record");
+                Map::new()
+            }
+        };
+        fields.insert("id".into(), Value::String(id.clone()));
+        fields.insert("object".into(), Value::String(object.clone()));
+        self.record = Some(Value::Object(fields));
+    }
+
+    fn record_ref(&self) -> Option<RecordRef> {
+        Some(RecordRef {
+            object: self.row.record_object.clone()?,
+            id: self.row.record_id.clone()?,
+        })
+    }
+
+    /// What expressions see.
+    fn scope(&self) -> Scope {
+        let steps: Map<String, Value> = self
+            .state
+            .outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), json!({ "output": v })))
+            .collect();
+        Scope::new(Arc::new(json!({
+            "input": self.input,
+            "vars": self.state.variables,
+            "steps": steps,
+            "record": self.record,
+            "execution": {"id": self.row.id, "workflow": self.row.workflow, "version": self.row.version},
+        })))
+    }
+
+    fn new_run(&self, step: &Step, status: &str, started_at: i64) -> StepRunRow {
+        StepRunRow {
+            execution_id: self.row.id.clone(),
+            seq: self.committed_seq + 1,
+            step_id: step.id.clone(),
+            kind: step.kind.name().to_string(),
+            status: status.to_string(),
+            attempt: self.state.attempt as i64,
+            input: None,
+            output: None,
+            error: None,
+            detail: None,
+            logs: None,
+            fuel: None,
+            memory_peak: None,
+            started_at,
+            ended_at: Some(self.now()),
+        }
+    }
+
+    /// Commit the run's state with `runs` and `side_writes`; afterwards the row is as stored.
+    async fn commit(
+        &mut self,
+        runs: Vec<StepRunRow>,
+        side_writes: Vec<SideWrite>,
+        clear_control: bool,
+    ) -> Result<(), DriveError> {
+        let now = self.now();
+        self.row.seq = runs
+            .iter()
+            .map(|r| r.seq)
+            .max()
+            .unwrap_or(0)
+            .max(self.committed_seq);
+        self.row.state = serde_json::to_string(&self.state).unwrap_or_default();
+        self.row.updated_at = now;
+        if clear_control {
+            self.row.control = None;
+        }
+        let commit = Commit {
+            guard: Guard::Advance {
+                seq: self.committed_seq,
+                owner: self.owner.clone(),
+            },
+            execution: self.row.clone(),
+            clear_control,
+            step_runs: runs,
+            side_writes,
+        };
+        let outcome = self.inner.store.writer().commit(commit).await?;
+        if !outcome.applied {
+            return Err(DriveError::LostLease);
+        }
+        self.committed_seq = self.row.seq;
+        self.row.control = outcome.control;
+        Ok(())
+    }
+
+    /// One move: act on a control request, finish a wait, or run the step at the position.
+    async fn advance(&mut self) -> Result<Flow, DriveError> {
+        if let Some(flow) = self.handle_control().await? {
+            return Ok(flow);
+        }
+        if let Some(waiting) = self.state.waiting.take() {
+            return self.wake(waiting).await;
+        }
+        if !self.state.resolved {
+            let given = std::mem::take(&mut self.state.variables);
+            match variables::resolve(&self.wf.variables, given, &self.scope()) {
+                Ok(vars) => {
+                    self.state.variables = vars;
+                    self.state.resolved = true;
+                }
+                Err(message) => {
+                    let error = json!({"code": "variables", "message": message});
+                    return self
+                        .apply(Outcome {
+                            runs: vec![],
+                            side_writes: vec![],
+                            next: Next::Finish {
+                                status: status::FAILED,
+                                output: None,
+                                error: Some(error),
+                            },
+                        })
+                        .await;
+                }
+            }
+        }
+        let Some(position) = self.state.position.clone() else {
+            let output = self.state.last_output.clone();
+            return self
+                .apply(Outcome {
+                    runs: vec![],
+                    side_writes: vec![],
+                    next: Next::Finish {
+                        status: status::COMPLETED,
+                        output,
+                        error: None,
+                    },
+                })
+                .await;
+        };
+        let Some(index) = self.wf.position(&position) else {
+            let error = json!({"code": "bad_position", "message": format!("step `{position}` is not in workflow {}@{}", self.wf.name, self.row.version)});
+            return self
+                .apply(Outcome {
+                    runs: vec![],
+                    side_writes: vec![],
+                    next: Next::Finish {
+                        status: status::FAILED,
+                        output: None,
+                        error: Some(error),
+                    },
+                })
+                .await;
+        };
+        let wf = self.wf.clone();
+        let outcome = self.run_step(&wf.steps[index]).await?;
+        self.apply(outcome).await
+    }
+
+    /// Pause, cancel or a kill switch: act before anything else.
+    async fn handle_control(&mut self) -> Result<Option<Flow>, DriveError> {
+        let requested = self
+            .local
+            .take_request()
+            .or_else(|| self.row.control.clone().filter(|c| c != control::MET));
+        let killed = self
+            .inner
+            .workflows
+            .killed(&self.row.workflow)
+            .await
+            .unwrap_or(None);
+        let next = match requested.as_deref() {
+            Some(control::CANCEL) => Next::Finish {
+                status: status::CANCELLED,
+                output: None,
+                error: Some(json!({"code": "cancelled", "message": "cancelled on request"})),
+            },
+            Some(control::PAUSE) => Next::Pause {
+                reason: pause_reason::REQUESTED,
+            },
+            _ if killed.is_some() => Next::Pause {
+                reason: pause_reason::KILL_SWITCH,
+            },
+            _ => return Ok(None),
+        };
+        // A wait interrupted by a pause stays a wait (resume goes back to waiting); a cancelled
+        // one closes its step run.
+        let mut runs = Vec::new();
+        if let (
+            Next::Finish { .. },
+            Some(Waiting::Delay { step, seq } | Waiting::Goal { step, seq }),
+        ) = (&next, &self.state.waiting)
+        {
+            runs.push(self.closed_wait(step, *seq, step_status::CANCELLED, None));
+        }
+        let flow = self
+            .apply_with(
+                Outcome {
+                    runs,
+                    side_writes: vec![],
+                    next,
+                },
+                true,
+            )
+            .await?;
+        Ok(Some(flow))
+    }
+
+    fn closed_wait(
+        &self,
+        step_id: &str,
+        seq: i64,
+        status: &str,
+        detail: Option<Value>,
+    ) -> StepRunRow {
+        let kind = self
+            .wf
+            .position(step_id)
+            .map(|i| self.wf.steps[i].kind.name())
+            .unwrap_or("delay");
+        StepRunRow {
+            execution_id: self.row.id.clone(),
+            seq,
+            step_id: step_id.to_string(),
+            kind: kind.to_string(),
+            status: status.to_string(),
+            attempt: 1,
+            input: None,
+            output: None,
+            error: None,
+            detail: detail.map(|d| d.to_string()),
+            logs: None,
+            fuel: None,
+            memory_peak: None,
+            started_at: self.row.updated_at,
+            ended_at: Some(self.now()),
+        }
+    }
+
+    /// The execution was woken: finish the wait it was in.
+    async fn wake(&mut self, waiting: Waiting) -> Result<Flow, DriveError> {
+        // Time passed: the record may have changed.
+        self.read_record().await;
+        let step_index = self.wf.position(waiting.step());
+        let Some(index) = step_index else {
+            let error = json!({"code": "bad_position", "message": format!("waiting step `{}` is gone", waiting.step())});
+            return self
+                .apply(Outcome {
+                    runs: vec![],
+                    side_writes: vec![],
+                    next: Next::Finish {
+                        status: status::FAILED,
+                        output: None,
+                        error: Some(error),
+                    },
+                })
+                .await;
+        };
+        let wf = self.wf.clone();
+        let step = &wf.steps[index];
+        match waiting {
+            Waiting::Retry { .. } => {
+                // Run the step again (its attempt number was raised when it failed).
+                let outcome = self.run_step(step).await?;
+                self.apply(outcome).await
+            }
+            Waiting::Delay { seq, .. } => {
+                let run = self.closed_wait(&step.id, seq, step_status::COMPLETED, None);
+                self.state.attempt = 1;
+                self.apply(Outcome {
+                    runs: vec![run],
+                    side_writes: vec![],
+                    next: Next::Go(step.next.clone()),
+                })
+                .await
+            }
+            Waiting::Goal { seq, .. } => {
+                let met = self.row.control.as_deref() == Some(control::MET);
+                let StepKind::Goal {
+                    met: met_path,
+                    not_met,
+                    ..
+                } = &step.kind
+                else {
+                    return Ok(Flow::Done);
+                };
+                let (path, target) = if met {
+                    ("met", met_path.clone())
+                } else {
+                    ("not_met", not_met.clone())
+                };
+                let run = self.closed_wait(
+                    &step.id,
+                    seq,
+                    step_status::COMPLETED,
+                    Some(json!({"path": path})),
+                );
+                self.apply_with(
+                    Outcome {
+                        runs: vec![run],
+                        side_writes: vec![],
+                        next: Next::Go(target),
+                    },
+                    met,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn apply(&mut self, outcome: Outcome) -> Result<Flow, DriveError> {
+        self.apply_with(outcome, false).await
+    }
+
+    /// Move the state as `outcome` says and commit it.
+    async fn apply_with(
+        &mut self,
+        outcome: Outcome,
+        clear_control: bool,
+    ) -> Result<Flow, DriveError> {
+        let now = self.now();
+        let flow = match outcome.next {
+            Next::Go(Target::Step(id)) => {
+                self.state.attempt = 1;
+                self.state.position = Some(id);
+                Flow::Continue
+            }
+            Next::Go(Target::End) => {
+                self.state.position = None;
+                self.state.attempt = 1;
+                self.finish(status::COMPLETED, self.state.last_output.clone(), None, now);
+                Flow::Done
+            }
+            Next::Wait { wake_at, waiting } => {
+                self.state.waiting = Some(waiting);
+                self.row.status = status::WAITING.into();
+                self.row.wake_at = Some(wake_at);
+                self.row.lease_owner = None;
+                self.row.lease_until = None;
+                Flow::Done
+            }
+            Next::Pause { reason } => {
+                self.row.status = status::PAUSED.into();
+                self.row.pause_reason = Some(reason.to_string());
+                self.row.wake_at = self.state.waiting.as_ref().and(self.row.wake_at);
+                self.row.lease_owner = None;
+                self.row.lease_until = None;
+                Flow::Done
+            }
+            Next::Finish {
+                status,
+                output,
+                error,
+            } => {
+                self.finish(status, output, error, now);
+                Flow::Done
+            }
+        };
+        if matches!(flow, Flow::Continue) {
+            self.row.wake_at = None;
+        }
+        let wait_until = self
+            .row
+            .wake_at
+            .filter(|_| self.row.status == status::WAITING);
+        self.commit(outcome.runs, outcome.side_writes, clear_control)
+            .await?;
+        if let Some(at) = wait_until {
+            super::scheduler::timer_added(self.inner, at);
+        }
+        Ok(flow)
+    }
+
+    fn finish(
+        &mut self,
+        final_status: &str,
+        output: Option<Value>,
+        error: Option<Value>,
+        now: i64,
+    ) {
+        self.state.waiting = None;
+        self.row.status = final_status.to_string();
+        self.row.output = output.map(|o| o.to_string());
+        self.row.error = error.map(|e| e.to_string());
+        self.row.wake_at = None;
+        self.row.lease_owner = None;
+        self.row.lease_until = None;
+        self.row.ended_at = Some(now);
+    }
+
+    /// Run the step at the position and say what comes next.
+    async fn run_step(&mut self, step: &Step) -> Result<Outcome, DriveError> {
+        let started = self.now();
+        Ok(match &step.kind {
+            StepKind::Action { .. } => self.run_action(step, started).await,
+            StepKind::Condition {
+                expr,
+                then,
+                otherwise,
+            } => {
+                let mut run = self.new_run(step, step_status::COMPLETED, started);
+                match expr.is_true(&self.scope()) {
+                    Ok(yes) => {
+                        run.detail =
+                            Some(json!({"path": if yes { "then" } else { "else" }}).to_string());
+                        Outcome {
+                            runs: vec![run],
+                            side_writes: vec![],
+                            next: Next::Go(if yes { then.clone() } else { otherwise.clone() }),
+                        }
+                    }
+                    Err(e) => self.step_failed(
+                        step,
+                        run,
+                        "condition_error",
+                        e.to_string(),
+                        OnFailure::Fail,
+                        None,
+                    ),
+                }
+            }
+            StepKind::Delay(d) => {
+                let now = self.now();
+                match delay::wake_at(d, now, &self.scope(), self.record.as_ref()) {
+                    Ok(at) if at <= now => {
+                        let mut run = self.new_run(step, step_status::COMPLETED, started);
+                        run.detail = Some(json!({"wake_at": at, "waited": false}).to_string());
+                        Outcome {
+                            runs: vec![run],
+                            side_writes: vec![],
+                            next: Next::Go(step.next.clone()),
+                        }
+                    }
+                    Ok(at) => {
+                        let mut run = self.new_run(step, step_status::WAITING, started);
+                        run.ended_at = None;
+                        run.detail = Some(json!({"wake_at": at}).to_string());
+                        let waiting = Waiting::Delay {
+                            step: step.id.clone(),
+                            seq: run.seq,
+                        };
+                        Outcome {
+                            runs: vec![run],
+                            side_writes: vec![],
+                            next: Next::Wait {
+                                wake_at: at,
+                                waiting,
+                            },
+                        }
+                    }
+                    Err(message) => {
+                        let run = self.new_run(step, step_status::FAILED, started);
+                        self.step_failed(step, run, "delay_error", message, OnFailure::Fail, None)
+                    }
+                }
+            }
+            StepKind::Goal {
+                condition,
+                within,
+                met,
+                ..
+            } => {
+                let already = match condition {
+                    Some(c) => c.is_true(&self.scope()).unwrap_or(false),
+                    None => false,
+                };
+                if already {
+                    let mut run = self.new_run(step, step_status::COMPLETED, started);
+                    run.detail = Some(json!({"path": "met", "at_start": true}).to_string());
+                    Outcome {
+                        runs: vec![run],
+                        side_writes: vec![],
+                        next: Next::Go(met.clone()),
+                    }
+                } else {
+                    let mut run = self.new_run(step, step_status::WAITING, started);
+                    run.ended_at = None;
+                    let deadline = self.now() + within.as_millis() as i64;
+                    run.detail = Some(json!({"until": deadline}).to_string());
+                    let waiting = Waiting::Goal {
+                        step: step.id.clone(),
+                        seq: run.seq,
+                    };
+                    Outcome {
+                        runs: vec![run],
+                        side_writes: vec![],
+                        next: Next::Wait {
+                            wake_at: deadline,
+                            waiting,
+                        },
+                    }
+                }
+            }
+            StepKind::Goto {
+                target,
+                max_iterations,
+            } => {
+                let mut run = self.new_run(step, step_status::COMPLETED, started);
+                let count = self.state.loops.entry(step.id.clone()).or_insert(0);
+                if *count >= *max_iterations {
+                    run.detail =
+                        Some(json!({"jumped": false, "capped_at": max_iterations}).to_string());
+                    Outcome {
+                        runs: vec![run],
+                        side_writes: vec![],
+                        next: Next::Go(step.next.clone()),
+                    }
+                } else {
+                    *count += 1;
+                    run.detail = Some(json!({"jumped": true, "iteration": *count}).to_string());
+                    Outcome {
+                        runs: vec![run],
+                        side_writes: vec![],
+                        next: Next::Go(Target::Step(target.clone())),
+                    }
+                }
+            }
+            StepKind::Set { values } => {
+                let scope = self.scope();
+                let mut run = self.new_run(step, step_status::COMPLETED, started);
+                let mut set = Map::new();
+                for (name, template) in values {
+                    let declared = self.wf.variables.iter().find(|v| &v.name == name);
+                    let value = template
+                        .render(&scope)
+                        .map_err(|e| e.to_string())
+                        .and_then(|v| match declared {
+                            Some(d) => variables::coerce(d.ty, v).and_then(|v| {
+                                if d.required && variables::is_empty(&v) {
+                                    Err(format!("variable `{name}` is required"))
+                                } else {
+                                    Ok(v)
+                                }
+                            }),
+                            None => Ok(v),
+                        });
+                    match value {
+                        Ok(v) => {
+                            set.insert(name.clone(), v);
+                        }
+                        Err(message) => {
+                            run.status = step_status::FAILED.into();
+                            return Ok(self.step_failed(
+                                step,
+                                run,
+                                "set_failed",
+                                format!("{name}: {message}"),
+                                OnFailure::Fail,
+                                None,
+                            ));
+                        }
+                    }
+                }
+                run.output = Some(Value::Object(set.clone()).to_string());
+                self.state.variables.extend(set);
+                Outcome {
+                    runs: vec![run],
+                    side_writes: vec![],
+                    next: Next::Go(step.next.clone()),
+                }
+            }
+            StepKind::StartWorkflow {
+                workflow,
+                input,
+                resume_paused,
+            } => {
+                self.start_workflow(step, started, workflow, input.as_ref(), *resume_paused)
+                    .await?
+            }
+            StepKind::PauseWorkflow { workflow } | StepKind::CancelWorkflow { workflow } => {
+                let what = if matches!(step.kind, StepKind::PauseWorkflow { .. }) {
+                    control::PAUSE
+                } else {
+                    control::CANCEL
+                };
+                let mut run = self.new_run(step, step_status::COMPLETED, started);
+                let mut side_writes = Vec::new();
+                let mut ids = Vec::new();
+                if let Some(r) = self.record_ref() {
+                    for other in self
+                        .inner
+                        .store
+                        .active_on_record(workflow, &r.object, &r.id)
+                        .await?
+                    {
+                        if other.id != self.row.id {
+                            ids.push(other.id.clone());
+                            side_writes.push(SideWrite::Control {
+                                id: other.id,
+                                control: what.to_string(),
+                                now: started,
+                            });
+                        }
+                    }
+                }
+                run.detail = Some(json!({"workflow": workflow, "executions": ids}).to_string());
+                Outcome {
+                    runs: vec![run],
+                    side_writes,
+                    next: Next::Go(step.next.clone()),
+                }
+            }
+            StepKind::Stop {
+                failed,
+                reason,
+                output,
+            } => {
+                let mut run = self.new_run(step, step_status::COMPLETED, started);
+                let output = match output {
+                    Some(t) => t.render(&self.scope()).ok(),
+                    None => self.state.last_output.clone(),
+                };
+                run.output = output.as_ref().map(Value::to_string);
+                let (status, error) = if *failed {
+                    (
+                        status::FAILED,
+                        Some(
+                            json!({"code": "stopped", "message": reason.clone().unwrap_or_else(|| format!("stopped by step `{}`", step.id))}),
+                        ),
+                    )
+                } else {
+                    (status::COMPLETED, None)
+                };
+                Outcome {
+                    runs: vec![run],
+                    side_writes: vec![],
+                    next: Next::Finish {
+                        status,
+                        output,
+                        error,
+                    },
+                }
+            }
+        })
+    }
+
+    async fn start_workflow(
+        &mut self,
+        step: &Step,
+        started: i64,
+        workflow: &str,
+        input: Option<&super::expr::Template>,
+        resume_paused: bool,
+    ) -> Result<Outcome, DriveError> {
+        let mut run = self.new_run(step, step_status::COMPLETED, started);
+        let target = match self.inner.workflows.latest(workflow).await {
+            Ok(t) => t,
+            Err(e) => {
+                return Ok(self.step_failed(
+                    step,
+                    run,
+                    "start_failed",
+                    e.to_string(),
+                    OnFailure::Fail,
+                    None,
+                ));
+            }
+        };
+        if let Ok(Some(reason)) = self.inner.workflows.killed(workflow).await {
+            return Ok(self.step_failed(step, run, "start_refused", reason, OnFailure::Fail, None));
+        }
+        let (version, wf) = target;
+        let record = match &wf.scope {
+            super::definition::Scope::Record(object) => match self.record_ref() {
+                Some(r) if &r.object == object => Some(r),
+                _ => {
+                    let message = format!(
+                        "workflow `{workflow}` runs on `{object}` records and this execution has none"
+                    );
+                    return Ok(self.step_failed(
+                        step,
+                        run,
+                        "start_failed",
+                        message,
+                        OnFailure::Fail,
+                        None,
+                    ));
+                }
+            },
+            super::definition::Scope::Global => None,
+        };
+        if resume_paused && let Some(r) = &record {
+            let paused = self
+                .inner
+                .store
+                .active_on_record(workflow, &r.object, &r.id)
+                .await?
+                .into_iter()
+                .find(|e| e.status == status::PAUSED);
+            if let Some(paused) = paused {
+                run.detail = Some(json!({"resumed": paused.id}).to_string());
+                return Ok(Outcome {
+                    runs: vec![run],
+                    side_writes: vec![SideWrite::Resume {
+                        id: paused.id,
+                        now: started,
+                    }],
+                    next: Next::Go(step.next.clone()),
+                });
+            }
+        }
+        let input = match input {
+            Some(t) => match t.render(&self.scope()) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Ok(self.step_failed(
+                        step,
+                        run,
+                        "invalid_input",
+                        e.to_string(),
+                        OnFailure::Fail,
+                        None,
+                    ));
+                }
+            },
+            None => self
+                .state
+                .last_output
+                .clone()
+                .unwrap_or_else(|| self.input.clone()),
+        };
+        let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
+        let id = uuid::Uuid::now_v7().to_string();
+        let child = ExecutionRow {
+            id: id.clone(),
+            workflow: wf.name.clone(),
+            version,
+            status: status::QUEUED.into(),
+            record_object: record.as_ref().map(|r| r.object.clone()),
+            record_id: record.map(|r| r.id),
+            parent_id: Some(self.row.id.clone()),
+            input: input.to_string(),
+            output: None,
+            error: None,
+            state: serde_json::to_string(&State::start(&first, Map::new())).unwrap_or_default(),
+            seq: 0,
+            wake_at: None,
+            control: None,
+            pause_reason: None,
+            lease_owner: None,
+            lease_until: None,
+            event_at: started,
+            created_at: started,
+            updated_at: started,
+            ended_at: None,
+        };
+        run.detail =
+            Some(json!({"child": id, "workflow": workflow, "version": version}).to_string());
+        run.input = Some(input.to_string());
+        self.inner.wake_scheduler.notify_one();
+        Ok(Outcome {
+            runs: vec![run],
+            side_writes: vec![SideWrite::InsertExecution(Box::new(child))],
+            next: Next::Go(step.next.clone()),
+        })
+    }
+
+    async fn run_action(&mut self, step: &Step, started: i64) -> Outcome {
+        let StepKind::Action {
+            module,
+            input,
+            save_as,
+            limits,
+            retry,
+            on_failure,
+            on_failure_goto,
+        } = &step.kind
+        else {
+            unreachable!("run_action is called for action steps");
+        };
+        let mut run = self.new_run(step, step_status::FAILED, started);
+        let input = match input {
+            Some(t) => t.render(&self.scope()),
+            None => Ok(self
+                .state
+                .last_output
+                .clone()
+                .unwrap_or_else(|| self.input.clone())),
+        };
+        let input = match input {
+            Ok(v) => v,
+            Err(e) => {
+                return self.step_failed(
+                    step,
+                    run,
+                    "invalid_input",
+                    format!("building the input: {e}"),
+                    *on_failure,
+                    on_failure_goto.clone(),
+                );
+            }
+        };
+        let input_text = input.to_string();
+        run.input = Some(input_text.clone());
+        let module = match self.inner.modules.get(module).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return self.step_failed(
+                    step,
+                    run,
+                    "no_module",
+                    format!("there is no step module `{module}`"),
+                    *on_failure,
+                    on_failure_goto.clone(),
+                );
+            }
+            Err(e) => {
+                return self.step_failed(
+                    step,
+                    run,
+                    "module_error",
+                    e.to_string(),
+                    *on_failure,
+                    on_failure_goto.clone(),
+                );
+            }
+        };
+        let request = StepRequest {
+            input: input_text,
+            context: StepContext {
+                execution_id: self.row.id.clone(),
+                workflow_id: self.row.workflow.clone(),
+                step_id: step.id.clone(),
+                attempt: self.state.attempt,
+                record: self.record_ref(),
+            },
+            variables: Arc::new(self.state.variables.clone()),
+            limits: *limits,
+            backends: Default::default(),
+        };
+        let mut running = run.clone();
+        running.status = "running".into();
+        running.ended_at = None;
+        self.local.set_current(Some(running));
+        let outcome = tokio::select! {
+            outcome = self.inner.sandbox.run(&module, request) => Some(outcome),
+            _ = self.local.cancel.notified() => None,
+        };
+        self.local.set_current(None);
+        let Some(outcome) = outcome else {
+            // Cancelled while running: the request is acted on by the next `advance`.
+            self.local.request(control::CANCEL);
+            run.status = step_status::CANCELLED.into();
+            run.ended_at = Some(self.now());
+            return Outcome {
+                runs: vec![run],
+                side_writes: vec![],
+                next: Next::Go(Target::Step(step.id.clone())),
+            };
+        };
+        run.ended_at = Some(self.now());
+        run.fuel = Some(outcome.fuel_used as i64);
+        run.memory_peak = Some(outcome.memory_peak as i64);
+        if !outcome.logs.is_empty() {
+            run.logs = serde_json::to_string(&outcome.logs).ok();
+        }
+        match outcome.result {
+            Ok(output) => {
+                run.status = step_status::COMPLETED.into();
+                run.output = Some(output.to_string());
+                run.detail =
+                    Some(json!({"duration_us": outcome.duration.as_micros() as u64}).to_string());
+                self.state.variables.extend(outcome.variable_writes);
+                if let Some(name) = save_as {
+                    self.state.variables.insert(name.clone(), output.clone());
+                }
+                self.state.outputs.insert(step.id.clone(), output.clone());
+                self.state.last_output = Some(output);
+                Outcome {
+                    runs: vec![run],
+                    side_writes: vec![],
+                    next: Next::Go(step.next.clone()),
+                }
+            }
+            Err(failure) => {
+                run.detail =
+                    Some(json!({"duration_us": outcome.duration.as_micros() as u64}).to_string());
+                if failure.is_retryable() && self.state.attempt < retry.attempts {
+                    let next_attempt = self.state.attempt + 1;
+                    run.error = Some(failure_json(&failure).to_string());
+                    self.state.attempt = next_attempt;
+                    let wake_at =
+                        self.now() + retry.backoff_before(next_attempt).as_millis() as i64;
+                    return Outcome {
+                        runs: vec![run],
+                        side_writes: vec![],
+                        next: Next::Wait {
+                            wake_at,
+                            waiting: Waiting::Retry {
+                                step: step.id.clone(),
+                            },
+                        },
+                    };
+                }
+                let code = failure.code();
+                self.step_failed(
+                    step,
+                    run,
+                    code,
+                    failure.to_string(),
+                    *on_failure,
+                    on_failure_goto.clone(),
+                )
+            }
+        }
+    }
+
+    /// A step failed for good: record it, and go where the step's failure handling says.
+    fn step_failed(
+        &mut self,
+        step: &Step,
+        mut run: StepRunRow,
+        code: &str,
+        message: String,
+        on_failure: OnFailure,
+        goto: Option<Target>,
+    ) -> Outcome {
+        run.status = step_status::FAILED.into();
+        let error = json!({"code": code, "message": message, "step": step.id});
+        run.error = Some(error.to_string());
+        let next = if let Some(target) = goto {
+            Next::Go(target)
+        } else {
+            match on_failure {
+                OnFailure::Fail => Next::Finish {
+                    status: status::FAILED,
+                    output: None,
+                    error: Some(error),
+                },
+                OnFailure::Pause => {
+                    tracing::warn!(execution = %self.row.id, step = %step.id, %message, "step failed: execution paused at it");
+                    // Resuming runs the step again, from its first attempt.
+                    self.state.attempt = 1;
+                    self.row.error = Some(error.to_string());
+                    Next::Pause {
+                        reason: pause_reason::STEP_FAILED,
+                    }
+                }
+                OnFailure::Continue => {
+                    tracing::warn!(execution = %self.row.id, step = %step.id, %message, "step failed: execution continues");
+                    run.detail = Some(json!({"continued": true, "notified": true}).to_string());
+                    Next::Go(step.next.clone())
+                }
+                OnFailure::ContinueSilently => {
+                    run.detail = Some(json!({"continued": true}).to_string());
+                    Next::Go(step.next.clone())
+                }
+            }
+        };
+        Outcome {
+            runs: vec![run],
+            side_writes: vec![],
+            next,
+        }
+    }
+}
+
+fn failure_json(f: &StepFailure) -> Value {
+    json!({"code": f.code(), "message": f.to_string()})
+}

@@ -1,0 +1,565 @@
+//! The engine: workflow definitions, executions, and the scheduler that runs them.
+//!
+//! An execution is a row. The node that starts it (or claims it after a wake-up, a restart or
+//! an expired lease) drives it step by step in a task; every step's result, the execution's
+//! new position and variables, and the writes the step asked for are committed together by the
+//! store's group-commit writer before the next step starts. Waits (delays, goals, retry
+//! backoffs) are rows with a wake-up time, not sleeping tasks.
+
+pub mod definition;
+mod delay;
+mod executor;
+pub mod expr;
+mod modules;
+mod scheduler;
+pub mod state;
+pub mod variables;
+mod workflows;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::{Notify, oneshot};
+
+pub use self::definition::{DefinitionError, InvalidDefinition, Workflow};
+pub use self::modules::ModuleInfoView;
+use self::modules::Modules;
+use self::state::{State, status};
+use self::workflows::Workflows;
+use crate::clock::{Clock, SystemClock};
+use crate::sandbox::{Grants, LoadError, RecordRef, Sandbox};
+use crate::store::{
+    Commit, ExecutionFilter, ExecutionPage, ExecutionRow, Guard, StepRunRow, Store, StoreError,
+    millis,
+};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This node's name in leases. Default: a random id.
+    pub node_id: String,
+    /// How long a claimed execution stays this node's without renewal. Default: 30 s.
+    pub lease: Duration,
+    /// How often the scheduler looks for due work when it knows of none sooner. Default: 500 ms.
+    pub poll_interval: Duration,
+    /// How long cached workflow heads, modules and kill switches are trusted before they are
+    /// read again (other nodes' changes show up within this). Default: 2 s.
+    pub cache_ttl: Duration,
+    /// The clock for timers, leases and history.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            node_id: format!("node-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]),
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(500),
+            cache_ttl: Duration::from_secs(2),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Why an engine call failed; the API maps each to a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A definition did not validate.
+    #[error(transparent)]
+    InvalidDefinition(#[from] InvalidDefinition),
+    /// A step module did not load.
+    #[error(transparent)]
+    InvalidModule(#[from] LoadError),
+    /// Something asked for does not exist.
+    #[error("{what} `{id}` not found")]
+    NotFound { what: &'static str, id: String },
+    /// A request that does not fit the workflow or the execution's state.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with the current state (a kill switch, a finished execution).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How to start an execution.
+#[derive(Debug, Clone, Default)]
+pub struct StartRequest {
+    /// The execution's input.
+    pub input: Value,
+    /// The record, for a record-scoped workflow.
+    pub record: Option<RecordRef>,
+    /// Variables set at start (they win over the declared sources).
+    pub variables: Map<String, Value>,
+    /// The execution that starts this one.
+    pub parent_id: Option<String>,
+    /// When the event that caused the start happened (Unix ms); default: now.
+    pub event_at: Option<i64>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) sandbox: Arc<Sandbox>,
+    pub(crate) config: EngineConfig,
+    pub(crate) workflows: Workflows,
+    pub(crate) modules: Modules,
+    /// Executions this node is driving now.
+    pub(crate) running: Mutex<HashMap<String, Arc<executor::Local>>>,
+    /// Callers waiting for executions to finish.
+    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<ExecutionRow>>>>,
+    /// Wakes the scheduler early (new queued work, an earlier timer).
+    pub(crate) wake_scheduler: Notify,
+    /// The earliest wake-up time the scheduler should act on (Unix ms).
+    pub(crate) next_timer: Mutex<Option<i64>>,
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("node", &self.inner.config.node_id)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine over a store and a sandbox. Call [`Engine::start_scheduler`] to run due work.
+    pub fn new(store: Store, sandbox: Arc<Sandbox>, config: EngineConfig) -> Engine {
+        let ttl = config.cache_ttl;
+        let inner = Inner {
+            workflows: Workflows::new(store.clone(), ttl),
+            modules: Modules::new(store.clone(), sandbox.clone(), ttl),
+            store,
+            sandbox,
+            config,
+            running: Mutex::default(),
+            waiters: Mutex::default(),
+            wake_scheduler: Notify::new(),
+            next_timer: Mutex::new(None),
+        };
+        Engine {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Start the scheduler (timers, queued work, recovery of executions a crash left behind)
+    /// and the lease keeper. Returns at once; they run until the process ends.
+    pub async fn start_scheduler(&self) -> Result<(), EngineError> {
+        if self.inner.store.is_sqlite() {
+            // This process holds the SQLite database's lock: whatever was running belonged to a
+            // process that is gone. Resume it now rather than after its lease.
+            let orphans = self.inner.store.expire_all_leases().await?;
+            if orphans > 0 {
+                tracing::info!(
+                    orphans,
+                    "resuming executions left running by a previous process"
+                );
+            }
+        }
+        scheduler::spawn(self.inner.clone());
+        Ok(())
+    }
+
+    /// Run one scheduler pass now: claim and start whatever is due. For tests that move a
+    /// manual clock.
+    pub async fn run_due(&self) -> Result<usize, EngineError> {
+        scheduler::pass(&self.inner).await
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The engine's clock.
+    pub fn now_ms(&self) -> i64 {
+        millis(self.inner.config.clock.now())
+    }
+
+    // ---- Workflows ----
+
+    /// Validate and save a definition (JSON or YAML). Returns the workflow's name, its version
+    /// and whether the version is new (an unchanged definition keeps its version).
+    pub async fn apply_workflow(&self, text: &str) -> Result<(String, i64, bool), EngineError> {
+        let workflow = definition::parse(text)?;
+        self.inner
+            .workflows
+            .check_references(&workflow, &self.inner.modules)
+            .await?;
+        let saved = serde_json::to_string(&workflow.source).unwrap_or_default();
+        let (version, created) = self
+            .inner
+            .store
+            .save_workflow(&workflow.name, &saved, self.now_ms())
+            .await?;
+        self.inner.workflows.forget(&workflow.name);
+        Ok((workflow.name, version, created))
+    }
+
+    /// A workflow version (newest with `None`).
+    pub async fn workflow(
+        &self,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<(i64, Arc<Workflow>), EngineError> {
+        match version {
+            None => self.inner.workflows.latest(name).await,
+            Some(v) => self.inner.workflows.version(name, v).await.map(|w| (v, w)),
+        }
+    }
+
+    /// Flip a workflow's kill switch (`None`: the global one). Turning it on stops new starts and
+    /// pauses running executions at their next step; turning it off resumes what it paused.
+    pub async fn set_kill_switch(
+        &self,
+        workflow: Option<&str>,
+        on: bool,
+    ) -> Result<u64, EngineError> {
+        let now = self.now_ms();
+        match workflow {
+            Some(name) => {
+                if !self.inner.store.set_workflow_killed(name, on, now).await? {
+                    return Err(EngineError::NotFound {
+                        what: "workflow",
+                        id: name.to_string(),
+                    });
+                }
+            }
+            None => self.inner.store.set_global_killed(on).await?,
+        }
+        self.inner.workflows.refresh_kill_switches().await?;
+        if on {
+            return Ok(0);
+        }
+        let resumed = self.inner.store.resume_killed(workflow, now).await?;
+        if resumed > 0 {
+            self.inner.wake_scheduler.notify_one();
+        }
+        Ok(resumed)
+    }
+
+    /// Whether new starts of `workflow` are refused, and why.
+    pub async fn killed(&self, workflow: &str) -> Result<Option<String>, EngineError> {
+        self.inner.workflows.killed(workflow).await
+    }
+
+    // ---- Step modules ----
+
+    /// Validate a component and save it as a step module with its grants.
+    pub async fn upload_module(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: Grants,
+    ) -> Result<ModuleInfoView, EngineError> {
+        self.inner
+            .modules
+            .upload(name, bytes, grants, self.now_ms())
+            .await
+    }
+
+    /// Every step module.
+    pub async fn modules(&self) -> Result<Vec<ModuleInfoView>, EngineError> {
+        self.inner.modules.list().await
+    }
+
+    // ---- Executions ----
+
+    /// Start an execution of the newest version of `workflow`. Returns once the execution is
+    /// durably recorded (it then runs in the background).
+    pub async fn start(
+        &self,
+        workflow: &str,
+        request: StartRequest,
+    ) -> Result<ExecutionRow, EngineError> {
+        let row = self.prepare_start(workflow, request).await?;
+        self.launch(row).await
+    }
+
+    /// Start and wait (up to `wait`) for the execution to finish. Returns the execution as it
+    /// is when it finished, or when the wait ran out.
+    pub async fn start_and_wait(
+        &self,
+        workflow: &str,
+        request: StartRequest,
+        wait: Duration,
+    ) -> Result<ExecutionRow, EngineError> {
+        let row = self.prepare_start(workflow, request).await?;
+        let id = row.id.clone();
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.clone())
+            .or_default()
+            .push(tx);
+        let started = self.launch(row).await?;
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(done)) => Ok(done),
+            _ => {
+                self.drop_waiters(&id);
+                Ok(self.inner.store.execution(&id).await?.unwrap_or(started))
+            }
+        }
+    }
+
+    /// Wait (up to `wait`) for an execution to finish.
+    pub async fn wait(&self, id: &str, wait: Duration) -> Result<ExecutionRow, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.to_string())
+            .or_default()
+            .push(tx);
+        let row = self.execution(id).await?;
+        if status::is_final(&row.status) {
+            self.drop_waiters(id);
+            return Ok(row);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut rx = rx;
+        loop {
+            // Executions that finish on another node do not notify this one: look every second.
+            let tick = tokio::time::sleep_until(
+                deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)),
+            );
+            tokio::select! {
+                done = &mut rx => if let Ok(done) = done { return Ok(done) },
+                _ = tick => {
+                    let row = self.execution(id).await?;
+                    if status::is_final(&row.status) || tokio::time::Instant::now() >= deadline {
+                        self.drop_waiters(id);
+                        return Ok(row);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drop_waiters(&self, id: &str) {
+        let mut waiters = self.inner.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = waiters.get_mut(id) {
+            list.retain(|tx| !tx.is_closed());
+            if list.is_empty() {
+                waiters.remove(id);
+            }
+        }
+    }
+
+    async fn prepare_start(
+        &self,
+        workflow: &str,
+        request: StartRequest,
+    ) -> Result<ExecutionRow, EngineError> {
+        if let Some(reason) = self.killed(workflow).await? {
+            return Err(EngineError::Conflict(reason));
+        }
+        let (version, wf) = self.inner.workflows.latest(workflow).await?;
+        let now = self.now_ms();
+        let record = match (&wf.scope, request.record) {
+            (definition::Scope::Global, None) => None,
+            (definition::Scope::Global, Some(_)) => {
+                return Err(EngineError::Invalid(format!(
+                    "workflow `{workflow}` is global: start it without a record"
+                )));
+            }
+            (definition::Scope::Record(object), Some(r)) if &r.object == object => Some(r),
+            (definition::Scope::Record(object), Some(r)) => {
+                return Err(EngineError::Invalid(format!(
+                    "workflow `{workflow}` runs on `{object}` records, not `{}`",
+                    r.object
+                )));
+            }
+            (definition::Scope::Record(object), None) => {
+                return Err(EngineError::Invalid(format!(
+                    "workflow `{workflow}` runs on a record: give a `{object}` record id"
+                )));
+            }
+        };
+        let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
+        let state = State::start(&first, request.variables);
+        Ok(ExecutionRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            workflow: wf.name.clone(),
+            version,
+            status: status::RUNNING.into(),
+            record_object: record.as_ref().map(|r| r.object.clone()),
+            record_id: record.map(|r| r.id),
+            parent_id: request.parent_id,
+            input: request.input.to_string(),
+            output: None,
+            error: None,
+            state: serde_json::to_string(&state).unwrap_or_default(),
+            seq: 0,
+            wake_at: None,
+            control: None,
+            pause_reason: None,
+            lease_owner: Some(self.inner.config.node_id.clone()),
+            lease_until: Some(now + self.inner.config.lease.as_millis() as i64),
+            event_at: request.event_at.unwrap_or(now),
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+        })
+    }
+
+    /// Record a new (running, leased to this node) execution, then drive it.
+    async fn launch(&self, row: ExecutionRow) -> Result<ExecutionRow, EngineError> {
+        let commit = Commit {
+            guard: Guard::Insert,
+            execution: row.clone(),
+            clear_control: false,
+            step_runs: vec![],
+            side_writes: vec![],
+        };
+        self.inner.store.writer().commit(commit).await?;
+        executor::spawn(self.inner.clone(), row.clone());
+        Ok(row)
+    }
+
+    /// One execution.
+    pub async fn execution(&self, id: &str) -> Result<ExecutionRow, EngineError> {
+        self.inner
+            .store
+            .execution(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: "execution",
+                id: id.to_string(),
+            })
+    }
+
+    /// An execution's step history, with the step running now (on this node) last.
+    pub async fn history(&self, id: &str) -> Result<Vec<StepRunRow>, EngineError> {
+        let mut runs = self.inner.store.step_runs(id).await?;
+        let local = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        if let Some(current) = local.and_then(|l| l.current()) {
+            runs.push(current);
+        }
+        Ok(runs)
+    }
+
+    /// Executions matching a filter.
+    pub async fn list(&self, filter: &ExecutionFilter) -> Result<ExecutionPage, EngineError> {
+        Ok(self.inner.store.list_executions(filter).await?)
+    }
+
+    /// Pause an execution: a running one stops before its next step; a waiting or queued one
+    /// at once. Resuming continues where it stopped.
+    pub async fn pause(&self, id: &str) -> Result<ExecutionRow, EngineError> {
+        self.control(id, state::control::PAUSE).await
+    }
+
+    /// Cancel an execution: a running step is stopped.
+    pub async fn cancel(&self, id: &str) -> Result<ExecutionRow, EngineError> {
+        self.control(id, state::control::CANCEL).await
+    }
+
+    async fn control(&self, id: &str, what: &str) -> Result<ExecutionRow, EngineError> {
+        let row = self.execution(id).await?;
+        if status::is_final(&row.status) {
+            return Err(EngineError::Conflict(format!(
+                "execution {id} is already {}",
+                row.status
+            )));
+        }
+        if what == state::control::PAUSE && row.status == status::PAUSED {
+            return Ok(row);
+        }
+        if !self.inner.store.control(id, what, self.now_ms()).await? {
+            let row = self.execution(id).await?;
+            return Err(EngineError::Conflict(format!(
+                "execution {id} is already {}",
+                row.status
+            )));
+        }
+        let local = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        if let Some(local) = local {
+            local.request(what);
+        }
+        let row = self.execution(id).await?;
+        if status::is_final(&row.status) {
+            self.notify_finished(&row);
+        }
+        Ok(row)
+    }
+
+    /// Resume a paused execution where it stopped.
+    pub async fn resume(&self, id: &str) -> Result<ExecutionRow, EngineError> {
+        let row = self.execution(id).await?;
+        if row.status != status::PAUSED {
+            return Err(EngineError::Conflict(format!(
+                "execution {id} is {}, not paused",
+                row.status
+            )));
+        }
+        if let Some(reason) = self.killed(&row.workflow).await? {
+            return Err(EngineError::Conflict(format!("cannot resume: {reason}")));
+        }
+        self.inner.store.resume(id, None, self.now_ms()).await?;
+        self.inner.wake_scheduler.notify_one();
+        self.execution(id).await
+    }
+
+    /// Meet the goal an execution waits on at `step`: it goes down the goal's `met` path.
+    pub async fn meet_goal(&self, id: &str, step: &str) -> Result<ExecutionRow, EngineError> {
+        let row = self.execution(id).await?;
+        let state: State = serde_json::from_str(&row.state).unwrap_or_default();
+        match (&row.status[..], &state.waiting) {
+            (status::WAITING, Some(state::Waiting::Goal { step: waiting, .. }))
+                if waiting == step => {}
+            _ => {
+                return Err(EngineError::Conflict(format!(
+                    "execution {id} is not waiting on goal `{step}` (it is {})",
+                    row.status
+                )));
+            }
+        }
+        self.inner
+            .store
+            .signal(id, state::control::MET, self.now_ms())
+            .await?;
+        self.inner.wake_scheduler.notify_one();
+        self.execution(id).await
+    }
+
+    pub(crate) fn notify_finished(&self, row: &ExecutionRow) {
+        notify_finished(&self.inner, row);
+    }
+}
+
+/// Hand a finished execution to whoever waits for it.
+pub(crate) fn notify_finished(inner: &Inner, row: &ExecutionRow) {
+    let waiters = inner
+        .waiters
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&row.id);
+    for tx in waiters.into_iter().flatten() {
+        let _ = tx.send(row.clone());
+    }
+}

@@ -1,0 +1,190 @@
+//! Typed variables: coercion of a JSON value to a variable's type, and resolution of declared
+//! variables through their sources at the start of an execution.
+
+use serde_json::{Map, Value};
+
+use super::definition::{VarType, Variable};
+use super::expr::Scope;
+
+/// Whether a value counts as empty (no value): null or an empty string.
+pub fn is_empty(v: &Value) -> bool {
+    matches!(v, Value::Null) || matches!(v, Value::String(s) if s.trim().is_empty())
+}
+
+/// Convert a value to a type, or say why it does not fit. Empty values stay null.
+pub fn coerce(ty: VarType, value: Value) -> Result<Value, String> {
+    if is_empty(&value) {
+        return Ok(Value::Null);
+    }
+    let shown = || {
+        let s = value.to_string();
+        if s.len() > 60 {
+            format!("{}...", &s[..60])
+        } else {
+            s
+        }
+    };
+    match ty {
+        VarType::Json => Ok(value),
+        VarType::String | VarType::TeamMember => match &value {
+            Value::String(_) => Ok(value),
+            Value::Number(n) => Ok(Value::String(n.to_string())),
+            Value::Bool(b) => Ok(Value::String(b.to_string())),
+            _ => Err(format!("{} is not a {}", shown(), type_name(ty))),
+        },
+        VarType::Number => match &value {
+            Value::Number(_) => Ok(value),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|f| {
+                    if f.fract() == 0.0 && f.abs() < 9e15 {
+                        Some(Value::from(f as i64))
+                    } else {
+                        serde_json::Number::from_f64(f).map(Value::Number)
+                    }
+                })
+                .ok_or_else(|| format!("{} is not a number", shown())),
+            _ => Err(format!("{} is not a number", shown())),
+        },
+        VarType::Boolean => match &value {
+            Value::Bool(_) => Ok(value),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+            _ => Err(format!("{} is not a boolean", shown())),
+        },
+        VarType::Date => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| format!("{} is not a date (YYYY-MM-DD)", shown()))?;
+            parse_date(s)
+                .map(|d| Value::String(d.to_string()))
+                .ok_or_else(|| format!("{} is not a date (YYYY-MM-DD)", shown()))
+        }
+        VarType::Datetime => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| format!("{} is not a date-time (RFC 3339)", shown()))?;
+            parse_datetime(s)
+                .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+                .ok_or_else(|| format!("{} is not a date-time (RFC 3339)", shown()))
+        }
+        VarType::Uuid => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| format!("{} is not a UUID", shown()))?;
+            uuid::Uuid::parse_str(s)
+                .map(|u| Value::String(u.to_string()))
+                .map_err(|_| format!("{} is not a UUID", shown()))
+        }
+        VarType::Record => match &value {
+            Value::Object(m)
+                if m.get("object").is_some_and(Value::is_string)
+                    && m.get("id").is_some_and(Value::is_string) =>
+            {
+                Ok(value)
+            }
+            _ => Err(format!(
+                "{} is not a record reference ({{\"object\": ..., \"id\": ...}})",
+                shown()
+            )),
+        },
+    }
+}
+
+fn type_name(ty: VarType) -> &'static str {
+    match ty {
+        VarType::TeamMember => "team member (a string)",
+        _ => "string",
+    }
+}
+
+/// A date from `YYYY-MM-DD` or from the date part of an RFC 3339 time.
+pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .or_else(|| parse_datetime(s).map(|t| t.date_naive()))
+}
+
+/// A UTC time from RFC 3339 (or a date, taken as midnight UTC).
+pub fn parse_datetime(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let s = s.trim();
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        })
+}
+
+/// Resolve declared variables: each takes the first non-empty value of its sources, else its
+/// default; values are coerced to the declared type. Variables given at start win.
+pub fn resolve(
+    declared: &[Variable],
+    given: Map<String, Value>,
+    scope: &Scope,
+) -> Result<Map<String, Value>, String> {
+    let mut vars = given;
+    for v in declared {
+        if let Some(value) = vars.get(&v.name).filter(|x| !is_empty(x)).cloned() {
+            let value = coerce(v.ty, value).map_err(|e| format!("variable `{}`: {e}", v.name))?;
+            vars.insert(v.name.clone(), value);
+            continue;
+        }
+        let mut found = Value::Null;
+        for source in &v.sources {
+            let value = source
+                .render(scope)
+                .map_err(|e| format!("variable `{}`: {e}", v.name))?;
+            if !is_empty(&value) {
+                found = value;
+                break;
+            }
+        }
+        if is_empty(&found)
+            && let Some(d) = &v.default
+        {
+            found = d.clone();
+        }
+        let value = coerce(v.ty, found).map_err(|e| format!("variable `{}`: {e}", v.name))?;
+        if v.required && is_empty(&value) {
+            return Err(format!(
+                "variable `{}` is required but none of its sources gave a value",
+                v.name
+            ));
+        }
+        vars.insert(v.name.clone(), value);
+    }
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn coercion_per_type() {
+        assert_eq!(coerce(VarType::Number, json!("12")).unwrap(), json!(12));
+        assert_eq!(coerce(VarType::Number, json!("1.5")).unwrap(), json!(1.5));
+        assert!(coerce(VarType::Number, json!("twelve")).is_err());
+        assert_eq!(
+            coerce(VarType::Boolean, json!("TRUE")).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            coerce(VarType::Date, json!("2026-03-01T10:00:00+02:00")).unwrap(),
+            json!("2026-03-01")
+        );
+        assert_eq!(
+            coerce(VarType::Datetime, json!("2026-03-01")).unwrap(),
+            json!("2026-03-01T00:00:00.000Z")
+        );
+        assert!(coerce(VarType::Uuid, json!("not-a-uuid")).is_err());
+        assert!(coerce(VarType::Record, json!({"object": "deal"})).is_err());
+        assert_eq!(coerce(VarType::String, json!("")).unwrap(), Value::Null);
+    }
+}

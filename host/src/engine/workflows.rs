@@ -1,0 +1,172 @@
+//! Parsed workflows, cached: versions forever (they never change), the newest version of each
+//! name and the kill switches for a short time (other nodes' changes show up within it).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::definition::{self, Workflow};
+use super::modules::Modules;
+use super::{EngineError, InvalidDefinition};
+use crate::store::Store;
+
+#[derive(Default)]
+struct Kills {
+    global: bool,
+    workflows: HashSet<String>,
+    read_at: Option<Instant>,
+}
+
+pub(crate) struct Workflows {
+    store: Store,
+    ttl: Duration,
+    versions: Mutex<HashMap<(String, i64), Arc<Workflow>>>,
+    latest: Mutex<HashMap<String, (i64, Instant)>>,
+    kills: Mutex<Kills>,
+}
+
+impl Workflows {
+    pub(crate) fn new(store: Store, ttl: Duration) -> Self {
+        Workflows {
+            store,
+            ttl,
+            versions: Mutex::default(),
+            latest: Mutex::default(),
+            kills: Mutex::default(),
+        }
+    }
+
+    /// A version, parsed once.
+    pub(crate) async fn version(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<Arc<Workflow>, EngineError> {
+        let key = (name.to_string(), version);
+        if let Some(w) = self
+            .versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(w.clone());
+        }
+        let row = self
+            .store
+            .workflow(name, Some(version))
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: "workflow version",
+                id: format!("{name}@{version}"),
+            })?;
+        let parsed = definition::parse(&row.definition).map_err(|e: InvalidDefinition| {
+            EngineError::Invalid(format!(
+                "stored workflow {name}@{version} no longer validates: {e}"
+            ))
+        })?;
+        let parsed = Arc::new(parsed);
+        self.versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, parsed.clone());
+        Ok(parsed)
+    }
+
+    /// The newest version.
+    pub(crate) async fn latest(&self, name: &str) -> Result<(i64, Arc<Workflow>), EngineError> {
+        let cached = self
+            .latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied();
+        let version =
+            match cached {
+                Some((v, at)) if at.elapsed() < self.ttl => v,
+                _ => {
+                    let head = self.store.workflow_head(name).await?.ok_or_else(|| {
+                        EngineError::NotFound {
+                            what: "workflow",
+                            id: name.to_string(),
+                        }
+                    })?;
+                    self.latest
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(name.to_string(), (head.latest_version, Instant::now()));
+                    head.latest_version
+                }
+            };
+        Ok((version, self.version(name, version).await?))
+    }
+
+    /// Forget the cached newest version of `name` (it was just saved).
+    pub(crate) fn forget(&self, name: &str) {
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
+    /// Why starts of `name` are refused (a kill switch), if they are.
+    pub(crate) async fn killed(&self, name: &str) -> Result<Option<String>, EngineError> {
+        let fresh = self
+            .kills
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .read_at
+            .is_some_and(|t| t.elapsed() < self.ttl);
+        if !fresh {
+            self.refresh_kill_switches().await?;
+        }
+        let kills = self.kills.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(if kills.global {
+            Some("the global kill switch is on".to_string())
+        } else if kills.workflows.contains(name) {
+            Some(format!("the kill switch of workflow `{name}` is on"))
+        } else {
+            None
+        })
+    }
+
+    pub(crate) async fn refresh_kill_switches(&self) -> Result<(), EngineError> {
+        let global = self.store.global_killed().await?;
+        let workflows = self.store.killed_workflows().await?.into_iter().collect();
+        *self.kills.lock().unwrap_or_else(|e| e.into_inner()) = Kills {
+            global,
+            workflows,
+            read_at: Some(Instant::now()),
+        };
+        Ok(())
+    }
+
+    /// Check what a definition refers to: step modules and other workflows must exist.
+    pub(crate) async fn check_references(
+        &self,
+        wf: &Workflow,
+        modules: &Modules,
+    ) -> Result<(), EngineError> {
+        let mut errors = Vec::new();
+        for (step, module) in wf.modules() {
+            if modules.get(module).await?.is_none() {
+                errors.push(definition::DefinitionError {
+                    path: format!("steps (id {step:?}).action"),
+                    message: format!("there is no step module `{module}` (upload it first: PUT /v1/steps/{module})"),
+                });
+            }
+        }
+        for (step, other) in wf.related_workflows() {
+            if other != wf.name && self.store.workflow_head(other).await?.is_none() {
+                errors.push(definition::DefinitionError {
+                    path: format!("steps (id {step:?})"),
+                    message: format!("there is no workflow `{other}`"),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(InvalidDefinition(errors).into())
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Group commit: executions hand their step results to one writer task, which applies all that
+//! are waiting in one transaction (one fsync) and answers each.
+//!
+//! A commit names what it expects to find (the execution's `seq` and this node's lease): a
+//! writer that lost its lease, or a step committed twice, changes nothing.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection, PgPool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+use super::executions::{CONTROL_SQL, INSERT_EXECUTION_SQL, RESUME_SQL, bind_execution};
+use super::rows::{ExecutionRow, StepRunRow};
+
+/// The most commits applied in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// What a commit must find before it applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// The execution is new: insert it.
+    Insert,
+    /// The execution has committed `seq` step runs and this node (`owner`) holds its lease.
+    Advance { seq: i64, owner: String },
+}
+
+/// A write that rides along with an execution's commit, applied only if the commit applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SideWrite {
+    /// Start another execution (a child).
+    InsertExecution(Box<ExecutionRow>),
+    /// Ask another execution to pause or cancel (see [`super::Store::control`]).
+    Control {
+        id: String,
+        control: String,
+        now: i64,
+    },
+    /// Resume a paused execution.
+    Resume { id: String, now: i64 },
+}
+
+/// One execution's progress: its new row, the step runs to upsert, and side writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub guard: Guard,
+    pub execution: ExecutionRow,
+    /// Whether this commit consumed the pending control request (clears it).
+    pub clear_control: bool,
+    pub step_runs: Vec<StepRunRow>,
+    pub side_writes: Vec<SideWrite>,
+}
+
+/// What happened to a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// False when the guard did not hold: nothing was written.
+    pub applied: bool,
+    /// A control request pending on the execution (pause, cancel, met), seen as it committed.
+    pub control: Option<String>,
+}
+
+type Reply = oneshot::Sender<Result<CommitOutcome, String>>;
+
+/// Handle to the group-commit writer task.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    queue: mpsc::UnboundedSender<(Commit, Reply)>,
+}
+
+impl Writer {
+    /// The writer for SQLite: one connection of its own (SQLite has one writer at a time).
+    pub(crate) async fn start_sqlite(options: SqliteConnectOptions) -> Result<Writer, StoreError> {
+        // Batches of different sizes are different statements: keep many prepared.
+        let conn =
+            SqliteConnection::connect_with(&options.clone().statement_cache_capacity(1024)).await?;
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_sqlite(conn, rx));
+        Ok(Writer { queue })
+    }
+
+    /// The writer for PostgreSQL: connections from the pool.
+    pub(crate) fn start_postgres(pool: PgPool) -> Writer {
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_postgres(pool, rx));
+        Writer { queue }
+    }
+
+    /// Commit, and wait until it is durable.
+    pub async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue
+            .send((commit, tx))
+            .map_err(|_| StoreError::WriterGone)?;
+        match rx.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(message)) => Err(StoreError::Db(sqlx::Error::Protocol(message))),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+}
+
+async fn next_batch(
+    rx: &mut mpsc::UnboundedReceiver<(Commit, Reply)>,
+) -> Option<Vec<(Commit, Reply)>> {
+    let first = rx.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+fn answer(batch: Vec<(Commit, Reply)>, result: Result<Vec<CommitOutcome>, sqlx::Error>) {
+    match result {
+        Ok(outcomes) => {
+            for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, commits = batch.len(), "group commit failed");
+            for (_, reply) in batch {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Rows per multi-row statement (SQLite allows 32766 parameters; 21 columns a row).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Apply a batch inside one transaction, with a few multi-row statements whatever its size:
+/// insert the new executions, advance the others (each only if its guard holds), then upsert
+/// the step runs of those that applied, then their side writes. Compiled once per database.
+macro_rules! apply_batch {
+    ($db:ty, $conn:expr, $batch:expr) => {{
+        let batch: &[(Commit, Reply)] = $batch;
+        let mut outcomes: Vec<CommitOutcome> = vec![CommitOutcome { applied: false, control: None }; batch.len()];
+        let inserts: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].0.guard == Guard::Insert).collect();
+        let advances: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].0.guard != Guard::Insert).collect();
+
+        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<$db>::new(INSERT_EXECUTION_HEAD);
+            q.push_values(chunk, |mut b, &i| {
+                let e = &batch[i].0.execution;
+                b.push_bind(&e.id).push_bind(&e.workflow).push_bind(e.version).push_bind(&e.status)
+                    .push_bind(&e.record_object).push_bind(&e.record_id).push_bind(&e.parent_id).push_bind(&e.input)
+                    .push_bind(&e.output).push_bind(&e.error).push_bind(&e.state).push_bind(e.seq).push_bind(e.wake_at)
+                    .push_bind(&e.control).push_bind(&e.pause_reason).push_bind(&e.lease_owner).push_bind(e.lease_until)
+                    .push_bind(e.event_at).push_bind(e.created_at).push_bind(e.updated_at).push_bind(e.ended_at);
+            });
+            q.build().execute(&mut *$conn).await?;
+            for &i in chunk {
+                outcomes[i].applied = true;
+            }
+        }
+
+        for chunk in advances.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<$db>::new(
+                "WITH v (id, status, output, error, state, seq, wake_at, pause_reason, lease_owner, lease_until, \
+                 updated_at, ended_at, clear_control, expected_seq, owner) AS (",
+            );
+            q.push_values(chunk, |mut b, &i| {
+                let (c, e) = (&batch[i].0, &batch[i].0.execution);
+                let (seq, owner) = match &c.guard {
+                    Guard::Advance { seq, owner } => (*seq, owner.as_str()),
+                    Guard::Insert => (-1, ""),
+                };
+                b.push_bind(&e.id).push_bind(&e.status).push_bind(&e.output).push_bind(&e.error).push_bind(&e.state)
+                    .push_bind(e.seq).push_bind(e.wake_at).push_bind(&e.pause_reason).push_bind(&e.lease_owner)
+                    .push_bind(e.lease_until).push_bind(e.updated_at).push_bind(e.ended_at).push_bind(c.clear_control)
+                    .push_bind(seq).push_bind(owner);
+            });
+            q.push(
+                ") UPDATE executions SET status = v.status, output = v.output, error = v.error, state = v.state, \
+                 seq = v.seq, wake_at = v.wake_at, pause_reason = v.pause_reason, lease_owner = v.lease_owner, \
+                 lease_until = v.lease_until, updated_at = v.updated_at, ended_at = v.ended_at, \
+                 control = CASE WHEN v.clear_control THEN NULL ELSE executions.control END \
+                 FROM v WHERE executions.id = v.id AND executions.seq = v.expected_seq AND executions.lease_owner = v.owner \
+                 RETURNING executions.id, executions.control",
+            );
+            let rows: Vec<(String, Option<String>)> = q.build_query_as().fetch_all(&mut *$conn).await?;
+            let found: std::collections::HashMap<String, Option<String>> = rows.into_iter().collect();
+            for &i in chunk {
+                if let Some(control) = found.get(&batch[i].0.execution.id) {
+                    outcomes[i] = CommitOutcome { applied: true, control: control.clone() };
+                }
+            }
+        }
+
+        let runs: Vec<&StepRunRow> = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| o.applied)
+            .flat_map(|((c, _), _)| c.step_runs.iter())
+            .collect();
+        for chunk in runs.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<$db>::new(UPSERT_STEP_RUN_HEAD);
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.execution_id).push_bind(r.seq).push_bind(&r.step_id).push_bind(&r.kind).push_bind(&r.status)
+                    .push_bind(r.attempt).push_bind(&r.input).push_bind(&r.output).push_bind(&r.error).push_bind(&r.detail)
+                    .push_bind(&r.logs).push_bind(r.fuel).push_bind(r.memory_peak).push_bind(r.started_at).push_bind(r.ended_at);
+            });
+            q.push(UPSERT_STEP_RUN_TAIL);
+            q.build().execute(&mut *$conn).await?;
+        }
+
+        for ((c, _), o) in batch.iter().zip(&outcomes) {
+            if !o.applied {
+                continue;
+            }
+            for w in &c.side_writes {
+                match w {
+                    SideWrite::InsertExecution(child) => {
+                        bind_execution!(sqlx::query(INSERT_EXECUTION_SQL), child).execute(&mut *$conn).await?;
+                    }
+                    SideWrite::Control { id, control, now } => {
+                        sqlx::query(CONTROL_SQL).bind(control).bind(*now).bind(id).execute(&mut *$conn).await?;
+                    }
+                    SideWrite::Resume { id, now } => {
+                        sqlx::query(RESUME_SQL).bind(*now).bind(id).bind(None::<String>).execute(&mut *$conn).await?;
+                    }
+                }
+            }
+        }
+        outcomes
+    }};
+}
+
+const INSERT_EXECUTION_HEAD: &str = "INSERT INTO executions (id, workflow, version, status, record_object, record_id, \
+     parent_id, input, output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, event_at, \
+     created_at, updated_at, ended_at) ";
+
+const UPSERT_STEP_RUN_HEAD: &str = "INSERT INTO step_runs (execution_id, seq, step_id, kind, status, attempt, input, \
+     output, error, detail, logs, fuel, memory_peak, started_at, ended_at) ";
+
+const UPSERT_STEP_RUN_TAIL: &str = " ON CONFLICT (execution_id, seq) DO UPDATE SET status = excluded.status, \
+     output = excluded.output, error = excluded.error, detail = excluded.detail, logs = excluded.logs, \
+     fuel = excluded.fuel, memory_peak = excluded.memory_peak, ended_at = excluded.ended_at";
+
+async fn run_sqlite(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<(Commit, Reply)>) {
+    while let Some(batch) = next_batch(&mut rx).await {
+        let result = async {
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            let outcomes = apply_batch!(sqlx::Sqlite, &mut *tx, &batch);
+            tx.commit().await?;
+            Ok(outcomes)
+        }
+        .await;
+        answer(batch, result);
+    }
+}
+
+async fn run_postgres(pool: PgPool, mut rx: mpsc::UnboundedReceiver<(Commit, Reply)>) {
+    while let Some(batch) = next_batch(&mut rx).await {
+        let result = async {
+            let mut tx = pool.begin().await?;
+            let outcomes = apply_batch!(sqlx::Postgres, &mut *tx, &batch);
+            tx.commit().await?;
+            Ok(outcomes)
+        }
+        .await;
+        answer(batch, result);
+    }
+}

@@ -1,0 +1,288 @@
+//! Executions and their step runs: reads, claims, leases and control requests.
+
+use super::rows::{EXECUTION_COLUMNS, ExecutionRow, StepRunRow};
+use super::{Db, Store, StoreError, on_db};
+
+pub(crate) const INSERT_EXECUTION_SQL: &str = "INSERT INTO executions (id, workflow, version, status, record_object, \
+     record_id, parent_id, input, output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, \
+     event_at, created_at, updated_at, ended_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+
+/// Bind every column of an execution, in [`INSERT_EXECUTION_SQL`]'s order.
+macro_rules! bind_execution {
+    ($query:expr, $e:expr) => {{
+        let e: &ExecutionRow = $e;
+        $query
+            .bind(&e.id)
+            .bind(&e.workflow)
+            .bind(e.version)
+            .bind(&e.status)
+            .bind(&e.record_object)
+            .bind(&e.record_id)
+            .bind(&e.parent_id)
+            .bind(&e.input)
+            .bind(&e.output)
+            .bind(&e.error)
+            .bind(&e.state)
+            .bind(e.seq)
+            .bind(e.wake_at)
+            .bind(&e.control)
+            .bind(&e.pause_reason)
+            .bind(&e.lease_owner)
+            .bind(e.lease_until)
+            .bind(e.event_at)
+            .bind(e.created_at)
+            .bind(e.updated_at)
+            .bind(e.ended_at)
+    }};
+}
+pub(crate) use bind_execution;
+
+/// Pause or cancel an execution, whatever its state, in one statement: a running one gets the
+/// request in `control` (its executor acts on it at its next commit); a queued or waiting one
+/// is paused, or cancelled, at once; a paused one can be cancelled. `$1` = pause | cancel,
+/// `$2` = now, `$3` = id.
+pub(crate) const CONTROL_SQL: &str = "UPDATE executions SET \
+     status = CASE WHEN status = 'running' THEN status \
+                   WHEN $1 = 'cancel' THEN 'cancelled' \
+                   WHEN status IN ('queued', 'waiting') THEN 'paused' ELSE status END, \
+     control = CASE WHEN status = 'running' THEN $1 ELSE control END, \
+     pause_reason = CASE WHEN status IN ('queued', 'waiting') AND $1 = 'pause' THEN 'requested' ELSE pause_reason END, \
+     ended_at = CASE WHEN status <> 'running' AND $1 = 'cancel' THEN $2 ELSE ended_at END, \
+     updated_at = $2 \
+     WHERE id = $3 AND status IN ('queued', 'running', 'waiting', 'paused')";
+
+/// Resume a paused execution: back to waiting if it was waiting, else queued to run. `$3`, if
+/// not null, resumes it only if it was paused for that reason. `$1` = now, `$2` = id.
+pub(crate) const RESUME_SQL: &str = "UPDATE executions SET \
+     status = CASE WHEN wake_at IS NOT NULL THEN 'waiting' ELSE 'queued' END, \
+     pause_reason = NULL, control = NULL, updated_at = $1 \
+     WHERE id = $2 AND status = 'paused' AND ($3 IS NULL OR pause_reason = $3)";
+
+/// Filters for listing executions; every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub workflow: Option<String>,
+    pub status: Option<String>,
+    pub record_object: Option<String>,
+    pub record_id: Option<String>,
+    /// Created at or after (Unix ms).
+    pub since: Option<i64>,
+    /// Created before (Unix ms).
+    pub until: Option<i64>,
+    /// Continue after this (created_at, id), newest first.
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+/// One page of executions, newest first.
+#[derive(Debug, Clone)]
+pub struct ExecutionPage {
+    pub items: Vec<ExecutionRow>,
+    /// Pass back as `after` for the next page; `None` on the last page.
+    pub next: Option<(i64, String)>,
+}
+
+impl Store {
+    /// One execution.
+    pub async fn execution(&self, id: &str) -> Result<Option<ExecutionRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM executions WHERE id = $1";
+        Ok(
+            on_db!(&self.db, p => sqlx::query_as::<_, ExecutionRow>(SQL).bind(id).fetch_optional(p).await?),
+        )
+    }
+
+    /// An execution's step runs, in order.
+    pub async fn step_runs(&self, id: &str) -> Result<Vec<StepRunRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM step_runs WHERE execution_id = $1 ORDER BY seq";
+        Ok(on_db!(&self.db, p => sqlx::query_as::<_, StepRunRow>(SQL).bind(id).fetch_all(p).await?))
+    }
+
+    /// Executions matching a filter, newest first.
+    pub async fn list_executions(&self, f: &ExecutionFilter) -> Result<ExecutionPage, StoreError> {
+        // Every filter is written as "$n IS NULL OR column = $n" so one statement serves all.
+        const SQL: &str = "SELECT * FROM executions WHERE \
+             ($1 IS NULL OR workflow = $1) AND ($2 IS NULL OR status = $2) AND \
+             ($3 IS NULL OR record_object = $3) AND ($4 IS NULL OR record_id = $4) AND \
+             ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) AND \
+             ($7 IS NULL OR created_at < $7 OR (created_at = $7 AND id < $8)) \
+             ORDER BY created_at DESC, id DESC LIMIT $9";
+        let limit = f.limit.clamp(1, 1000);
+        let (after_t, after_id) = match &f.after {
+            Some((t, id)) => (Some(*t), Some(id.clone())),
+            None => (None, None),
+        };
+        let mut items = on_db!(&self.db, p => sqlx::query_as::<_, ExecutionRow>(SQL)
+            .bind(&f.workflow)
+            .bind(&f.status)
+            .bind(&f.record_object)
+            .bind(&f.record_id)
+            .bind(f.since)
+            .bind(f.until)
+            .bind(after_t)
+            .bind(after_id)
+            .bind(limit + 1)
+            .fetch_all(p)
+            .await?);
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|e| (e.created_at, e.id.clone()))
+        } else {
+            None
+        };
+        Ok(ExecutionPage { items, next })
+    }
+
+    /// Claim work for `owner`: queued executions, waiting ones whose time has come, and
+    /// running ones whose lease expired. Returns them, now running under `owner`'s lease.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        // Same statement on both databases except for row locking: PostgreSQL's SKIP LOCKED
+        // lets several nodes claim at once without taking the same rows.
+        const PICK: &str = "SELECT id FROM executions WHERE \
+             status = 'queued' OR (status = 'waiting' AND wake_at <= $3) OR (status = 'running' AND lease_until < $3) \
+             ORDER BY COALESCE(wake_at, created_at) LIMIT $4";
+        let sql_sqlite = format!(
+            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3 \
+             WHERE id IN ({PICK}) RETURNING {EXECUTION_COLUMNS}"
+        );
+        let sql_pg = format!(
+            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3 \
+             WHERE id IN ({PICK} FOR UPDATE SKIP LOCKED) RETURNING {EXECUTION_COLUMNS}"
+        );
+        let rows = match &self.db {
+            Db::Sqlite(p) => {
+                sqlx::query_as::<_, ExecutionRow>(sqlx::AssertSqlSafe(sql_sqlite))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+            Db::Postgres(p) => {
+                sqlx::query_as::<_, ExecutionRow>(sqlx::AssertSqlSafe(sql_pg))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Make every running execution claimable now: on SQLite, at start, every one of them was
+    /// left by a process that is gone (this one holds the database's lock).
+    pub async fn expire_all_leases(&self) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE executions SET lease_until = 0 WHERE status = 'running'";
+        Ok(on_db!(&self.db, p => sqlx::query(SQL).execute(p).await?.rows_affected()))
+    }
+
+    /// The earliest wake-up time among waiting executions.
+    pub async fn next_wake(&self) -> Result<Option<i64>, StoreError> {
+        const SQL: &str = "SELECT MIN(wake_at) FROM executions WHERE status = 'waiting'";
+        Ok(on_db!(&self.db, p => sqlx::query_scalar::<_, Option<i64>>(SQL).fetch_one(p).await?))
+    }
+
+    /// Ask an execution to pause or cancel (see [`CONTROL_SQL`]). False if it is finished.
+    pub async fn control(&self, id: &str, control: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(
+            on_db!(&self.db, p => sqlx::query(CONTROL_SQL).bind(control).bind(now).bind(id).execute(p).await?.rows_affected() > 0),
+        )
+    }
+
+    /// Resume a paused execution (see [`RESUME_SQL`]).
+    pub async fn resume(
+        &self,
+        id: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(
+            on_db!(&self.db, p => sqlx::query(RESUME_SQL).bind(now).bind(id).bind(reason).execute(p).await?.rows_affected() > 0),
+        )
+    }
+
+    /// Give up this node's lease on an execution so that it is claimed again at once.
+    pub async fn release_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE executions SET lease_until = 0 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+        on_db!(&self.db, p => {
+            sqlx::query(SQL).bind(id).bind(owner).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Extend `owner`'s leases on the executions it is driving.
+    pub async fn renew_leases_of(
+        &self,
+        owner: &str,
+        ids: &[String],
+        lease_until: i64,
+    ) -> Result<(), StoreError> {
+        for chunk in ids.chunks(500) {
+            let mut sql = String::from(
+                "UPDATE executions SET lease_until = $1 WHERE lease_owner = $2 AND status = 'running' AND id IN (",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "$" } else { ", $" });
+                sql.push_str(&(i + 3).to_string());
+            }
+            sql.push(')');
+            on_db!(&self.db, p => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(lease_until).bind(owner);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(p).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Resume every execution a kill switch paused (of one workflow, or all with `None`).
+    pub async fn resume_killed(&self, workflow: Option<&str>, now: i64) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE executions SET \
+             status = CASE WHEN wake_at IS NOT NULL THEN 'waiting' ELSE 'queued' END, \
+             pause_reason = NULL, control = NULL, updated_at = $1 \
+             WHERE status = 'paused' AND pause_reason = 'kill switch' AND ($2 IS NULL OR workflow = $2)";
+        Ok(
+            on_db!(&self.db, p => sqlx::query(SQL).bind(now).bind(workflow).execute(p).await?.rows_affected()),
+        )
+    }
+
+    /// Wake a waiting execution now with a signal in `control` (e.g. `met` for a goal).
+    pub async fn signal(&self, id: &str, control: &str, now: i64) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE executions SET control = $1, wake_at = $2, updated_at = $2 \
+             WHERE id = $3 AND status = 'waiting'";
+        Ok(
+            on_db!(&self.db, p => sqlx::query(SQL).bind(control).bind(now).bind(id).execute(p).await?.rows_affected() > 0),
+        )
+    }
+
+    /// Unfinished executions of `workflow` on a record, newest first.
+    pub async fn active_on_record(
+        &self,
+        workflow: &str,
+        object: &str,
+        id: &str,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM executions WHERE workflow = $1 AND record_object = $2 AND record_id = $3 \
+             AND status IN ('queued', 'running', 'waiting', 'paused') ORDER BY created_at DESC";
+        Ok(
+            on_db!(&self.db, p => sqlx::query_as::<_, ExecutionRow>(SQL).bind(workflow).bind(object).bind(id).fetch_all(p).await?),
+        )
+    }
+
+    /// How many executions are in each status.
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT status, COUNT(*) FROM executions GROUP BY status ORDER BY status";
+        Ok(on_db!(&self.db, p => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(p).await?))
+    }
+}

@@ -1,0 +1,186 @@
+//! Persistence, with sqlx: SQLite (the embedded default, one process) or PostgreSQL (many
+//! processes). The only SQL in flowbox is here. Every query is written once and runs on either
+//! database (`$N` placeholders work on both); the few that differ say so.
+//!
+//! Writes that advance executions go through the group-commit [`Writer`]: many executions'
+//! step results share one transaction and one fsync.
+
+mod commit;
+mod executions;
+mod modules;
+mod records;
+mod rows;
+mod workflows;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use self::commit::{Commit, CommitOutcome, Guard, SideWrite, Writer};
+pub use self::executions::{ExecutionFilter, ExecutionPage};
+pub use self::modules::ModuleRow;
+pub use self::records::RecordRow;
+pub use self::rows::{ExecutionRow, StepRunRow};
+pub use self::workflows::{WorkflowHead, WorkflowRow};
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL is not one flowbox understands.
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://...")]
+    BadUrl(String),
+    /// Another flowbox process has the SQLite database open.
+    #[error(
+        "{0} is in use by another flowbox process (SQLite serves one process; use PostgreSQL for several)"
+    )]
+    Locked(PathBuf),
+    /// The commit writer has stopped.
+    #[error("the commit writer has stopped")]
+    WriterGone,
+    /// I/O around the database files.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Which database, with a pool for reads and occasional writes.
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run the same code against whichever pool (or connection) the store has. The body is
+/// compiled once per database, so one query text serves both.
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// The store: a pool for reads and rare writes, the group-commit writer for execution
+/// progress, and (for SQLite) the lock that keeps a second process out.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+    writer: Writer,
+    _lock: Option<std::sync::Arc<std::fs::File>>,
+}
+
+impl Store {
+    /// Open (creating a SQLite file if needed) and migrate.
+    ///
+    /// `url`: `sqlite://PATH` (`sqlite::memory:` is refused: executions must survive a restart)
+    /// or `postgres://USER:PASS@HOST/DB`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Self::open_sqlite(Path::new(path)).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url).await
+        } else {
+            Err(StoreError::BadUrl(url.to_string()))
+        }
+    }
+
+    async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") {
+            return Err(StoreError::BadUrl(format!("sqlite://{}", path.display())));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let lock = lock_file(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: every commit is fsynced; a crash loses nothing that was acknowledged.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        let writer = Writer::start_sqlite(options).await?;
+        Ok(Store {
+            db: Db::Sqlite(pool),
+            writer,
+            _lock: Some(std::sync::Arc::new(lock)),
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        let writer = Writer::start_postgres(pool.clone());
+        Ok(Store {
+            db: Db::Postgres(pool),
+            writer,
+            _lock: None,
+        })
+    }
+
+    /// Whether this store is SQLite (one process owns every execution).
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.db, Db::Sqlite(_))
+    }
+
+    /// How to begin a transaction that writes: on SQLite, take the write lock at once, so that a
+    /// read followed by a write cannot fail with a busy snapshot.
+    pub(crate) fn begin_write(&self) -> &'static str {
+        if self.is_sqlite() {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        }
+    }
+
+    /// The group-commit writer.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+}
+
+/// Take an exclusive lock beside the database file, so that two processes never run the same
+/// SQLite database's executions.
+fn lock_file(db: &Path) -> Result<std::fs::File, StoreError> {
+    let path = PathBuf::from(format!("{}.lock", db.display()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(db.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io(e)),
+    }
+}
+
+/// Unix milliseconds of a time.
+pub fn millis(t: std::time::SystemTime) -> i64 {
+    crate::clock::unix_millis(t) as i64
+}

@@ -1,0 +1,130 @@
+//! Workflow definitions (versioned), their kill switches, and the global one.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, on_db};
+
+/// One saved version of a workflow.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WorkflowRow {
+    pub name: String,
+    pub version: i64,
+    pub definition: String,
+    pub created_at: i64,
+}
+
+/// A workflow's newest version and its kill switch.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WorkflowHead {
+    pub name: String,
+    pub latest_version: i64,
+    pub killed: bool,
+    pub updated_at: i64,
+}
+
+const GLOBAL_KILL: &str = "kill_switch";
+
+impl Store {
+    /// Save a definition: a new version if it differs from the newest one. Returns the version
+    /// and whether it is new.
+    pub async fn save_workflow(
+        &self,
+        name: &str,
+        definition: &str,
+        now: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        const LATEST: &str = "SELECT w.version, w.definition FROM workflow_heads h \
+             JOIN workflows w ON w.name = h.name AND w.version = h.latest_version WHERE h.name = $1";
+        const INSERT: &str =
+            "INSERT INTO workflows (name, version, definition, created_at) VALUES ($1, $2, $3, $4)";
+        const HEAD: &str = "INSERT INTO workflow_heads (name, latest_version, killed, updated_at) VALUES ($1, $2, FALSE, $3) \
+             ON CONFLICT (name) DO UPDATE SET latest_version = excluded.latest_version, updated_at = excluded.updated_at";
+        Ok(on_db!(&self.db, p => {
+            let mut tx = p.begin_with(self.begin_write()).await?;
+            let latest = sqlx::query(LATEST).bind(name).fetch_optional(&mut *tx).await?;
+            let version = match latest {
+                Some(row) if row.try_get::<String, _>(1)? == definition => {
+                    return Ok((row.try_get::<i64, _>(0)?, false));
+                }
+                Some(row) => row.try_get::<i64, _>(0)? + 1,
+                None => 1,
+            };
+            sqlx::query(INSERT).bind(name).bind(version).bind(definition).bind(now).execute(&mut *tx).await?;
+            sqlx::query(HEAD).bind(name).bind(version).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            (version, true)
+        }))
+    }
+
+    /// A version of a workflow, or its newest with `None`.
+    pub async fn workflow(
+        &self,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<WorkflowRow>, StoreError> {
+        const SQL: &str = "SELECT w.* FROM workflows w JOIN workflow_heads h ON h.name = w.name \
+             WHERE w.name = $1 AND w.version = COALESCE($2, h.latest_version)";
+        Ok(
+            on_db!(&self.db, p => sqlx::query_as::<_, WorkflowRow>(SQL).bind(name).bind(version).fetch_optional(p).await?),
+        )
+    }
+
+    /// Every workflow's head.
+    pub async fn workflow_heads(&self) -> Result<Vec<WorkflowHead>, StoreError> {
+        const SQL: &str = "SELECT * FROM workflow_heads ORDER BY name";
+        Ok(on_db!(&self.db, p => sqlx::query_as::<_, WorkflowHead>(SQL).fetch_all(p).await?))
+    }
+
+    /// One workflow's head.
+    pub async fn workflow_head(&self, name: &str) -> Result<Option<WorkflowHead>, StoreError> {
+        const SQL: &str = "SELECT * FROM workflow_heads WHERE name = $1";
+        Ok(
+            on_db!(&self.db, p => sqlx::query_as::<_, WorkflowHead>(SQL).bind(name).fetch_optional(p).await?),
+        )
+    }
+
+    /// Every version of a workflow, oldest first (empty if there is no such workflow).
+    pub async fn versions_or_empty(&self, name: &str) -> Result<Vec<WorkflowRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM workflows WHERE name = $1 ORDER BY version";
+        Ok(
+            on_db!(&self.db, p => sqlx::query_as::<_, WorkflowRow>(SQL).bind(name).fetch_all(p).await?),
+        )
+    }
+
+    /// Flip a workflow's kill switch. False if there is no such workflow.
+    pub async fn set_workflow_killed(
+        &self,
+        name: &str,
+        killed: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE workflow_heads SET killed = $1, updated_at = $2 WHERE name = $3";
+        Ok(
+            on_db!(&self.db, p => sqlx::query(SQL).bind(killed).bind(now).bind(name).execute(p).await?.rows_affected() > 0),
+        )
+    }
+
+    /// Flip the global kill switch.
+    pub async fn set_global_killed(&self, killed: bool) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        let value = if killed { "on" } else { "off" };
+        on_db!(&self.db, p => {
+            sqlx::query(SQL).bind(GLOBAL_KILL).bind(value).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Whether the global kill switch is on.
+    pub async fn global_killed(&self) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT value FROM settings WHERE key = $1";
+        let value = on_db!(&self.db, p => sqlx::query_scalar::<_, String>(SQL).bind(GLOBAL_KILL).fetch_optional(p).await?);
+        Ok(value.as_deref() == Some("on"))
+    }
+
+    /// Names of workflows whose kill switch is on.
+    pub async fn killed_workflows(&self) -> Result<Vec<String>, StoreError> {
+        const SQL: &str = "SELECT name FROM workflow_heads WHERE killed = TRUE";
+        Ok(on_db!(&self.db, p => sqlx::query_scalar::<_, String>(SQL).fetch_all(p).await?))
+    }
+}

@@ -1,0 +1,928 @@
+//! Workflows end to end over HTTP, on SQLite and on PostgreSQL: every step kind, the lifecycle
+//! (pause, resume, cancel, kill switches), versions, and the errors clients get.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use flowbox::clock::ManualClock;
+use serde_json::{Value, json};
+
+use crate::common::{Db, TestServer, on_both_databases};
+
+on_both_databases!(
+    seq_workflow_runs_and_keeps_its_history,
+    conditions_variables_loops_and_stop,
+    a_delay_waits_as_a_row_and_then_completes,
+    weekday_delay_wakes_when_the_clock_says,
+    retries_then_failure_handling,
+    pause_resume_and_cancel_running_and_waiting,
+    kill_switches_stop_starts_and_pause_until_lifted,
+    goals_take_met_or_not_met,
+    children_and_actions_on_other_workflows,
+    record_scoped_workflows,
+    versions_and_listing,
+    bad_requests_get_json_errors,
+);
+
+const SEQ3: &str = "
+name: seq3
+steps:
+  - { id: s1, action: increment }
+  - { id: s2, action: increment }
+  - { id: s3, action: increment }
+";
+
+async fn server_with_increment(db: Db) -> TestServer {
+    let s = TestServer::start(db).await;
+    let (status, v) = s.upload("increment", "increment", &[]).await;
+    assert_eq!(status, 201, "{v}");
+    s
+}
+
+fn steps(v: &Value) -> Vec<Value> {
+    v["steps"].as_array().cloned().unwrap_or_default()
+}
+
+fn summary(v: &Value) -> Vec<(String, String)> {
+    steps(v)
+        .iter()
+        .map(|r| {
+            (
+                r["step_id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+async fn seq_workflow_runs_and_keeps_its_history(db: Db) {
+    let s = server_with_increment(db).await;
+    let applied = s.apply(SEQ3).await;
+    assert_eq!(
+        applied,
+        json!({"name": "seq3", "version": 1, "created": true})
+    );
+    let done = s.run("seq3", json!({"input": {"n": 0}})).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["output"], json!({"n": 3}));
+
+    let v = s.execution(done["id"].as_str().unwrap()).await;
+    let runs = steps(&v);
+    assert_eq!(runs.len(), 3);
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(r["seq"], i as i64 + 1);
+        assert_eq!(r["status"], "completed");
+        assert_eq!(r["attempt"], 1);
+        assert_eq!(r["input"], json!({"n": i}));
+        assert_eq!(r["output"], json!({"n": i + 1}));
+        assert!(r["fuel_used"].as_i64().unwrap() > 0, "{r}");
+        assert!(r["memory_peak_bytes"].as_i64().unwrap() > 0, "{r}");
+        assert!(r["started_at"].is_string() && r["ended_at"].is_string());
+    }
+}
+
+async fn conditions_variables_loops_and_stop(db: Db) {
+    let s = server_with_increment(db).await;
+    s.apply(
+        r#"
+name: branching
+variables:
+  - { name: tier, type: string, sources: ["{{ input.tier }}"], default: basic }
+  - { name: limit, type: number, sources: ["{{ input.limit }}"], default: 3 }
+steps:
+  - id: init
+    set: { n: 0 }
+  - id: bump
+    action: increment
+    input: { n: "{{ vars.n }}" }
+    save_as: counter
+  - id: remember
+    set: { n: "{{ vars.counter.n }}" }
+  - id: enough
+    condition: "vars.n >= vars.limit"
+    then: gold
+    else: again
+  - id: again
+    goto: bump
+    max_iterations: 10
+  - id: gold
+    condition: "vars.tier == 'gold'"
+    then: vip
+    else: done
+  - id: vip
+    stop: { output: { vip: true, n: "{{ vars.n }}" } }
+  - id: done
+    stop: { failed: true, reason: "not gold" }
+"#,
+    )
+    .await;
+    let v = s
+        .run(
+            "branching",
+            json!({"input": {"tier": "gold", "limit": "4"}}),
+        )
+        .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(v["output"], json!({"vip": true, "n": 4}));
+    assert_eq!(
+        v["variables"]["limit"], 4,
+        "the string was coerced to a number"
+    );
+    let v = s.execution(v["id"].as_str().unwrap()).await;
+    let paths: Vec<Value> = steps(&v)
+        .iter()
+        .filter(|r| r["kind"] == "condition")
+        .map(|r| r["detail"]["path"].clone())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            json!("else"),
+            json!("else"),
+            json!("else"),
+            json!("then"),
+            json!("then")
+        ]
+    );
+    assert_eq!(
+        steps(&v).iter().filter(|r| r["step_id"] == "bump").count(),
+        4
+    );
+
+    let v = s.run("branching", json!({"input": {"limit": 1}})).await;
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["error"]["message"], "not gold");
+
+    // The loop cap: with a limit the loop never reaches, go-to stops jumping after 10 times.
+    let v = s
+        .run(
+            "branching",
+            json!({"input": {"tier": "gold", "limit": 1000}}),
+        )
+        .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(v["output"]["n"], 11);
+    let v = s.execution(v["id"].as_str().unwrap()).await;
+    let last_goto = steps(&v)
+        .into_iter()
+        .rfind(|r| r["kind"] == "goto")
+        .unwrap();
+    assert_eq!(
+        last_goto["detail"],
+        json!({"jumped": false, "capped_at": 10})
+    );
+}
+
+async fn a_delay_waits_as_a_row_and_then_completes(db: Db) {
+    let s = server_with_increment(db).await;
+    s.apply(
+        "
+name: later
+steps:
+  - { id: wait, delay: { for: 400ms } }
+  - { id: after, action: increment }
+",
+    )
+    .await;
+    let (status, v) = s
+        .post("/v1/workflows/later/executions", json!({"input": {"n": 1}}))
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let waiting = s.until_status(&id, "waiting", Duration::from_secs(5)).await;
+    assert_eq!(summary(&waiting), pairs(&[("wait", "waiting")]));
+    assert!(waiting["wake_at"].is_string());
+    assert!(
+        s.engine
+            .store()
+            .count_by_status()
+            .await
+            .unwrap()
+            .contains(&("waiting".to_string(), 1))
+    );
+    let done = s
+        .until_status(&id, "completed", Duration::from_secs(10))
+        .await;
+    assert_eq!(done["output"], json!({"n": 2}));
+    assert_eq!(
+        summary(&done),
+        pairs(&[("wait", "completed"), ("after", "completed")])
+    );
+}
+
+async fn weekday_delay_wakes_when_the_clock_says(db: Db) {
+    // Wednesday 2026-11-25 12:00 UTC.
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+    let clock = ManualClock::new(start);
+    let s = TestServer::start_with_clock(db, Arc::new(clock.clone())).await;
+    s.upload("increment", "increment", &[]).await;
+    s.apply(
+        "
+name: monday
+steps:
+  - { id: wait, delay: { weekday: [mon], time: '09:00', timezone: Europe/Paris } }
+  - { id: go, action: increment }
+",
+    )
+    .await;
+    let (_, v) = s
+        .post(
+            "/v1/workflows/monday/executions",
+            json!({"input": {"n": 0}}),
+        )
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let waiting = s.until_status(&id, "waiting", Duration::from_secs(5)).await;
+    assert_eq!(waiting["wake_at"], "2026-11-30T08:00:00.000Z");
+    clock.set(start + Duration::from_secs(4 * 86_400));
+    s.engine.run_due().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        s.execution(&id).await["status"],
+        "waiting",
+        "Sunday: still waiting"
+    );
+    clock.set(start + Duration::from_secs(4 * 86_400 + 20 * 3600 + 1));
+    s.engine.run_due().await.unwrap();
+    let done = s
+        .until_status(&id, "completed", Duration::from_secs(5))
+        .await;
+    assert_eq!(done["output"], json!({"n": 1}));
+}
+
+async fn retries_then_failure_handling(db: Db) {
+    let s = TestServer::start(db).await;
+    s.upload("fail", "fail", &[]).await;
+    s.upload("increment", "increment", &[]).await;
+    s.apply(
+        r#"
+name: flaky
+steps:
+  - id: try
+    action: fail
+    input: { kind: retryable, message: busy, succeed_on_attempt: "{{ input.ok_at }}" }
+    retry: { attempts: 3, backoff: 50ms }
+  - { id: next, action: increment, input: { n: 0 } }
+"#,
+    )
+    .await;
+    let v = s.run("flaky", json!({"input": {"ok_at": 3}})).await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let v = s.execution(v["id"].as_str().unwrap()).await;
+    let attempts: Vec<(i64, String)> = steps(&v)
+        .iter()
+        .filter(|r| r["step_id"] == "try")
+        .map(|r| {
+            (
+                r["attempt"].as_i64().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![
+            (1, "failed".into()),
+            (2, "failed".into()),
+            (3, "completed".into())
+        ]
+    );
+
+    let v = s.run("flaky", json!({"input": {"ok_at": 9}})).await;
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["error"]["code"], "step_failed_retryable");
+    assert_eq!(v["error"]["step"], "try");
+
+    // on_failure: pause (resumable), continue, and a failure branch.
+    s.apply(
+        r#"
+name: handled
+steps:
+  - { id: a, action: fail, input: { kind: permanent, message: first }, on_failure: continue }
+  - { id: b, action: fail, input: { kind: permanent, message: second }, on_failure_goto: rescue }
+  - { id: unreachable, stop: { failed: true } }
+  - { id: rescue, action: fail, input: { kind: permanent, message: third, succeed_on_attempt: "{{ vars.ok_at }}" }, on_failure: pause }
+"#,
+    )
+    .await;
+    let (_, v) = s
+        .post(
+            "/v1/workflows/handled/executions",
+            json!({"variables": {"ok_at": 99}}),
+        )
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let paused = s.until_status(&id, "paused", Duration::from_secs(5)).await;
+    assert_eq!(paused["pause_reason"], "step failed");
+    assert_eq!(paused["position"], "rescue");
+    assert_eq!(
+        summary(&paused),
+        pairs(&[("a", "failed"), ("b", "failed"), ("rescue", "failed")])
+    );
+    assert_eq!(steps(&paused)[0]["detail"]["notified"], true);
+    // Still failing after resume: paused again.
+    let (status, _) = s
+        .post(&format!("/v1/executions/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let again = s.until_status(&id, "paused", Duration::from_secs(5)).await;
+    assert_eq!(steps(&again).len(), 4);
+}
+
+async fn pause_resume_and_cancel_running_and_waiting(db: Db) {
+    let s = server_with_increment(db).await;
+    s.upload("spin", "spin", &[]).await;
+    s.apply(
+        "
+name: slow
+steps:
+  - { id: spin, action: spin, limits: { fuel: 1000000000000000, timeout: 60s } }
+",
+    )
+    .await;
+    s.apply(
+        "
+name: napper
+steps:
+  - { id: one, action: increment }
+  - { id: nap, delay: { for: 1h } }
+  - { id: two, action: increment }
+",
+    )
+    .await;
+
+    // Cancel a running step: it stops within moments, not at its 60 s deadline.
+    let (_, v) = s.post("/v1/workflows/slow/executions", json!({})).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let running = s.until_status(&id, "running", Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        steps(&s.execution(&id).await).last().unwrap()["status"],
+        "running",
+        "{running}"
+    );
+    let started = std::time::Instant::now();
+    let (status, _) = s
+        .post(&format!("/v1/executions/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let cancelled = s
+        .until_status(&id, "cancelled", Duration::from_secs(5))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(summary(&cancelled), pairs(&[("spin", "cancelled")]));
+    let (status, v) = s
+        .post(&format!("/v1/executions/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(status, 409, "{v}");
+
+    // Pause a waiting execution, resume it (back to waiting), then cancel it.
+    let (_, v) = s
+        .post(
+            "/v1/workflows/napper/executions",
+            json!({"input": {"n": 0}}),
+        )
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    s.until_status(&id, "waiting", Duration::from_secs(5)).await;
+    let (status, v) = s
+        .post(&format!("/v1/executions/{id}/pause"), json!({}))
+        .await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("paused")), "{v}");
+    let (_, v) = s
+        .post(&format!("/v1/executions/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(v["status"], "waiting");
+    let (_, v) = s
+        .post(&format!("/v1/executions/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(v["status"], "cancelled");
+
+    // Pause a running execution between steps; resume continues where it stopped.
+    let (_, v) = s.post("/v1/workflows/slow/executions", json!({})).await;
+    let spin_id = v["id"].as_str().unwrap().to_string();
+    s.until_status(&spin_id, "running", Duration::from_secs(5))
+        .await;
+    let (status, v) = s
+        .post(&format!("/v1/executions/{spin_id}/pause"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, v) = s
+        .post(&format!("/v1/executions/{spin_id}/cancel"), json!({}))
+        .await;
+    assert!(
+        v["status"] == "running" || v["status"] == "cancelled",
+        "{v}"
+    );
+    s.until_status(&spin_id, "cancelled", Duration::from_secs(5))
+        .await;
+}
+
+async fn kill_switches_stop_starts_and_pause_until_lifted(db: Db) {
+    let s = server_with_increment(db).await;
+    s.apply(SEQ3).await;
+    s.apply(
+        "
+name: napper
+steps:
+  - { id: one, action: increment }
+  - { id: nap, delay: { for: 300ms } }
+  - { id: two, action: increment }
+",
+    )
+    .await;
+    let (status, v) = s
+        .put("/v1/workflows/seq3/kill-switch", json!({"on": true}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = s
+        .post(
+            "/v1/workflows/seq3/executions?wait=5",
+            json!({"input": {"n": 0}}),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kill switch"),
+        "{v}"
+    );
+    assert_eq!(
+        s.run("napper", json!({"input": {"n": 0}})).await["status"],
+        "completed"
+    );
+    s.put("/v1/workflows/seq3/kill-switch", json!({"on": false}))
+        .await;
+    assert_eq!(
+        s.run("seq3", json!({"input": {"n": 0}})).await["status"],
+        "completed"
+    );
+
+    // The global switch: a waiting execution is paused when it wakes, and resumed when lifted.
+    let (_, v) = s
+        .post(
+            "/v1/workflows/napper/executions",
+            json!({"input": {"n": 0}}),
+        )
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    s.until_status(&id, "waiting", Duration::from_secs(5)).await;
+    let (status, _) = s.put("/v1/kill-switch", json!({"on": true})).await;
+    assert_eq!(status, 200);
+    let (_, v) = s.get("/v1/kill-switch").await;
+    assert_eq!(v["kill_switch"], true);
+    let paused = s.until_status(&id, "paused", Duration::from_secs(5)).await;
+    assert_eq!(paused["pause_reason"], "kill switch");
+    let (status, _) = s.post("/v1/workflows/napper/executions", json!({})).await;
+    assert_eq!(status, 409);
+    let (status, v) = s.put("/v1/kill-switch", json!({"on": false})).await;
+    assert_eq!((status, v["resumed"].as_i64()), (200, Some(1)), "{v}");
+    let done = s
+        .until_status(&id, "completed", Duration::from_secs(5))
+        .await;
+    assert_eq!(done["output"], json!({"n": 2}));
+}
+
+async fn goals_take_met_or_not_met(db: Db) {
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+    let clock = ManualClock::new(start);
+    let s = TestServer::start_with_clock(db, Arc::new(clock.clone())).await;
+    s.apply(
+        "
+name: nurture
+scope: { object: lead }
+steps:
+  - id: replied
+    goal: { within: 3d, met: won, not_met: lost }
+  - { id: won, stop: { output: { result: met } } }
+  - { id: lost, stop: { output: { result: not_met } } }
+",
+    )
+    .await;
+    let start_one = |record: &'static str| {
+        let s = &s;
+        async move {
+            let (status, v) = s
+                .post(
+                    "/v1/workflows/nurture/executions",
+                    json!({"record_id": record}),
+                )
+                .await;
+            assert_eq!(status, 202, "{v}");
+            let id = v["id"].as_str().unwrap().to_string();
+            s.until_status(&id, "waiting", Duration::from_secs(5)).await;
+            id
+        }
+    };
+    let met = start_one("l-1").await;
+    let missed = start_one("l-2").await;
+    let (status, v) = s
+        .post(
+            &format!("/v1/executions/{met}/goals/replied/meet"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let done = s
+        .until_status(&met, "completed", Duration::from_secs(5))
+        .await;
+    assert_eq!(done["output"], json!({"result": "met"}));
+    assert_eq!(steps(&done)[0]["detail"]["path"], "met");
+    let (status, _) = s
+        .post(
+            &format!("/v1/executions/{met}/goals/replied/meet"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    clock.set(start + Duration::from_secs(3 * 86_400 + 1));
+    s.engine.run_due().await.unwrap();
+    let done = s
+        .until_status(&missed, "completed", Duration::from_secs(5))
+        .await;
+    assert_eq!(done["output"], json!({"result": "not_met"}));
+}
+
+async fn children_and_actions_on_other_workflows(db: Db) {
+    let s = server_with_increment(db).await;
+    s.apply(
+        "
+name: follow-up
+scope: { object: deal }
+steps:
+  - { id: bump, action: increment }
+  - { id: wait, delay: { for: 1h } }
+",
+    )
+    .await;
+    s.apply(
+        "
+name: sleeper
+scope: { object: deal }
+steps:
+  - { id: wait, delay: { for: 1h } }
+",
+    )
+    .await;
+    s.apply(
+        r#"
+name: parent
+scope: { object: deal }
+steps:
+  - id: kick
+    start_workflow: { workflow: follow-up, input: { n: "{{ input.n }}" } }
+  - { id: silence, cancel_workflow: sleeper }
+"#,
+    )
+    .await;
+    let (_, sleeper) = s
+        .post(
+            "/v1/workflows/sleeper/executions",
+            json!({"record_id": "d-1"}),
+        )
+        .await;
+    let sleeper = sleeper["id"].as_str().unwrap().to_string();
+    s.until_status(&sleeper, "waiting", Duration::from_secs(5))
+        .await;
+    let parent = s
+        .run("parent", json!({"record_id": "d-1", "input": {"n": 5}}))
+        .await;
+    assert_eq!(parent["status"], "completed", "{parent}");
+    let parent = s.execution(parent["id"].as_str().unwrap()).await;
+    let child = steps(&parent)[0]["detail"]["child"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let child_v = s
+        .until_status(&child, "waiting", Duration::from_secs(5))
+        .await;
+    assert_eq!(child_v["parent_id"], parent["id"]);
+    assert_eq!(child_v["record"], json!({"object": "deal", "id": "d-1"}));
+    assert_eq!(steps(&child_v)[0]["output"], json!({"n": 6}));
+    assert_eq!(steps(&parent)[1]["detail"]["executions"], json!([sleeper]));
+    s.until_status(&sleeper, "cancelled", Duration::from_secs(5))
+        .await;
+}
+
+async fn record_scoped_workflows(db: Db) {
+    let s = server_with_increment(db).await;
+    let (status, _) = s
+        .put(
+            "/v1/records/deal/d-9",
+            json!({"amount": 1200, "renewal": "2020-01-01"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    s.apply(
+        r#"
+name: renewals
+scope: { object: deal }
+variables:
+  - { name: amount, type: number, required: true, sources: ["{{ record.amount }}"] }
+steps:
+  - { id: before, delay: { field: renewal, offset: -2d } }
+  - id: big
+    condition: "vars.amount > 1000 and record.id == 'd-9'"
+    then: bump
+    else: end
+  - { id: bump, action: increment, input: { n: "{{ vars.amount }}" } }
+"#,
+    )
+    .await;
+    let v = s.run("renewals", json!({"record_id": "d-9"})).await;
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(v["output"], json!({"n": 1201}));
+    assert_eq!(v["record"], json!({"object": "deal", "id": "d-9"}));
+    let v = s.execution(v["id"].as_str().unwrap()).await;
+    assert_eq!(
+        steps(&v)[0]["detail"]["waited"],
+        false,
+        "a date in the past does not wait"
+    );
+
+    let (status, v) = s.post("/v1/workflows/renewals/executions", json!({})).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("record"),
+        "{v}"
+    );
+    // A record without the required field: the execution fails, saying which variable.
+    let v = s.run("renewals", json!({"record_id": "nobody"})).await;
+    assert_eq!(v["status"], "failed");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`amount` is required"),
+        "{v}"
+    );
+
+    let (status, v) = s
+        .post(
+            "/v1/workflows/renewals/executions/bulk",
+            json!({"record_ids": ["d-9", "d-9"]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["executions"].as_array().unwrap().len(), 2);
+    let (_, page) = s
+        .get("/v1/executions?workflow=renewals&record_id=d-9")
+        .await;
+    assert_eq!(page["executions"].as_array().unwrap().len(), 3);
+}
+
+async fn versions_and_listing(db: Db) {
+    let s = server_with_increment(db).await;
+    s.apply(
+        "
+name: evolving
+steps:
+  - { id: wait, delay: { for: 300ms } }
+  - { id: one, action: increment }
+",
+    )
+    .await;
+    let (_, old) = s
+        .post(
+            "/v1/workflows/evolving/executions",
+            json!({"input": {"n": 0}}),
+        )
+        .await;
+    let old = old["id"].as_str().unwrap().to_string();
+    assert_eq!(s.apply("name: evolving\nsteps:\n  - { id: wait, delay: { for: 300ms } }\n  - { id: one, action: increment }\n").await["created"], false);
+    let v2 = s
+        .apply(
+            "
+name: evolving
+steps:
+  - { id: wait, delay: { for: 300ms } }
+  - { id: one, action: increment }
+  - { id: two, action: increment }
+",
+        )
+        .await;
+    assert_eq!(v2["version"], 2);
+    let new = s.run("evolving", json!({"input": {"n": 0}})).await;
+    assert_eq!(
+        (new["version"].as_i64(), new["output"].clone()),
+        (Some(2), json!({"n": 2}))
+    );
+    let old = s
+        .until_status(&old, "completed", Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        (old["version"].as_i64(), old["output"].clone()),
+        (Some(1), json!({"n": 1})),
+        "finishes on its version"
+    );
+    let (_, versions) = s.get("/v1/workflows/evolving/versions").await;
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
+    let (_, w) = s.get("/v1/workflows/evolving?version=1").await;
+    assert_eq!(w["definition"]["steps"].as_array().unwrap().len(), 2);
+
+    for _ in 0..3 {
+        s.run("evolving", json!({"input": {"n": 0}})).await;
+    }
+    let (_, page1) = s
+        .get("/v1/executions?workflow=evolving&status=completed&limit=3")
+        .await;
+    let (_, page2) = s
+        .get(&format!(
+            "/v1/executions?workflow=evolving&status=completed&limit=3&cursor={}",
+            page1["next_cursor"].as_str().unwrap()
+        ))
+        .await;
+    let ids: Vec<&str> = page1["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["executions"].as_array().unwrap())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 5, "pages do not overlap");
+    assert!(page2["next_cursor"].is_null());
+    let (_, none) = s
+        .get("/v1/executions?workflow=evolving&since=2100-01-01T00:00:00Z")
+        .await;
+    assert_eq!(none["executions"].as_array().unwrap().len(), 0);
+}
+
+async fn bad_requests_get_json_errors(db: Db) {
+    let s = server_with_increment(db).await;
+    s.apply(SEQ3).await;
+    // Invalid definitions: every problem, each pointing at its step.
+    let (status, v) = s
+        .post_raw(
+            "/v1/workflows",
+            "
+name: broken
+steps:
+  - { id: a, action: no-such-module }
+  - { id: b, condition: 'vars.x >', then: nowhere, else: end }
+  - { id: a, delay: { for: soon } }
+  - { id: c, action: increment, retry: { attempts: 0 } }
+  - { id: d }
+",
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_definition");
+    let details: Vec<String> = v["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["path"].as_str().unwrap(),
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let all = details.join("\n");
+    for needle in [
+        "steps[1] (id \"b\").condition: syntax error",
+        "steps[1] (id \"b\").then: there is no step `nowhere`",
+        "steps[2] (id \"a\"): step id `a` is used twice",
+        "steps[2] (id \"a\").delay.for: `soon` is not a duration",
+        "steps[3] (id \"c\").retry.attempts",
+        "steps[4] (id \"d\"): a step has exactly one of",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    let (status, v) = s
+        .post_raw(
+            "/v1/workflows",
+            "name: nomodule\nsteps:\n  - { id: a, action: ghost }\n",
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no step module `ghost`"),
+        "{v}"
+    );
+    let (status, v) = s.post_raw("/v1/workflows", "{not json").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("invalid_definition")),
+        "{v}"
+    );
+    let (status, v) = s
+        .post_raw("/v1/workflows", "name: x\nsteps: []\nsurprise: 1\n")
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("surprise"),
+        "{v}"
+    );
+
+    // Unknown ids.
+    for path in [
+        "/v1/executions/nope",
+        "/v1/workflows/nope",
+        "/v1/records/deal/nope",
+        "/v1/steps/nope",
+        "/v1/nothing-here",
+    ] {
+        let (status, v) = s.get(path).await;
+        assert_eq!(status, 404, "{path}: {v}");
+        assert!(
+            v["error"]["code"].is_string() && v["error"]["message"].is_string(),
+            "{v}"
+        );
+    }
+    let (status, _) = s.post("/v1/workflows/nope/executions", json!({})).await;
+    assert_eq!(status, 404);
+    let (status, _) = s.post("/v1/executions/nope/pause", json!({})).await;
+    assert_eq!(status, 404);
+
+    // Malformed bodies and queries.
+    let (status, v) = s
+        .post_raw("/v1/workflows/seq3/executions", "{\"input\": ")
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_body")),
+        "{v}"
+    );
+    let (status, v) = s
+        .post("/v1/workflows/seq3/executions", json!({"inptu": {}}))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("inptu"),
+        "{v}"
+    );
+    let (status, _) = s
+        .post("/v1/workflows/seq3/executions?wait=forever", json!({}))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = s.get("/v1/executions?status=sleeping").await;
+    assert_eq!(status, 400);
+    let (status, _) = s.get("/v1/executions?cursor=garbage").await;
+    assert_eq!(status, 400);
+    let (status, _) = s.put("/v1/kill-switch", json!({"on": "yes"})).await;
+    assert_eq!(status, 400);
+    let (status, v) = s
+        .post("/v1/workflows/seq3/executions", json!({"record_id": "x"}))
+        .await;
+    assert_eq!(status, 422, "a global workflow takes no record: {v}");
+
+    // Step modules: not a component, ungranted imports (listed), unknown capabilities.
+    let (status, v) = s
+        .call_put_bytes("/v1/steps/junk", b"not wasm".to_vec())
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("not_a_component")),
+        "{v}"
+    );
+    let (status, v) = s.upload("caller", "http_call", &[]).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("ungranted_imports")),
+        "{v}"
+    );
+    assert_eq!(
+        v["error"]["details"]["missing"],
+        json!(["flowbox:step/http@0.1.0 (grant: http)"])
+    );
+    let (status, v) = s.upload("caller", "http_call", &["sockets"]).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("unknown_capability")),
+        "{v}"
+    );
+    let (status, v) = s.upload("caller", "http_call", &["http"]).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["grants"], json!(["http"]));
+}
+
+impl TestServer {
+    async fn call_put_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+}
