@@ -52,7 +52,8 @@ impl Local {
 }
 
 /// Drive `row` (running, leased to this node) in a new task, unless this node already is.
-pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow) {
+/// `stored`: whether the row is in the database yet; if not, the first commit inserts it.
+pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow, stored: bool) {
     let local = Arc::new(Local::default());
     {
         let mut running = inner.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -63,7 +64,7 @@ pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow) {
     }
     tokio::spawn(async move {
         let id = row.id.clone();
-        let finished = drive(&inner, row, &local).await;
+        let finished = drive(&inner, row, stored, &local).await;
         inner
             .running
             .lock()
@@ -91,9 +92,14 @@ enum Flow {
     Done,
 }
 
-async fn drive(inner: &Arc<Inner>, row: ExecutionRow, local: &Local) -> Option<ExecutionRow> {
+async fn drive(
+    inner: &Arc<Inner>,
+    row: ExecutionRow,
+    stored: bool,
+    local: &Local,
+) -> Option<ExecutionRow> {
     let id = row.id.clone();
-    let mut run = match Run::load(inner, local, row).await {
+    let mut run = match Run::load(inner, local, row, stored).await {
         Ok(run) => run,
         Err(row) => return Some(row),
     };
@@ -118,6 +124,9 @@ struct Run<'a> {
     wf: Arc<Workflow>,
     row: ExecutionRow,
     committed_seq: i64,
+    /// Whether the execution's row exists in the database (a start-and-wait inserts it with its
+    /// first step's result, saving a commit).
+    stored: bool,
     state: State,
     input: Value,
     /// The record's fields with `id` and `object`, read when the run (re)starts and after waits.
@@ -152,6 +161,7 @@ impl<'a> Run<'a> {
         inner: &'a Arc<Inner>,
         local: &'a Local,
         row: ExecutionRow,
+        stored: bool,
     ) -> Result<Run<'a>, ExecutionRow> {
         let wf = match inner.workflows.version(&row.workflow, row.version).await {
             Ok(wf) => wf,
@@ -167,6 +177,7 @@ impl<'a> Run<'a> {
             local,
             wf,
             committed_seq: row.seq,
+            stored,
             owner: inner.config.node_id.clone(),
             row,
             state,
@@ -264,9 +275,13 @@ impl<'a> Run<'a> {
             self.row.control = None;
         }
         let commit = Commit {
-            guard: Guard::Advance {
-                seq: self.committed_seq,
-                owner: self.owner.clone(),
+            guard: if self.stored {
+                Guard::Advance {
+                    seq: self.committed_seq,
+                    owner: self.owner.clone(),
+                }
+            } else {
+                Guard::Insert
             },
             execution: self.row.clone(),
             clear_control,
@@ -278,6 +293,7 @@ impl<'a> Run<'a> {
             return Err(DriveError::LostLease);
         }
         self.committed_seq = self.row.seq;
+        self.stored = true;
         self.row.control = outcome.control;
         Ok(())
     }

@@ -72,7 +72,7 @@ pub(crate) async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
     let n = rows.len();
     for row in rows {
         // `spawn` skips executions this node already drives (a claim only extended their lease).
-        executor::spawn(inner.clone(), row);
+        executor::spawn(inner.clone(), row, true);
     }
     Ok(n)
 }

@@ -4,8 +4,7 @@
 //! A commit names what it expects to find (the execution's `seq` and this node's lease): a
 //! writer that lost its lease, or a step committed twice, changes nothing.
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -13,7 +12,7 @@ use super::executions::{CONTROL_SQL, INSERT_EXECUTION_SQL, RESUME_SQL, bind_exec
 use super::rows::{ExecutionRow, StepRunRow};
 
 /// The most commits applied in one transaction.
-const MAX_BATCH: usize = 256;
+pub(crate) const MAX_BATCH: usize = 256;
 
 /// What a commit must find before it applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +58,7 @@ pub struct CommitOutcome {
     pub control: Option<String>,
 }
 
-type Reply = oneshot::Sender<Result<CommitOutcome, String>>;
+pub(crate) type Reply = oneshot::Sender<Result<CommitOutcome, String>>;
 
 /// Handle to the group-commit writer task.
 #[derive(Debug, Clone)]
@@ -68,13 +67,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// The writer for SQLite: one connection of its own (SQLite has one writer at a time).
-    pub(crate) async fn start_sqlite(options: SqliteConnectOptions) -> Result<Writer, StoreError> {
-        // Batches of different sizes are different statements: keep many prepared.
-        let conn =
-            SqliteConnection::connect_with(&options.clone().statement_cache_capacity(1024)).await?;
+    /// The writer for SQLite: a thread with a connection of its own (SQLite has one writer at a
+    /// time), see [`super::sqlite_writer`].
+    pub(crate) fn start_sqlite(path: &std::path::Path) -> Result<Writer, StoreError> {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_sqlite(conn, rx));
+        super::sqlite_writer::spawn(path, rx)?;
         Ok(Writer { queue })
     }
 
@@ -113,7 +110,10 @@ async fn next_batch(
     Some(batch)
 }
 
-fn answer(batch: Vec<(Commit, Reply)>, result: Result<Vec<CommitOutcome>, sqlx::Error>) {
+pub(crate) fn answer<E: std::fmt::Display>(
+    batch: Vec<(Commit, Reply)>,
+    result: Result<Vec<CommitOutcome>, E>,
+) {
     match result {
         Ok(outcomes) => {
             for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
@@ -130,7 +130,7 @@ fn answer(batch: Vec<(Commit, Reply)>, result: Result<Vec<CommitOutcome>, sqlx::
 }
 
 /// Rows per multi-row statement (SQLite allows 32766 parameters; 21 columns a row).
-const ROWS_PER_STATEMENT: usize = 500;
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 /// Apply a batch inside one transaction, with a few multi-row statements whatever its size:
 /// insert the new executions, advance the others (each only if its guard holds), then upsert
@@ -138,19 +138,45 @@ const ROWS_PER_STATEMENT: usize = 500;
 macro_rules! apply_batch {
     ($db:ty, $conn:expr, $batch:expr) => {{
         let batch: &[(Commit, Reply)] = $batch;
-        let mut outcomes: Vec<CommitOutcome> = vec![CommitOutcome { applied: false, control: None }; batch.len()];
-        let inserts: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].0.guard == Guard::Insert).collect();
-        let advances: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].0.guard != Guard::Insert).collect();
+        let mut outcomes: Vec<CommitOutcome> = vec![
+            CommitOutcome {
+                applied: false,
+                control: None
+            };
+            batch.len()
+        ];
+        let inserts: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch[i].0.guard == Guard::Insert)
+            .collect();
+        let advances: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch[i].0.guard != Guard::Insert)
+            .collect();
 
         for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<$db>::new(INSERT_EXECUTION_HEAD);
             q.push_values(chunk, |mut b, &i| {
                 let e = &batch[i].0.execution;
-                b.push_bind(&e.id).push_bind(&e.workflow).push_bind(e.version).push_bind(&e.status)
-                    .push_bind(&e.record_object).push_bind(&e.record_id).push_bind(&e.parent_id).push_bind(&e.input)
-                    .push_bind(&e.output).push_bind(&e.error).push_bind(&e.state).push_bind(e.seq).push_bind(e.wake_at)
-                    .push_bind(&e.control).push_bind(&e.pause_reason).push_bind(&e.lease_owner).push_bind(e.lease_until)
-                    .push_bind(e.event_at).push_bind(e.created_at).push_bind(e.updated_at).push_bind(e.ended_at);
+                b.push_bind(&e.id)
+                    .push_bind(&e.workflow)
+                    .push_bind(e.version)
+                    .push_bind(&e.status)
+                    .push_bind(&e.record_object)
+                    .push_bind(&e.record_id)
+                    .push_bind(&e.parent_id)
+                    .push_bind(&e.input)
+                    .push_bind(&e.output)
+                    .push_bind(&e.error)
+                    .push_bind(&e.state)
+                    .push_bind(e.seq)
+                    .push_bind(e.wake_at)
+                    .push_bind(&e.control)
+                    .push_bind(&e.pause_reason)
+                    .push_bind(&e.lease_owner)
+                    .push_bind(e.lease_until)
+                    .push_bind(e.event_at)
+                    .push_bind(e.created_at)
+                    .push_bind(e.updated_at)
+                    .push_bind(e.ended_at);
             });
             q.build().execute(&mut *$conn).await?;
             for &i in chunk {
@@ -159,34 +185,40 @@ macro_rules! apply_batch {
         }
 
         for chunk in advances.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<$db>::new(
-                "WITH v (id, status, output, error, state, seq, wake_at, pause_reason, lease_owner, lease_until, \
-                 updated_at, ended_at, clear_control, expected_seq, owner) AS (",
-            );
+            let mut q = sqlx::QueryBuilder::<$db>::new(ADVANCE_HEAD);
             q.push_values(chunk, |mut b, &i| {
                 let (c, e) = (&batch[i].0, &batch[i].0.execution);
                 let (seq, owner) = match &c.guard {
                     Guard::Advance { seq, owner } => (*seq, owner.as_str()),
                     Guard::Insert => (-1, ""),
                 };
-                b.push_bind(&e.id).push_bind(&e.status).push_bind(&e.output).push_bind(&e.error).push_bind(&e.state)
-                    .push_bind(e.seq).push_bind(e.wake_at).push_bind(&e.pause_reason).push_bind(&e.lease_owner)
-                    .push_bind(e.lease_until).push_bind(e.updated_at).push_bind(e.ended_at).push_bind(c.clear_control)
-                    .push_bind(seq).push_bind(owner);
+                b.push_bind(&e.id)
+                    .push_bind(&e.status)
+                    .push_bind(&e.output)
+                    .push_bind(&e.error)
+                    .push_bind(&e.state)
+                    .push_bind(e.seq)
+                    .push_bind(e.wake_at)
+                    .push_bind(&e.pause_reason)
+                    .push_bind(&e.lease_owner)
+                    .push_bind(e.lease_until)
+                    .push_bind(e.updated_at)
+                    .push_bind(e.ended_at)
+                    .push_bind(c.clear_control)
+                    .push_bind(seq)
+                    .push_bind(owner);
             });
-            q.push(
-                ") UPDATE executions SET status = v.status, output = v.output, error = v.error, state = v.state, \
-                 seq = v.seq, wake_at = v.wake_at, pause_reason = v.pause_reason, lease_owner = v.lease_owner, \
-                 lease_until = v.lease_until, updated_at = v.updated_at, ended_at = v.ended_at, \
-                 control = CASE WHEN v.clear_control THEN NULL ELSE executions.control END \
-                 FROM v WHERE executions.id = v.id AND executions.seq = v.expected_seq AND executions.lease_owner = v.owner \
-                 RETURNING executions.id, executions.control",
-            );
-            let rows: Vec<(String, Option<String>)> = q.build_query_as().fetch_all(&mut *$conn).await?;
-            let found: std::collections::HashMap<String, Option<String>> = rows.into_iter().collect();
+            q.push(ADVANCE_TAIL);
+            let rows: Vec<(String, Option<String>)> =
+                q.build_query_as().fetch_all(&mut *$conn).await?;
+            let found: std::collections::HashMap<String, Option<String>> =
+                rows.into_iter().collect();
             for &i in chunk {
                 if let Some(control) = found.get(&batch[i].0.execution.id) {
-                    outcomes[i] = CommitOutcome { applied: true, control: control.clone() };
+                    outcomes[i] = CommitOutcome {
+                        applied: true,
+                        control: control.clone(),
+                    };
                 }
             }
         }
@@ -200,9 +232,21 @@ macro_rules! apply_batch {
         for chunk in runs.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<$db>::new(UPSERT_STEP_RUN_HEAD);
             q.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.execution_id).push_bind(r.seq).push_bind(&r.step_id).push_bind(&r.kind).push_bind(&r.status)
-                    .push_bind(r.attempt).push_bind(&r.input).push_bind(&r.output).push_bind(&r.error).push_bind(&r.detail)
-                    .push_bind(&r.logs).push_bind(r.fuel).push_bind(r.memory_peak).push_bind(r.started_at).push_bind(r.ended_at);
+                b.push_bind(&r.execution_id)
+                    .push_bind(r.seq)
+                    .push_bind(&r.step_id)
+                    .push_bind(&r.kind)
+                    .push_bind(&r.status)
+                    .push_bind(r.attempt)
+                    .push_bind(&r.input)
+                    .push_bind(&r.output)
+                    .push_bind(&r.error)
+                    .push_bind(&r.detail)
+                    .push_bind(&r.logs)
+                    .push_bind(r.fuel)
+                    .push_bind(r.memory_peak)
+                    .push_bind(r.started_at)
+                    .push_bind(r.ended_at);
             });
             q.push(UPSERT_STEP_RUN_TAIL);
             q.build().execute(&mut *$conn).await?;
@@ -215,13 +259,25 @@ macro_rules! apply_batch {
             for w in &c.side_writes {
                 match w {
                     SideWrite::InsertExecution(child) => {
-                        bind_execution!(sqlx::query(INSERT_EXECUTION_SQL), child).execute(&mut *$conn).await?;
+                        bind_execution!(sqlx::query(INSERT_EXECUTION_SQL), child)
+                            .execute(&mut *$conn)
+                            .await?;
                     }
                     SideWrite::Control { id, control, now } => {
-                        sqlx::query(CONTROL_SQL).bind(control).bind(*now).bind(id).execute(&mut *$conn).await?;
+                        sqlx::query(CONTROL_SQL)
+                            .bind(control)
+                            .bind(*now)
+                            .bind(id)
+                            .execute(&mut *$conn)
+                            .await?;
                     }
                     SideWrite::Resume { id, now } => {
-                        sqlx::query(RESUME_SQL).bind(*now).bind(id).bind(None::<String>).execute(&mut *$conn).await?;
+                        sqlx::query(RESUME_SQL)
+                            .bind(*now)
+                            .bind(id)
+                            .bind(None::<String>)
+                            .execute(&mut *$conn)
+                            .await?;
                     }
                 }
             }
@@ -230,29 +286,27 @@ macro_rules! apply_batch {
     }};
 }
 
-const INSERT_EXECUTION_HEAD: &str = "INSERT INTO executions (id, workflow, version, status, record_object, record_id, \
+/// Advance many executions at once; each row applies only if its guard holds.
+pub(crate) const ADVANCE_HEAD: &str = "WITH v (id, status, output, error, state, seq, wake_at, pause_reason, lease_owner, \
+     lease_until, updated_at, ended_at, clear_control, expected_seq, owner) AS (";
+
+pub(crate) const ADVANCE_TAIL: &str = ") UPDATE executions SET status = v.status, output = v.output, error = v.error, \
+     state = v.state, seq = v.seq, wake_at = v.wake_at, pause_reason = v.pause_reason, lease_owner = v.lease_owner, \
+     lease_until = v.lease_until, updated_at = v.updated_at, ended_at = v.ended_at, \
+     control = CASE WHEN v.clear_control THEN NULL ELSE executions.control END \
+     FROM v WHERE executions.id = v.id AND executions.seq = v.expected_seq AND executions.lease_owner = v.owner \
+     RETURNING executions.id, executions.control";
+
+pub(crate) const INSERT_EXECUTION_HEAD: &str = "INSERT INTO executions (id, workflow, version, status, record_object, record_id, \
      parent_id, input, output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, event_at, \
      created_at, updated_at, ended_at) ";
 
-const UPSERT_STEP_RUN_HEAD: &str = "INSERT INTO step_runs (execution_id, seq, step_id, kind, status, attempt, input, \
+pub(crate) const UPSERT_STEP_RUN_HEAD: &str = "INSERT INTO step_runs (execution_id, seq, step_id, kind, status, attempt, input, \
      output, error, detail, logs, fuel, memory_peak, started_at, ended_at) ";
 
-const UPSERT_STEP_RUN_TAIL: &str = " ON CONFLICT (execution_id, seq) DO UPDATE SET status = excluded.status, \
+pub(crate) const UPSERT_STEP_RUN_TAIL: &str = " ON CONFLICT (execution_id, seq) DO UPDATE SET status = excluded.status, \
      output = excluded.output, error = excluded.error, detail = excluded.detail, logs = excluded.logs, \
      fuel = excluded.fuel, memory_peak = excluded.memory_peak, ended_at = excluded.ended_at";
-
-async fn run_sqlite(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<(Commit, Reply)>) {
-    while let Some(batch) = next_batch(&mut rx).await {
-        let result = async {
-            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-            let outcomes = apply_batch!(sqlx::Sqlite, &mut *tx, &batch);
-            tx.commit().await?;
-            Ok(outcomes)
-        }
-        .await;
-        answer(batch, result);
-    }
-}
 
 async fn run_postgres(pool: PgPool, mut rx: mpsc::UnboundedReceiver<(Commit, Reply)>) {
     while let Some(batch) = next_batch(&mut rx).await {
@@ -263,6 +317,6 @@ async fn run_postgres(pool: PgPool, mut rx: mpsc::UnboundedReceiver<(Commit, Rep
             Ok(outcomes)
         }
         .await;
-        answer(batch, result);
+        answer::<sqlx::Error>(batch, result);
     }
 }

@@ -10,6 +10,7 @@ mod executions;
 mod modules;
 mod records;
 mod rows;
+mod sqlite_writer;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -120,7 +121,7 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        let writer = Writer::start_sqlite(options).await?;
+        let writer = Writer::start_sqlite(path)?;
         Ok(Store {
             db: Db::Sqlite(pool),
             writer,
