@@ -129,8 +129,10 @@ struct Run<'a> {
     stored: bool,
     state: State,
     input: Value,
-    /// The record's fields with `id` and `object`, read when the run (re)starts and after waits.
+    /// The record's fields with `id` and `object`, read when the run (re)starts, after waits, and
+    /// after a step changed records.
     record: Option<Value>,
+    records_changed: bool,
     owner: String,
 }
 
@@ -183,6 +185,7 @@ impl<'a> Run<'a> {
             state,
             input,
             record: None,
+            records_changed: false,
         };
         run.read_record().await;
         Ok(run)
@@ -359,7 +362,11 @@ impl<'a> Run<'a> {
         };
         let wf = self.wf.clone();
         let outcome = self.run_step(&wf.steps[index]).await?;
-        self.apply(outcome).await
+        let flow = self.apply(outcome).await?;
+        if std::mem::take(&mut self.records_changed) {
+            self.read_record().await;
+        }
+        Ok(flow)
     }
 
     /// Pause, cancel or a kill switch: act before anything else.
@@ -1020,6 +1027,10 @@ impl<'a> Run<'a> {
                 );
             }
         };
+        let records = Arc::new(super::records::StepRecords::new(
+            self.inner.store.clone(),
+            started,
+        ));
         let request = StepRequest {
             input: input_text,
             context: StepContext {
@@ -1031,7 +1042,10 @@ impl<'a> Run<'a> {
             },
             variables: Arc::new(self.state.variables.clone()),
             limits: *limits,
-            backends: Default::default(),
+            backends: crate::sandbox::Backends {
+                records: Some(records.clone()),
+                ..Default::default()
+            },
         };
         let mut running = run.clone();
         running.status = "running".into();
@@ -1071,9 +1085,14 @@ impl<'a> Run<'a> {
                 }
                 self.state.outputs.insert(step.id.clone(), output.clone());
                 self.state.last_output = Some(output);
+                // The sandbox has dropped its handle: the buffer is ours alone now.
+                let side_writes = Arc::try_unwrap(records)
+                    .map(|r| r.into_side_writes())
+                    .unwrap_or_default();
+                self.records_changed = !side_writes.is_empty();
                 Outcome {
                     runs: vec![run],
-                    side_writes: vec![],
+                    side_writes,
                     next: Next::Go(step.next.clone()),
                 }
             }

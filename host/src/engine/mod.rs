@@ -11,6 +11,7 @@ mod delay;
 mod executor;
 pub mod expr;
 mod modules;
+mod records;
 mod scheduler;
 pub mod state;
 pub mod variables;

@@ -36,6 +36,20 @@ pub enum SideWrite {
     },
     /// Resume a paused execution.
     Resume { id: String, now: i64 },
+    /// Merge fields (a JSON object) into a record's top-level fields.
+    UpdateRecord {
+        object: String,
+        id: String,
+        fields: String,
+        now: i64,
+    },
+    /// Create a record.
+    InsertRecord {
+        object: String,
+        id: String,
+        fields: String,
+        now: i64,
+    },
 }
 
 /// One execution's progress: its new row, the step runs to upsert, and side writes.
@@ -279,11 +293,64 @@ macro_rules! apply_batch {
                             .execute(&mut *$conn)
                             .await?;
                     }
+                    SideWrite::UpdateRecord {
+                        object,
+                        id,
+                        fields,
+                        now,
+                    } => {
+                        let current: Option<String> =
+                            sqlx::query_scalar(SELECT_RECORD_FOR_UPDATE_SQL)
+                                .bind(object)
+                                .bind(id)
+                                .fetch_optional(&mut *$conn)
+                                .await?;
+                        if let Some(current) = current {
+                            sqlx::query(UPDATE_RECORD_SQL)
+                                .bind(merge_fields(&current, fields))
+                                .bind(*now)
+                                .bind(object)
+                                .bind(id)
+                                .execute(&mut *$conn)
+                                .await?;
+                        }
+                    }
+                    SideWrite::InsertRecord {
+                        object,
+                        id,
+                        fields,
+                        now,
+                    } => {
+                        sqlx::query(INSERT_RECORD_SQL)
+                            .bind(object)
+                            .bind(id)
+                            .bind(fields)
+                            .bind(*now)
+                            .execute(&mut *$conn)
+                            .await?;
+                    }
                 }
             }
         }
         outcomes
     }};
+}
+
+pub(crate) const SELECT_RECORD_FOR_UPDATE_SQL: &str =
+    "SELECT fields FROM records WHERE object = $1 AND id = $2 FOR UPDATE";
+pub(crate) const UPDATE_RECORD_SQL: &str =
+    "UPDATE records SET fields = $1, updated_at = $2 WHERE object = $3 AND id = $4";
+pub(crate) const INSERT_RECORD_SQL: &str =
+    "INSERT INTO records (object, id, fields, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)";
+
+/// A record's fields with `patch`'s top-level fields replacing theirs.
+pub(crate) fn merge_fields(current: &str, patch: &str) -> String {
+    let mut fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(current).unwrap_or_default();
+    let patch: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(patch).unwrap_or_default();
+    fields.extend(patch);
+    serde_json::Value::Object(fields).to_string()
 }
 
 /// Advance many executions at once; each row applies only if its guard holds.

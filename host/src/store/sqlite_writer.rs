@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 
 use super::StoreError;
 use super::commit::{
-    ADVANCE_HEAD, ADVANCE_TAIL, Commit, CommitOutcome, Guard, INSERT_EXECUTION_HEAD, MAX_BATCH,
-    ROWS_PER_STATEMENT, Reply, SideWrite, UPSERT_STEP_RUN_HEAD, UPSERT_STEP_RUN_TAIL, answer,
+    ADVANCE_HEAD, ADVANCE_TAIL, Commit, CommitOutcome, Guard, INSERT_EXECUTION_HEAD,
+    INSERT_RECORD_SQL, MAX_BATCH, ROWS_PER_STATEMENT, Reply, SideWrite, UPDATE_RECORD_SQL,
+    UPSERT_STEP_RUN_HEAD, UPSERT_STEP_RUN_TAIL, answer, merge_fields,
 };
 use super::executions::{CONTROL_SQL, RESUME_SQL};
 use super::rows::{ExecutionRow, StepRunRow};
@@ -235,6 +236,37 @@ fn apply_batch(
                         id,
                         None::<String>
                     ])?;
+                }
+                SideWrite::UpdateRecord {
+                    object,
+                    id,
+                    fields,
+                    now,
+                } => {
+                    // This thread is SQLite's only writer: nothing can change the row between
+                    // this read and the write.
+                    let current: Option<String> = tx
+                        .prepare_cached("SELECT fields FROM records WHERE object = ?1 AND id = ?2")?
+                        .query_row(rusqlite::params![object, id], |r| r.get(0))
+                        .map(Some)
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                            e => Err(e),
+                        })?;
+                    if let Some(current) = current {
+                        let merged = merge_fields(&current, fields);
+                        tx.prepare_cached(UPDATE_RECORD_SQL)?
+                            .execute(rusqlite::params![merged, now, object, id])?;
+                    }
+                }
+                SideWrite::InsertRecord {
+                    object,
+                    id,
+                    fields,
+                    now,
+                } => {
+                    tx.prepare_cached(INSERT_RECORD_SQL)?
+                        .execute(rusqlite::params![object, id, fields, now])?;
                 }
             }
         }

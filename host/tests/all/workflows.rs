@@ -22,6 +22,8 @@ on_both_databases!(
     record_scoped_workflows,
     versions_and_listing,
     bad_requests_get_json_errors,
+    steps_write_records_with_their_result,
+    resume_paused_pause_others_until_and_silence,
 );
 
 const SEQ3: &str = "
@@ -925,4 +927,155 @@ impl TestServer {
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap())
     }
+}
+
+async fn steps_write_records_with_their_result(db: Db) {
+    let s = TestServer::start(db).await;
+    let (status, v) = s.upload("touch", "record_touch", &["records"]).await;
+    assert_eq!(status, 201, "{v}");
+    s.put(
+        "/v1/records/deal/d-1",
+        json!({"stage": "new", "amount": 10}),
+    )
+    .await;
+    s.apply(
+        r#"
+name: touch
+scope: { object: deal }
+steps:
+  - { id: win, action: touch, input: { field: stage, value: won } }
+  - id: check
+    condition: "record.stage == 'won'"
+    then: end
+    else: wrong
+  - { id: wrong, stop: { failed: true, reason: "the next step did not see the write" } }
+"#,
+    )
+    .await;
+    let v = s.run("touch", json!({"record_id": "d-1"})).await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let out = s.execution(v["id"].as_str().unwrap()).await["steps"][0]["output"].clone();
+    assert_eq!(
+        (out["before"].as_str(), out["after"].as_str()),
+        (Some("new"), Some("won")),
+        "the step reads its own write"
+    );
+    let (_, record) = s.get("/v1/records/deal/d-1").await;
+    assert_eq!(record["fields"], json!({"stage": "won", "amount": 10}));
+    let (status, note) = s
+        .get(&format!(
+            "/v1/records/note/{}",
+            out["note"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(note["fields"], json!({"text": "touched", "deal": "d-1"}));
+
+    // A step that fails after writing leaves no trace of its writes.
+    s.put("/v1/records/deal/d-2", json!({"stage": "new"})).await;
+    s.apply("name: touch-fail\nscope: { object: deal }\nsteps:\n  - { id: t, action: touch, input: { field: stage, value: lost, fail_after: true } }\n").await;
+    let v = s.run("touch-fail", json!({"record_id": "d-2"})).await;
+    assert_eq!(v["status"], "failed");
+    let (_, record) = s.get("/v1/records/deal/d-2").await;
+    assert_eq!(record["fields"], json!({"stage": "new"}));
+    // A record that does not exist: the host says so and the step fails cleanly.
+    let v = s.run("touch", json!({"record_id": "ghost"})).await;
+    assert_eq!(v["status"], "failed");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not found: record deal/ghost"),
+        "{v}"
+    );
+}
+
+async fn resume_paused_pause_others_until_and_silence(db: Db) {
+    let s = server_with_increment(db).await;
+    s.upload("fail", "fail", &[]).await;
+    s.apply(
+        "
+name: nap
+scope: { object: deal }
+steps:
+  - { id: z, delay: { for: 1h } }
+",
+    )
+    .await;
+    s.apply(
+        "
+name: blocked
+scope: { object: deal }
+steps:
+  - { id: f, action: fail, input: { kind: permanent, succeed_on_attempt: 99 }, on_failure: pause }
+",
+    )
+    .await;
+    s.apply(
+        r#"
+name: coordinator
+scope: { object: deal }
+steps:
+  - { id: hush, pause_workflow: nap }
+  - { id: wake, start_workflow: { workflow: blocked, resume_paused: true } }
+  - { id: shrug, action: fail, input: { kind: permanent }, on_failure: continue_silently }
+  - { id: at, delay: { until: "{{ input.when }}" } }
+"#,
+    )
+    .await;
+    let (_, nap) = s
+        .post("/v1/workflows/nap/executions", json!({"record_id": "d-5"}))
+        .await;
+    let nap = nap["id"].as_str().unwrap().to_string();
+    s.until_status(&nap, "waiting", Duration::from_secs(5))
+        .await;
+    let (_, blocked) = s
+        .post(
+            "/v1/workflows/blocked/executions",
+            json!({"record_id": "d-5"}),
+        )
+        .await;
+    let blocked = blocked["id"].as_str().unwrap().to_string();
+    s.until_status(&blocked, "paused", Duration::from_secs(5))
+        .await;
+
+    let v = s
+        .run(
+            "coordinator",
+            json!({"record_id": "d-5", "input": {"when": "2000-01-01T00:00:00Z"}}),
+        )
+        .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let v = s.execution(v["id"].as_str().unwrap()).await;
+    let runs = steps(&v);
+    assert_eq!(runs[0]["detail"]["executions"], json!([nap]));
+    assert_eq!(
+        runs[1]["detail"]["resumed"],
+        json!(blocked),
+        "resumed instead of starting a new one"
+    );
+    assert_eq!(
+        (
+            runs[2]["status"].as_str(),
+            runs[2]["detail"]["continued"].as_bool()
+        ),
+        (Some("failed"), Some(true))
+    );
+    assert!(runs[2]["detail"]["notified"].is_null(), "silently");
+    assert_eq!(
+        runs[3]["detail"]["waited"], false,
+        "a time in the past does not wait"
+    );
+    s.until_status(&nap, "paused", Duration::from_secs(5)).await;
+    // The resumed execution ran its failing step again and paused again.
+    let again = s
+        .until_status(&blocked, "paused", Duration::from_secs(5))
+        .await;
+    assert_eq!(steps(&again).len(), 2);
+    let (_, page) = s.get("/v1/executions?workflow=blocked").await;
+    assert_eq!(
+        page["executions"].as_array().unwrap().len(),
+        1,
+        "no second execution was started"
+    );
 }
