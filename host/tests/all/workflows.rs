@@ -492,6 +492,29 @@ steps:
         .until_status(&id, "completed", Duration::from_secs(5))
         .await;
     assert_eq!(done["output"], json!({"n": 2}));
+
+    // A running execution: the step under way finishes, then the execution pauses.
+    s.upload("spin", "spin", &[]).await;
+    s.apply(
+        "
+name: busy
+steps:
+  - { id: work, action: spin, limits: { fuel: 1000000000000000, timeout: 700ms }, on_failure: continue_silently }
+  - { id: after, action: increment, input: { n: 41 } }
+",
+    )
+    .await;
+    let (_, v) = s.post("/v1/workflows/busy/executions", json!({})).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    s.until_status(&id, "running", Duration::from_secs(5)).await;
+    s.put("/v1/workflows/busy/kill-switch", json!({"on": true})).await;
+    let paused = s.until_status(&id, "paused", Duration::from_secs(5)).await;
+    assert_eq!((paused["pause_reason"].as_str(), paused["position"].as_str()), (Some("kill switch"), Some("after")));
+    let (status, _) = s.post(&format!("/v1/executions/{id}/resume"), json!({})).await;
+    assert_eq!(status, 409, "cannot resume under a kill switch");
+    s.put("/v1/workflows/busy/kill-switch", json!({"on": false})).await;
+    let done = s.until_status(&id, "completed", Duration::from_secs(5)).await;
+    assert_eq!(done["output"], json!({"n": 42}));
 }
 
 async fn goals_take_met_or_not_met(db: Db) {
