@@ -11,13 +11,14 @@ bash "$root/scripts/build-guests.sh" >&2
 fb="$root/target/release/flowbox"
 run=$(mktemp -d); trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$run"' EXIT
 DB=${DB:-sqlite://$run/flowbox.db}
+export FLOWBOX_ADMIN_TOKEN=fbx_bench_admin FLOWBOX_TOKEN=fbx_bench_admin
 "$fb" serve --listen "127.0.0.1:$PORT" --db "$DB" --cache-dir "$root/target/bench-cache" > "$run/server.log" 2>&1 &
 server=$!
 for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 bash "$root/bench/load.sh" "http://127.0.0.1:$PORT" >&2
 URL="http://127.0.0.1:$PORT/v1/workflows/seq_$N/executions?wait=60"
-curl -fsS -X POST -d '{"input":{"n":0}}' "$URL" >&2; echo >&2
-export WRK_BODY='{"input":{"n":0}}' WRK_EXPECT="\"n\":$N}"
+curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" -X POST -d '{"input":{"n":0}}' "$URL" >&2; echo >&2
+export WRK_BODY='{"input":{"n":0}}' WRK_EXPECT="\"n\":$N}" WRK_AUTH="Bearer $FLOWBOX_TOKEN"
 wrk -t1 -c"$C" -d5s -s "$root/bench/wrk-post-json.lua" "$URL" >/dev/null 2>&1   # warm-up
 stats() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; sed -E 's/^[0-9]+ \(.*\) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 read -r _ T0 <<< "$(stats $server | tr "\n" " ")"

@@ -14,6 +14,8 @@ data="$root/target/demo"
 rm -rf "$data"
 port=${DEMO_PORT:-18181}
 export FLOWBOX_SERVER="http://127.0.0.1:$port"
+# The bootstrap admin token (created on the server's first start) and the CLI's token.
+export FLOWBOX_ADMIN_TOKEN=fbx_demo_admin FLOWBOX_TOKEN=fbx_demo_admin
 
 "$fb" serve --listen "127.0.0.1:$port" --data-dir "$data" > "$data.log" 2>&1 &
 server=$!
@@ -26,8 +28,8 @@ say "step modules and workflows"
 "$fb" step upload increment "$w/increment.wasm"
 "$fb" step upload fail "$w/fail.wasm"
 for f in examples/*.yaml; do "$fb" workflow apply "$f"; done
-curl -fsS -X PUT "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"name": "ACME", "seats": 120}' >/dev/null
-curl -fsS -X PUT "$FLOWBOX_SERVER/v1/records/customer/tiny" -d '{"name": "Tiny", "seats": 3}' >/dev/null
+curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" -X PUT "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"name": "ACME", "seats": 120}' >/dev/null
+curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" -X PUT "$FLOWBOX_SERVER/v1/records/customer/tiny" -d '{"name": "Tiny", "seats": 3}' >/dev/null
 
 run_and_show() {
   local id

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::auth::{Caller, Role};
 use super::views::{execution, execution_with_steps};
 use super::{ApiError, AppState, json_body, query};
 use crate::engine::state::status;
@@ -87,10 +88,12 @@ async fn record_for(
 /// when the wait runs out (202); without, answer once it is recorded (202).
 async fn start(
     State(s): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Client)?;
     let q: WaitQuery = query(q)?;
     let wait = wait_duration(&q)?;
     let body: StartBody = if body.is_empty() {
@@ -128,9 +131,11 @@ struct BulkBody {
 /// Start one execution per record id.
 async fn start_bulk(
     State(s): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Client)?;
     let body: BulkBody = json_body(&body)?;
     if body.record_ids.is_empty() || body.record_ids.len() > 10_000 {
         return Err(ApiError::bad_request(
@@ -211,7 +216,12 @@ fn parse_time(field: &str, text: &Option<String>) -> Result<Option<i64>, ApiErro
     }
 }
 
-async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     let q: ListQuery = query(q)?;
     if let Some(st) = &q.status
         && !status::ALL.contains(&st.as_str())
@@ -259,9 +269,11 @@ async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<V
 /// An execution with its step history; `?wait=SECONDS` waits for it to finish first.
 async fn show(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     let q: WaitQuery = query(q)?;
     let row = match wait_duration(&q)? {
         Some(wait) => s.engine.wait(&id, wait).await?,
@@ -271,27 +283,38 @@ async fn show(
     Ok(Json(execution_with_steps(&row, &runs)))
 }
 
-async fn pause(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn pause(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     Ok(Json(execution(&s.engine.pause(&id).await?)))
 }
 
 async fn resume(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     Ok(Json(execution(&s.engine.resume(&id).await?)))
 }
 
 async fn cancel(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     Ok(Json(execution(&s.engine.cancel(&id).await?)))
 }
 
 async fn meet(
     State(s): State<AppState>,
+    caller: Caller,
     Path((id, step)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     Ok(Json(execution(&s.engine.meet_goal(&id, &step).await?)))
 }

@@ -1,6 +1,7 @@
 //! The HTTP API (axum): JSON in and out, one router per resource. Handlers are thin: they parse,
 //! call the engine, and render. Every error is JSON: `{"error": {"code", "message", "details"?}}`.
 
+pub mod auth;
 mod error;
 mod executions;
 mod records;
@@ -20,16 +21,21 @@ use crate::engine::Engine;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub engine: Engine,
+    pub auth: std::sync::Arc<auth::Auth>,
 }
 
 /// The whole API.
 pub fn app(engine: Engine) -> Router {
-    let state = AppState { engine };
+    let state = AppState {
+        engine,
+        auth: auth::new_auth(),
+    };
     Router::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
+        .merge(auth::router())
         .merge(workflows::router())
         .merge(executions::router())
         .merge(records::router())

@@ -6,6 +6,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
+use super::auth::{Caller, Role};
 use super::views::time;
 use super::{ApiError, AppState, json_body};
 
@@ -23,9 +24,11 @@ fn valid(s: &str) -> bool {
 /// Create or replace a record: the body is its fields, a JSON object.
 async fn put_record(
     State(s): State<AppState>,
+    caller: Caller,
     Path((object, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     if !valid(&object) || !valid(&id) {
         return Err(ApiError::bad_request(
             "invalid_path",
@@ -50,8 +53,10 @@ async fn put_record(
 
 async fn get_record(
     State(s): State<AppState>,
+    caller: Caller,
     Path((object, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     let row = s.engine.store().record(&object, &id).await?;
     let row = row
         .ok_or_else(|| ApiError::not_found("record", format!("record {object}/{id} not found")))?;

@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::auth::{Caller, Role};
 use super::{ApiError, AppState};
 use crate::sandbox::{Capability, Grants};
 
@@ -26,10 +27,12 @@ pub(super) fn router() -> Router<AppState> {
 /// (repeat it, or separate with commas): `PUT /v1/steps/notify?grant=log&grant=http`.
 async fn upload(
     State(s): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Admin)?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     let mut grants = Vec::new();
@@ -55,17 +58,22 @@ async fn upload(
     }
     let grants: Grants = grants.into_iter().collect();
     let view = s.engine.upload_module(&name, &body, grants).await?;
+    let detail = json!({"hash": view.hash, "grants": view.grants});
+    super::auth::audit(&s, &caller, "step_module.upload", &name, detail).await;
     Ok((StatusCode::CREATED, Json(json!(view))))
 }
 
-async fn list(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     Ok(Json(json!({ "steps": s.engine.modules().await? })))
 }
 
 async fn show(
     State(s): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     let all = s.engine.modules().await?;
     let found = all.into_iter().find(|m| m.name == name).ok_or_else(|| {
         ApiError::not_found("step module", format!("step module `{name}` not found"))

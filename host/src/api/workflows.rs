@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::{Caller, Role};
 use super::views::time;
 use super::{ApiError, AppState, json_body, query};
 
@@ -29,8 +30,10 @@ pub(super) fn router() -> Router<AppState> {
 /// Save a definition (JSON or YAML). 201 with a new version, 200 if unchanged.
 async fn apply(
     State(s): State<AppState>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Developer)?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_body", "the definition is not UTF-8 text"))?;
     if text.trim().is_empty() {
@@ -51,7 +54,8 @@ async fn apply(
     ))
 }
 
-async fn list(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     let heads = s.engine.store().workflow_heads().await?;
     let items: Vec<Value> = heads
         .iter()
@@ -68,9 +72,11 @@ struct VersionQuery {
 
 async fn show(
     State(s): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     let q: VersionQuery = query(q)?;
     let (version, wf) = s.engine.workflow(&name, q.version).await?;
     let killed = s.engine.killed(&name).await?;
@@ -81,8 +87,10 @@ async fn show(
 
 async fn versions(
     State(s): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     let rows = s.engine.store().versions_or_empty(&name).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found(
@@ -105,11 +113,21 @@ struct KillSwitch {
 
 async fn workflow_kill_switch(
     State(s): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
     let k: KillSwitch = json_body(&body)?;
     let resumed = s.engine.set_kill_switch(Some(&name), k.on).await?;
+    super::auth::audit(
+        &s,
+        &caller,
+        "kill_switch.workflow",
+        &name,
+        json!({"on": k.on, "resumed": resumed}),
+    )
+    .await;
     Ok(Json(
         json!({"workflow": name, "kill_switch": k.on, "resumed": resumed}),
     ))
@@ -117,14 +135,28 @@ async fn workflow_kill_switch(
 
 async fn global_kill_switch(
     State(s): State<AppState>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
     let k: KillSwitch = json_body(&body)?;
     let resumed = s.engine.set_kill_switch(None, k.on).await?;
+    super::auth::audit(
+        &s,
+        &caller,
+        "kill_switch.global",
+        "*",
+        json!({"on": k.on, "resumed": resumed}),
+    )
+    .await;
     Ok(Json(json!({"kill_switch": k.on, "resumed": resumed})))
 }
 
-async fn global_kill_switch_state(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn global_kill_switch_state(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
     let on = s.engine.store().global_killed().await?;
     Ok(Json(json!({"kill_switch": on})))
 }

@@ -18,6 +18,9 @@ pub(super) struct ServerArg {
         env = "FLOWBOX_SERVER"
     )]
     server: String,
+    /// The API token.
+    #[arg(long, global = true, env = "FLOWBOX_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +87,7 @@ pub(super) struct UploadArgs {
 struct Client {
     http: reqwest::Client,
     base: String,
+    token: Option<String>,
 }
 
 impl Client {
@@ -91,10 +95,15 @@ impl Client {
         Client {
             http: reqwest::Client::new(),
             base: server.server.trim_end_matches('/').to_string(),
+            token: server.token.clone(),
         }
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let request = match &self.token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        };
         let response = request.send().await.map_err(|e| {
             Failure::new(
                 EXIT_INTERNAL,

@@ -55,6 +55,19 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
         lease: std::time::Duration::from_secs_f64(args.lease_secs),
         ..EngineConfig::default()
     };
+    let now = flowbox::store::millis(std::time::SystemTime::now());
+    let env_token = std::env::var("FLOWBOX_ADMIN_TOKEN").ok();
+    match flowbox::api::auth::bootstrap(&store, env_token.as_deref(), now).await {
+        Ok(Some(token)) => eprintln!(
+            "flowbox: first start: created the bootstrap admin token (shown this once; set FLOWBOX_ADMIN_TOKEN to choose it):\n  {token}"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(internal(format!(
+                "cannot create the bootstrap admin token: {e}"
+            )));
+        }
+    }
     let engine = Engine::new(store, sandbox, config);
     engine
         .start_scheduler()

@@ -5,6 +5,7 @@
 //! Writes that advance executions go through the group-commit [`Writer`]: many executions'
 //! step results share one transaction and one fsync.
 
+mod auth;
 mod commit;
 mod executions;
 mod modules;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use self::auth::{AuditRow, TokenRow};
 pub use self::commit::{Commit, CommitOutcome, Guard, SideWrite, Writer};
 pub use self::executions::{ExecutionFilter, ExecutionPage};
 pub use self::modules::ModuleRow;

@@ -160,8 +160,13 @@ pub struct TestServer {
     pub url: String,
     pub engine: Engine,
     pub http: reqwest::Client,
+    /// The bootstrap admin token every helper sends.
+    pub admin: String,
     _dir: tempfile::TempDir,
 }
+
+/// The admin token test servers start with.
+pub const ADMIN_TOKEN: &str = "fbx_test_admin_token";
 
 impl TestServer {
     pub async fn start(db: Db) -> TestServer {
@@ -186,6 +191,9 @@ impl TestServer {
             c.max_memory_bytes = 512 << 20;
             c.clock = config.clock.clone();
         }));
+        flowbox::api::auth::bootstrap(&store, Some(ADMIN_TOKEN), 0)
+            .await
+            .expect("bootstrap token");
         let engine = Engine::new(store, sandbox, config);
         engine.start_scheduler().await.expect("scheduler");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -198,11 +206,19 @@ impl TestServer {
             url,
             engine,
             http: reqwest::Client::new(),
+            admin: ADMIN_TOKEN.to_string(),
             _dir: dir,
         }
     }
 
-    async fn call(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+    /// Send with the admin token (unless the request already has an Authorization header).
+    pub async fn call(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let req = req.build().expect("request");
+        let req = if req.headers().contains_key("authorization") {
+            reqwest::RequestBuilder::from_parts(self.http.clone(), req)
+        } else {
+            reqwest::RequestBuilder::from_parts(self.http.clone(), req).bearer_auth(&self.admin)
+        };
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Db, fresh_db_url, guest_path, on_both_databases, root};
+use crate::common::{ADMIN_TOKEN, Db, fresh_db_url, guest_path, on_both_databases, root};
 
 on_both_databases!(acknowledged_executions_survive_sigkill);
 
@@ -48,6 +48,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data)
+            .env("FLOWBOX_ADMIN_TOKEN", ADMIN_TOKEN)
             .env(
                 "FLOWBOX_CACHE_DIR",
                 root().join("target/test-cache/compiled"),
@@ -82,7 +83,15 @@ impl Drop for Server {
 async fn acknowledged_executions_survive_sigkill(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let db_url = fresh_db_url(db, dir.path()).await;
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let server = Server::start(&db_url, dir.path()).await;
     let bytes = std::fs::read(guest_path("increment")).unwrap();
     let r = http

@@ -507,13 +507,22 @@ steps:
     let (_, v) = s.post("/v1/workflows/busy/executions", json!({})).await;
     let id = v["id"].as_str().unwrap().to_string();
     s.until_status(&id, "running", Duration::from_secs(5)).await;
-    s.put("/v1/workflows/busy/kill-switch", json!({"on": true})).await;
+    s.put("/v1/workflows/busy/kill-switch", json!({"on": true}))
+        .await;
     let paused = s.until_status(&id, "paused", Duration::from_secs(5)).await;
-    assert_eq!((paused["pause_reason"].as_str(), paused["position"].as_str()), (Some("kill switch"), Some("after")));
-    let (status, _) = s.post(&format!("/v1/executions/{id}/resume"), json!({})).await;
+    assert_eq!(
+        (paused["pause_reason"].as_str(), paused["position"].as_str()),
+        (Some("kill switch"), Some("after"))
+    );
+    let (status, _) = s
+        .post(&format!("/v1/executions/{id}/resume"), json!({}))
+        .await;
     assert_eq!(status, 409, "cannot resume under a kill switch");
-    s.put("/v1/workflows/busy/kill-switch", json!({"on": false})).await;
-    let done = s.until_status(&id, "completed", Duration::from_secs(5)).await;
+    s.put("/v1/workflows/busy/kill-switch", json!({"on": false}))
+        .await;
+    let done = s
+        .until_status(&id, "completed", Duration::from_secs(5))
+        .await;
     assert_eq!(done["output"], json!({"n": 42}));
 }
 
@@ -940,15 +949,8 @@ steps:
 
 impl TestServer {
     async fn call_put_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let resp = self
-            .http
-            .put(format!("{}{path}", self.url))
-            .body(body)
-            .send()
+        self.call(self.http.put(format!("{}{path}", self.url)).body(body))
             .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
     }
 }
 

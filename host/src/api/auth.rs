@@ -1,0 +1,326 @@
+//! Who is calling: API tokens with roles, checked on every route, and the admin audit log.
+//!
+//! Roles nest: `admin` (step modules, grants, kill switches, tokens, the audit log) can do what
+//! `developer` (workflows, object types) can, which can do what `client` (records, starting and
+//! controlling executions, reading) can. Tokens are `Authorization: Bearer fbx_...`; only their
+//! SHA-256 is stored.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::views::time;
+use super::{ApiError, AppState, json_body};
+use crate::store::{AuditRow, Store, StoreError, TokenRow};
+
+/// How long a token check is trusted before the store is asked again (a revocation on another
+/// node takes effect within this).
+const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// A token's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Records, starting and controlling executions, reading.
+    Client,
+    /// Also workflows and object types.
+    Developer,
+    /// Everything: also step modules, kill switches, tokens, the audit log.
+    Admin,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Developer => "developer",
+            Role::Admin => "admin",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        match s {
+            "client" => Some(Role::Client),
+            "developer" => Some(Role::Developer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub token_id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Caller {
+    /// Refuse (403) unless the caller has at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this route needs the {} role; token `{}` is a {} token",
+                role.name(),
+                self.name,
+                self.role.name()
+            ),
+        ))
+    }
+
+    /// Who did it, for the audit log.
+    pub fn actor(&self) -> String {
+        format!("token:{} ({})", self.token_id, self.name)
+    }
+}
+
+/// Token checks, cached.
+#[derive(Debug, Default)]
+pub struct Auth {
+    cache: Mutex<HashMap<String, (Caller, Instant)>>,
+}
+
+/// SHA-256 of a token, hex.
+pub fn token_hash(token: &str) -> String {
+    crate::sandbox::content_hash(token.as_bytes())
+}
+
+/// A new random token.
+pub fn new_token() -> String {
+    format!(
+        "fbx_{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+impl Auth {
+    async fn check(&self, store: &Store, token: &str) -> Result<Option<Caller>, StoreError> {
+        let hash = token_hash(token);
+        if let Some((caller, at)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(caller.clone()));
+        }
+        let Some(row) = store.token_by_hash(&hash).await? else {
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&hash);
+            return Ok(None);
+        };
+        let Some(role) = Role::parse(&row.role) else {
+            return Ok(None);
+        };
+        let caller = Caller {
+            token_id: row.id,
+            name: row.name,
+            role,
+        };
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash, (caller.clone(), Instant::now()));
+        Ok(Some(caller))
+    }
+
+    fn forget(&self, token_id: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (c, _)| c.token_id != token_id);
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized =
+            |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m.to_string());
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| {
+                unauthorized("this route needs an API token: `Authorization: Bearer <token>`")
+            })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        state
+            .auth
+            .check(state.engine.store(), token)
+            .await?
+            .ok_or_else(|| unauthorized("the API token is not valid (unknown or revoked)"))
+    }
+}
+
+/// Write an admin action to the audit log. A failure to audit fails the request's answer, not
+/// the action (which is done): it is logged.
+pub async fn audit(state: &AppState, caller: &Caller, action: &str, target: &str, detail: Value) {
+    let row = AuditRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: state.engine.now_ms(),
+        actor: caller.actor(),
+        action: action.to_string(),
+        target: target.to_string(),
+        detail: Some(detail.to_string()),
+    };
+    if let Err(e) = state.engine.store().audit(&row).await {
+        tracing::error!(error = %e, action, target, "could not write the audit log");
+    }
+}
+
+/// Make sure an admin token exists: on the first start, save `token` (from the environment) as
+/// the bootstrap admin token, or make one up and return it so it can be shown once.
+pub async fn bootstrap(
+    store: &Store,
+    token: Option<&str>,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    if store.token_count().await? > 0 {
+        return Ok(None);
+    }
+    let (token, generated) = match token {
+        Some(t) if !t.trim().is_empty() => (t.trim().to_string(), false),
+        _ => (new_token(), true),
+    };
+    store
+        .create_token(&TokenRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: "bootstrap".into(),
+            role: "admin".into(),
+            hash: token_hash(&token),
+            created_at: now,
+            revoked_at: None,
+        })
+        .await?;
+    Ok(generated.then_some(token))
+}
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tokens", get(list).post(create))
+        .route("/v1/tokens/{id}", delete(revoke))
+        .route("/v1/audit", get(audit_log))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    role: Role,
+}
+
+fn view(t: &TokenRow) -> Value {
+    json!({"id": t.id, "name": t.name, "role": t.role, "created_at": time(t.created_at), "revoked_at": t.revoked_at.map(time)})
+}
+
+/// Create a token; the answer is the only time the token itself is shown.
+async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Admin)?;
+    let req: NewToken = json_body(&body)?;
+    if req.name.trim().is_empty() || req.name.len() > 100 {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "name: give 1-100 characters",
+        ));
+    }
+    let token = new_token();
+    let row = TokenRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: req.name,
+        role: req.role.name().into(),
+        hash: token_hash(&token),
+        created_at: s.engine.now_ms(),
+        revoked_at: None,
+    };
+    s.engine.store().create_token(&row).await?;
+    audit(
+        &s,
+        &caller,
+        "token.create",
+        &row.id,
+        json!({"name": row.name, "role": row.role}),
+    )
+    .await;
+    let mut v = view(&row);
+    v["token"] = Value::String(token);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let tokens: Vec<Value> = s.engine.store().tokens().await?.iter().map(view).collect();
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+async fn revoke(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    if !s
+        .engine
+        .store()
+        .revoke_token(&id, s.engine.now_ms())
+        .await?
+    {
+        return Err(ApiError::not_found(
+            "token",
+            format!("token `{id}` not found (or already revoked)"),
+        ));
+    }
+    s.auth.forget(&id);
+    audit(&s, &caller, "token.revoke", &id, json!({})).await;
+    Ok(Json(json!({"id": id, "revoked": true})))
+}
+
+async fn audit_log(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let rows = s.engine.store().audit_log(200).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|a| {
+            json!({"at": time(a.at), "actor": a.actor, "action": a.action, "target": a.target,
+                   "detail": a.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok())})
+        })
+        .collect();
+    Ok(Json(json!({ "entries": items })))
+}
+
+/// Shared between the app and its handlers.
+pub(crate) fn new_auth() -> Arc<Auth> {
+    Arc::new(Auth::default())
+}
