@@ -28,8 +28,10 @@ say "step modules and workflows"
 "$fb" step upload increment "$w/increment.wasm"
 "$fb" step upload fail "$w/fail.wasm"
 for f in examples/*.yaml; do "$fb" workflow apply "$f"; done
-curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" -X PUT "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"name": "ACME", "seats": 120}' >/dev/null
-curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" -X PUT "$FLOWBOX_SERVER/v1/records/customer/tiny" -d '{"name": "Tiny", "seats": 3}' >/dev/null
+api() { curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" "$@"; }
+api -X POST "$FLOWBOX_SERVER/v1/objects" --data-binary @examples/objects/customer.yaml >/dev/null
+api -X PUT "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"name": "ACME", "seats": 120, "stage": "trial"}' >/dev/null
+api -X PUT "$FLOWBOX_SERVER/v1/records/customer/tiny" -d '{"name": "Tiny", "seats": 3, "stage": "trial"}' >/dev/null
 
 run_and_show() {
   local id

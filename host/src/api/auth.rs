@@ -87,6 +87,11 @@ impl Caller {
     pub fn actor(&self) -> String {
         format!("token:{} ({})", self.token_id, self.name)
     }
+
+    /// The cause of a write made through the API, as stored on its event.
+    pub fn cause(&self) -> Value {
+        json!({"kind": "api", "token": self.token_id, "name": self.name})
+    }
 }
 
 /// Token checks, cached.

@@ -37,6 +37,8 @@ impl ApiError {
             "execution" => "execution_not_found",
             "record" => "record_not_found",
             "step module" => "module_not_found",
+            "object type" => "object_not_found",
+            "activity" => "activity_not_found",
             _ => "not_found",
         };
         Self::new(StatusCode::NOT_FOUND, code, message)
@@ -92,6 +94,23 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
+            EngineError::InvalidFields { ref errors, .. } => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "invalid_fields",
+                details: Some(json!(errors)),
+                message: e.to_string(),
+            },
+            EngineError::Duplicate {
+                ref field,
+                ref value,
+                ref other,
+                ..
+            } => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "duplicate",
+                details: Some(json!({"field": field, "value": value, "record": other})),
+                message: e.to_string(),
+            },
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 ApiError::new(

@@ -205,14 +205,12 @@ struct ListQuery {
 fn parse_time(field: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {
     match text {
         None => Ok(None),
-        Some(t) => crate::engine::variables::parse_datetime(t)
-            .map(|t| Some(t.timestamp_millis()))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("{field}: `{t}` is not an RFC 3339 time"),
-                )
-            }),
+        Some(t) => super::views::parse_time(t).map(Some).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("{field}: `{t}` is not an RFC 3339 time"),
+            )
+        }),
     }
 }
 

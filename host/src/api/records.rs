@@ -1,70 +1,517 @@
-//! `/v1/records`: the records workflows run on (object type, id, fields).
+//! `/v1/objects` and `/v1/records`: object types, typed records, activities and record events.
 
-use axum::extract::{Path, State};
-use axum::routing::put;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::auth::{Caller, Role};
-use super::views::time;
-use super::{ApiError, AppState, json_body};
+use super::views::{parse_time, time};
+use super::{ApiError, AppState, json_body, query};
+use crate::engine::records::{ImportItem, ImportMode, NewActivity};
+use crate::store::{ActivityRow, Archived, EventRow, RecordRow, Written};
+
+/// The most records one import takes.
+const MAX_IMPORT: usize = 10_000;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/v1/records/{object}/{id}", put(put_record).get(get_record))
+    Router::new()
+        .route("/v1/objects", post(define_object).get(list_objects))
+        .route("/v1/objects/{name}", get(show_object))
+        .route("/v1/records/{object}", post(create).get(list))
+        .route(
+            "/v1/records/{object}/import",
+            post(import).layer(DefaultBodyLimit::max(64 << 20)),
+        )
+        .route(
+            "/v1/records/{object}/{id}",
+            get(show).put(replace).patch(update).delete(delete),
+        )
+        .route("/v1/records/{object}/{id}/archive", post(archive))
+        .route("/v1/records/{object}/{id}/unarchive", post(unarchive))
+        .route(
+            "/v1/records/{object}/{id}/activities",
+            get(activities).post(add_activity),
+        )
+        .route("/v1/records/{object}/{id}/events", get(events))
+        .route("/v1/activities/{id}/complete", post(complete_activity))
 }
 
-fn valid(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 200
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+// ---- Rendering ----
+
+pub(crate) fn record_view(r: &RecordRow) -> Value {
+    json!({
+        "object": r.object,
+        "id": r.id,
+        "fields": serde_json::from_str::<Value>(&r.fields).unwrap_or(Value::Null),
+        "archived": r.archived_at.is_some(),
+        "archived_at": r.archived_at.map(time),
+        "created_at": time(r.created_at),
+        "updated_at": time(r.updated_at),
+    })
 }
 
-/// Create or replace a record: the body is its fields, a JSON object.
-async fn put_record(
+fn json_text(t: &Option<String>) -> Value {
+    t.as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn activity_view(a: &ActivityRow) -> Value {
+    json!({
+        "id": a.id,
+        "object": a.object,
+        "record_id": a.record_id,
+        "type": a.kind,
+        "subject": a.subject,
+        "details": json_text(&a.details),
+        "status": if a.done_at.is_some() { "done" } else { "scheduled" },
+        "due_at": a.due_at.map(time),
+        "done_at": a.done_at.map(time),
+        "past_due_at": a.past_due_at.map(time),
+        "created_at": time(a.created_at),
+    })
+}
+
+pub(crate) fn event_view(e: &EventRow) -> Value {
+    json!({
+        "id": e.id,
+        "object": e.object,
+        "record_id": e.record_id,
+        "kind": e.kind,
+        "changes": json_text(&e.changes),
+        "detail": json_text(&e.detail),
+        "cause": serde_json::from_str::<Value>(&e.cause).unwrap_or(Value::Null),
+        "at": time(e.at),
+        "evaluated_at": e.evaluated_at.map(time),
+        "outcome": json_text(&e.outcome),
+    })
+}
+
+fn written_view(w: &Written) -> Value {
+    let mut v = w.record.as_ref().map(record_view).unwrap_or(json!({}));
+    v["event"] = w.event.as_ref().map(event_view).unwrap_or(Value::Null);
+    if let Some(a) = &w.activity {
+        v["activity"] = activity_view(a);
+    }
+    v
+}
+
+fn text_body(body: &Bytes) -> Result<&str, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("invalid_body", "the body is not UTF-8 text"))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_body",
+            "the request needs a body",
+        ));
+    }
+    Ok(text)
+}
+
+// ---- Object types ----
+
+/// Create or replace an object type (JSON or YAML).
+async fn define_object(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Developer)?;
+    let (object, created) = s.engine.define_object(text_body(&body)?).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!(object))))
+}
+
+async fn list_objects(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    Ok(Json(json!({ "objects": s.engine.object_types().await? })))
+}
+
+async fn show_object(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    Ok(Json(json!(*s.engine.object_type(&name).await?)))
+}
+
+// ---- Records ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRecord {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    fields: Map<String, Value>,
+    /// The form the record was submitted through: its event is `form_submitted`.
+    #[serde(default)]
+    form: Option<String>,
+}
+
+/// Create a record: `{"id"?, "fields": {...}, "form"?}`. 201.
+async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(object): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Client)?;
+    let req: NewRecord = json_body(&body)?;
+    let w = s
+        .engine
+        .create_record(&object, req.id, &req.fields, req.form, &caller.cause())
+        .await?;
+    Ok((StatusCode::CREATED, Json(written_view(&w))))
+}
+
+/// Create or replace a record: the body is all its fields. 201 if it is new.
+async fn replace(
     State(s): State<AppState>,
     caller: Caller,
     Path((object, id)): Path<(String, String)>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Client)?;
-    if !valid(&object) || !valid(&id) {
-        return Err(ApiError::bad_request(
-            "invalid_path",
-            "object and id are 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`",
-        ));
-    }
     let fields: Map<String, Value> = json_body(&body)?;
-    let now = s.engine.now_ms();
-    s.engine
-        .store()
-        .put_record(
-            &object,
-            &id,
-            &Value::Object(fields.clone()).to_string(),
-            now,
-        )
+    let w = s
+        .engine
+        .replace_record(&object, &id, &fields, &caller.cause())
         .await?;
-    Ok(Json(
-        json!({"object": object, "id": id, "fields": fields, "updated_at": time(now)}),
-    ))
+    let status = if w.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(written_view(&w))))
 }
 
-async fn get_record(
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateQuery {
+    form: Option<String>,
+}
+
+/// Change some fields: the body holds them (a null clears one). `?form=NAME` records a form
+/// submission.
+async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((object, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    let q: UpdateQuery = query(q)?;
+    let fields: Map<String, Value> = json_body(&body)?;
+    let w = s
+        .engine
+        .update_record(&object, &id, &fields, q.form, &caller.cause())
+        .await?;
+    Ok(Json(written_view(&w)))
+}
+
+async fn show(
     State(s): State<AppState>,
     caller: Caller,
     Path((object, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Client)?;
-    let row = s.engine.store().record(&object, &id).await?;
-    let row = row
-        .ok_or_else(|| ApiError::not_found("record", format!("record {object}/{id} not found")))?;
+    Ok(Json(record_view(&s.engine.record(&object, &id).await?)))
+}
+
+async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((object, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    let w = s
+        .engine
+        .delete_record(&object, &id, &caller.cause())
+        .await?;
     Ok(Json(json!({
-        "object": row.object,
-        "id": row.id,
-        "fields": serde_json::from_str::<Value>(&row.fields).unwrap_or(Value::Null),
-        "created_at": time(row.created_at),
-        "updated_at": time(row.updated_at),
+        "object": object,
+        "id": id,
+        "deleted": true,
+        "event": w.event.as_ref().map(event_view),
     })))
+}
+
+async fn archive(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((object, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    let w = s
+        .engine
+        .archive_record(&object, &id, true, &caller.cause())
+        .await?;
+    Ok(Json(written_view(&w)))
+}
+
+async fn unarchive(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((object, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    let w = s
+        .engine
+        .archive_record(&object, &id, false, &caller.cause())
+        .await?;
+    Ok(Json(written_view(&w)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// An expression over `record`, e.g. `record.amount > 100 and record.stage == 'won'`.
+    filter: Option<String>,
+    /// `false` (default), `true` (only archived) or `any`.
+    archived: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// Records of a type in id order, filtered: `{records, next_cursor}`.
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(object): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    let q: ListQuery = query(q)?;
+    let archived = match q.archived.as_deref() {
+        None | Some("false") => Archived::Exclude,
+        Some("true") => Archived::Only,
+        Some("any") => Archived::Include,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("archived: `{other}` is not false, true or any"),
+            ));
+        }
+    };
+    let page = s
+        .engine
+        .list_records(
+            &object,
+            q.filter.as_deref(),
+            archived,
+            q.cursor,
+            q.limit.unwrap_or(50),
+        )
+        .await?;
+    Ok(Json(json!({
+        "records": page.items.iter().map(record_view).collect::<Vec<_>>(),
+        "next_cursor": page.next,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    records: Vec<ImportRecord>,
+    /// `create` (default: existing ids are errors) or `upsert` (replace them).
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRecord {
+    #[serde(default)]
+    id: Option<String>,
+    fields: Map<String, Value>,
+}
+
+/// Import many records in one transaction; each one is checked and written on its own.
+async fn import(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(object): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    let req: ImportBody = json_body(&body)?;
+    if req.records.len() > MAX_IMPORT {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "records: {} records; one import takes at most {MAX_IMPORT}",
+                req.records.len()
+            ),
+        ));
+    }
+    let mode = match req.mode.as_deref() {
+        None | Some("create") => ImportMode::Create,
+        Some("upsert") => ImportMode::Upsert,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("mode: `{other}` is not create or upsert"),
+            ));
+        }
+    };
+    let items = req
+        .records
+        .into_iter()
+        .map(|r| ImportItem {
+            id: r.id,
+            fields: r.fields,
+        })
+        .collect();
+    let results = s
+        .engine
+        .import_records(&object, items, mode, &caller.cause())
+        .await?;
+    let (mut created, mut updated, mut unchanged, mut failed) = (0, 0, 0, 0);
+    let rows: Vec<Value> = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| match r {
+            Ok(w) => {
+                let status = if w.created {
+                    created += 1;
+                    "created"
+                } else if w.event.is_some() {
+                    updated += 1;
+                    "updated"
+                } else {
+                    unchanged += 1;
+                    "unchanged"
+                };
+                json!({"index": index, "id": w.record.as_ref().map(|r| r.id.clone()), "status": status})
+            }
+            Err(e) => {
+                failed += 1;
+                let e = ApiError::from(e);
+                json!({"index": index, "status": "failed", "error": {"code": e.code, "message": e.message, "details": e.details}})
+            }
+        })
+        .collect();
+    Ok(Json(json!({
+        "created": created,
+        "updated": updated,
+        "unchanged": unchanged,
+        "failed": failed,
+        "results": rows,
+    })))
+}
+
+// ---- Activities and events ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewActivityBody {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    details: Option<Value>,
+    /// RFC 3339: a scheduled activity.
+    #[serde(default)]
+    due_at: Option<String>,
+    /// Default: done unless it has a `due_at`.
+    #[serde(default)]
+    done: Option<bool>,
+}
+
+async fn add_activity(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((object, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Client)?;
+    let req: NewActivityBody = json_body(&body)?;
+    let due_at = match req.due_at.as_deref() {
+        Some(t) => Some(parse_time(t).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_body",
+                format!("due_at: `{t}` is not an RFC 3339 time"),
+            )
+        })?),
+        None => None,
+    };
+    let w = s
+        .engine
+        .add_activity(
+            &object,
+            &id,
+            NewActivity {
+                kind: req.kind,
+                subject: req.subject,
+                details: req.details,
+                due_at,
+                done: req.done,
+            },
+            &caller.cause(),
+        )
+        .await?;
+    let activity = w.activity.as_ref().map(activity_view).unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(activity)))
+}
+
+async fn activities(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((object, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    let rows = s.engine.activities(&object, &id).await?;
+    Ok(Json(
+        json!({ "activities": rows.iter().map(activity_view).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn complete_activity(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    let w = s.engine.complete_activity(&id, &caller.cause()).await?;
+    Ok(Json(
+        w.activity.as_ref().map(activity_view).unwrap_or_default(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// A record's events, newest first: what changed, who caused it, when triggers evaluated it and
+/// what they did.
+async fn events(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((object, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    let q: EventsQuery = query(q)?;
+    let rows = s
+        .engine
+        .record_events(&object, &id, q.before, q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(
+        json!({ "events": rows.iter().map(event_view).collect::<Vec<_>>() }),
+    ))
 }

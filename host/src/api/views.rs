@@ -12,6 +12,11 @@ pub(crate) fn time(ms: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// An RFC 3339 time (or a date) as Unix ms.
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
+    crate::engine::variables::parse_datetime(text).map(|t| t.timestamp_millis())
+}
+
 fn opt_time(ms: Option<i64>) -> Value {
     ms.map(time).unwrap_or(Value::Null)
 }

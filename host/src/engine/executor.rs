@@ -1027,9 +1027,17 @@ impl<'a> Run<'a> {
                 );
             }
         };
-        let records = Arc::new(super::records::StepRecords::new(
+        let cause = json!({
+            "kind": "execution",
+            "execution": self.row.id,
+            "workflow": self.row.workflow,
+            "step": step.id,
+        });
+        let records = Arc::new(super::records::step::StepRecords::new(
             self.inner.store.clone(),
+            self.inner.objects.clone(),
             started,
+            cause.to_string(),
         ));
         let request = StepRequest {
             input: input_text,

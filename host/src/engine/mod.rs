@@ -11,7 +11,7 @@ mod delay;
 mod executor;
 pub mod expr;
 mod modules;
-mod records;
+pub mod records;
 mod scheduler;
 pub mod state;
 pub mod variables;
@@ -82,6 +82,20 @@ pub enum EngineError {
     /// The request conflicts with the current state (a kill switch, a finished execution).
     #[error("{0}")]
     Conflict(String),
+    /// A record's (or an object type's) fields do not fit; each error names its field.
+    #[error("invalid fields{}: {}", if object.is_empty() { String::new() } else { format!(" for `{object}`") }, errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    InvalidFields {
+        object: String,
+        errors: Vec<records::FieldError>,
+    },
+    /// A unique field's value is taken by another record.
+    #[error("`{field}` must be unique: {object}/{other} already has `{value}`")]
+    Duplicate {
+        object: String,
+        field: String,
+        value: String,
+        other: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -108,12 +122,15 @@ pub(crate) struct Inner {
     pub(crate) config: EngineConfig,
     pub(crate) workflows: Workflows,
     pub(crate) modules: Modules,
+    pub(crate) objects: records::Objects,
     /// Executions this node is driving now.
     pub(crate) running: Mutex<HashMap<String, Arc<executor::Local>>>,
     /// Callers waiting for executions to finish.
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<ExecutionRow>>>>,
     /// Wakes the scheduler early (new queued work, an earlier timer).
     pub(crate) wake_scheduler: Notify,
+    /// Wakes the trigger evaluator early (new record events).
+    pub(crate) wake_evaluator: Notify,
     /// The earliest wake-up time the scheduler should act on (Unix ms).
     pub(crate) next_timer: Mutex<Option<i64>>,
 }
@@ -139,12 +156,14 @@ impl Engine {
         let inner = Inner {
             workflows: Workflows::new(store.clone(), ttl),
             modules: Modules::new(store.clone(), sandbox.clone(), ttl),
+            objects: records::Objects::new(store.clone(), ttl),
             store,
             sandbox,
             config,
             running: Mutex::default(),
             waiters: Mutex::default(),
             wake_scheduler: Notify::new(),
+            wake_evaluator: Notify::new(),
             next_timer: Mutex::new(None),
         };
         Engine {
@@ -379,7 +398,15 @@ impl Engine {
                     "workflow `{workflow}` is global: start it without a record"
                 )));
             }
-            (definition::Scope::Record(object), Some(r)) if &r.object == object => Some(r),
+            (definition::Scope::Record(object), Some(r)) if &r.object == object => {
+                if self.inner.store.record(&r.object, &r.id).await?.is_none() {
+                    return Err(EngineError::NotFound {
+                        what: "record",
+                        id: format!("{}/{}", r.object, r.id),
+                    });
+                }
+                Some(r)
+            }
             (definition::Scope::Record(object), Some(r)) => {
                 return Err(EngineError::Invalid(format!(
                     "workflow `{workflow}` runs on `{object}` records, not `{}`",

@@ -9,6 +9,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::executions::{CONTROL_SQL, INSERT_EXECUTION_SQL, RESUME_SQL, bind_execution};
+use super::record_writes::{
+    Current, INSERT_EVENT_SQL, Param, RecordOp, RecordResult, Refusal, SELECT_ACTIVITY_SQL,
+    SELECT_KEY_OWNER_SQL, SELECT_RECORD_FOR_UPDATE_SQL, activity_to_read, event_params, plan,
+};
+use super::records::{ActivityRow, RecordRow};
 use super::rows::{ExecutionRow, StepRunRow};
 
 /// The most commits applied in one transaction.
@@ -36,20 +41,9 @@ pub enum SideWrite {
     },
     /// Resume a paused execution.
     Resume { id: String, now: i64 },
-    /// Merge fields (a JSON object) into a record's top-level fields.
-    UpdateRecord {
-        object: String,
-        id: String,
-        fields: String,
-        now: i64,
-    },
-    /// Create a record.
-    InsertRecord {
-        object: String,
-        id: String,
-        fields: String,
-        now: i64,
-    },
+    /// Write a record (with its event). A write refused by then (the record is gone, a unique
+    /// value was taken meanwhile) is skipped and logged; the step checked it when it asked.
+    Record(Box<RecordOp>),
 }
 
 /// One execution's progress: its new row, the step runs to upsert, and side writes.
@@ -72,12 +66,31 @@ pub struct CommitOutcome {
     pub control: Option<String>,
 }
 
-pub(crate) type Reply = oneshot::Sender<Result<CommitOutcome, String>>;
+/// What the writer is asked to do.
+#[derive(Debug)]
+// Commits are the hot path (one per step); boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Job {
+    /// An execution's progress.
+    Commit(Commit),
+    /// Record writes from the API, each applied or refused on its own.
+    Records(Vec<RecordOp>),
+}
+
+/// The writer's answer to a job.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Commit(CommitOutcome),
+    Records(Vec<RecordResult>),
+}
+
+pub(crate) type Reply = oneshot::Sender<Result<Answer, String>>;
+pub(crate) type Item = (Job, Reply);
 
 /// Handle to the group-commit writer task.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    queue: mpsc::UnboundedSender<(Commit, Reply)>,
+    queue: mpsc::UnboundedSender<Item>,
 }
 
 impl Writer {
@@ -98,21 +111,34 @@ impl Writer {
 
     /// Commit, and wait until it is durable.
     pub async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
+        match self.send(Job::Commit(commit)).await? {
+            Answer::Commit(outcome) => Ok(outcome),
+            Answer::Records(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// Apply record writes (each applied or refused on its own), and wait until they are durable.
+    pub async fn records(&self, ops: Vec<RecordOp>) -> Result<Vec<RecordResult>, StoreError> {
+        match self.send(Job::Records(ops)).await? {
+            Answer::Records(results) => Ok(results),
+            Answer::Commit(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    async fn send(&self, job: Job) -> Result<Answer, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.queue
-            .send((commit, tx))
+            .send((job, tx))
             .map_err(|_| StoreError::WriterGone)?;
         match rx.await {
-            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(message)) => Err(StoreError::Db(sqlx::Error::Protocol(message))),
             Err(_) => Err(StoreError::WriterGone),
         }
     }
 }
 
-async fn next_batch(
-    rx: &mut mpsc::UnboundedReceiver<(Commit, Reply)>,
-) -> Option<Vec<(Commit, Reply)>> {
+async fn next_batch(rx: &mut mpsc::UnboundedReceiver<Item>) -> Option<Vec<Item>> {
     let first = rx.recv().await?;
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
@@ -124,10 +150,7 @@ async fn next_batch(
     Some(batch)
 }
 
-pub(crate) fn answer<E: std::fmt::Display>(
-    batch: Vec<(Commit, Reply)>,
-    result: Result<Vec<CommitOutcome>, E>,
-) {
+pub(crate) fn answer<E: std::fmt::Display>(batch: Vec<Item>, result: Result<Vec<Answer>, E>) {
     match result {
         Ok(outcomes) => {
             for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
@@ -148,209 +171,259 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 /// Apply a batch inside one transaction, with a few multi-row statements whatever its size:
 /// insert the new executions, advance the others (each only if its guard holds), then upsert
-/// the step runs of those that applied, then their side writes. Compiled once per database.
-macro_rules! apply_batch {
-    ($db:ty, $conn:expr, $batch:expr) => {{
-        let batch: &[(Commit, Reply)] = $batch;
-        let mut outcomes: Vec<CommitOutcome> = vec![
-            CommitOutcome {
-                applied: false,
-                control: None
+/// the step runs of those that applied, then their side writes, then the record jobs.
+async fn apply_pg(
+    conn: &mut sqlx::PgConnection,
+    batch: &[Item],
+) -> Result<Vec<Answer>, sqlx::Error> {
+    type Db = sqlx::Postgres;
+    let commits: Vec<&Commit> = batch
+        .iter()
+        .filter_map(|(job, _)| match job {
+            Job::Commit(c) => Some(c),
+            Job::Records(_) => None,
+        })
+        .collect();
+    let mut outcomes: Vec<CommitOutcome> = vec![
+        CommitOutcome {
+            applied: false,
+            control: None
+        };
+        commits.len()
+    ];
+    let inserts: Vec<usize> = (0..commits.len())
+        .filter(|&i| commits[i].guard == Guard::Insert)
+        .collect();
+    let advances: Vec<usize> = (0..commits.len())
+        .filter(|&i| commits[i].guard != Guard::Insert)
+        .collect();
+
+    for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<Db>::new(INSERT_EXECUTION_HEAD);
+        q.push_values(chunk, |mut b, &i| {
+            let e = &commits[i].execution;
+            b.push_bind(&e.id)
+                .push_bind(&e.workflow)
+                .push_bind(e.version)
+                .push_bind(&e.status)
+                .push_bind(&e.record_object)
+                .push_bind(&e.record_id)
+                .push_bind(&e.parent_id)
+                .push_bind(&e.input)
+                .push_bind(&e.output)
+                .push_bind(&e.error)
+                .push_bind(&e.state)
+                .push_bind(e.seq)
+                .push_bind(e.wake_at)
+                .push_bind(&e.control)
+                .push_bind(&e.pause_reason)
+                .push_bind(&e.lease_owner)
+                .push_bind(e.lease_until)
+                .push_bind(e.event_at)
+                .push_bind(e.created_at)
+                .push_bind(e.updated_at)
+                .push_bind(e.ended_at);
+        });
+        q.build().execute(&mut *conn).await?;
+        for &i in chunk {
+            outcomes[i].applied = true;
+        }
+    }
+
+    for chunk in advances.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<Db>::new(ADVANCE_HEAD);
+        q.push_values(chunk, |mut b, &i| {
+            let (c, e) = (commits[i], &commits[i].execution);
+            let (seq, owner) = match &c.guard {
+                Guard::Advance { seq, owner } => (*seq, owner.as_str()),
+                Guard::Insert => (-1, ""),
             };
-            batch.len()
-        ];
-        let inserts: Vec<usize> = (0..batch.len())
-            .filter(|&i| batch[i].0.guard == Guard::Insert)
-            .collect();
-        let advances: Vec<usize> = (0..batch.len())
-            .filter(|&i| batch[i].0.guard != Guard::Insert)
-            .collect();
-
-        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<$db>::new(INSERT_EXECUTION_HEAD);
-            q.push_values(chunk, |mut b, &i| {
-                let e = &batch[i].0.execution;
-                b.push_bind(&e.id)
-                    .push_bind(&e.workflow)
-                    .push_bind(e.version)
-                    .push_bind(&e.status)
-                    .push_bind(&e.record_object)
-                    .push_bind(&e.record_id)
-                    .push_bind(&e.parent_id)
-                    .push_bind(&e.input)
-                    .push_bind(&e.output)
-                    .push_bind(&e.error)
-                    .push_bind(&e.state)
-                    .push_bind(e.seq)
-                    .push_bind(e.wake_at)
-                    .push_bind(&e.control)
-                    .push_bind(&e.pause_reason)
-                    .push_bind(&e.lease_owner)
-                    .push_bind(e.lease_until)
-                    .push_bind(e.event_at)
-                    .push_bind(e.created_at)
-                    .push_bind(e.updated_at)
-                    .push_bind(e.ended_at);
-            });
-            q.build().execute(&mut *$conn).await?;
-            for &i in chunk {
-                outcomes[i].applied = true;
-            }
-        }
-
-        for chunk in advances.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<$db>::new(ADVANCE_HEAD);
-            q.push_values(chunk, |mut b, &i| {
-                let (c, e) = (&batch[i].0, &batch[i].0.execution);
-                let (seq, owner) = match &c.guard {
-                    Guard::Advance { seq, owner } => (*seq, owner.as_str()),
-                    Guard::Insert => (-1, ""),
+            b.push_bind(&e.id)
+                .push_bind(&e.status)
+                .push_bind(&e.output)
+                .push_bind(&e.error)
+                .push_bind(&e.state)
+                .push_bind(e.seq)
+                .push_bind(e.wake_at)
+                .push_bind(&e.pause_reason)
+                .push_bind(&e.lease_owner)
+                .push_bind(e.lease_until)
+                .push_bind(e.updated_at)
+                .push_bind(e.ended_at)
+                .push_bind(c.clear_control)
+                .push_bind(seq)
+                .push_bind(owner);
+        });
+        q.push(ADVANCE_TAIL);
+        let rows: Vec<(String, Option<String>)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let found: std::collections::HashMap<String, Option<String>> = rows.into_iter().collect();
+        for &i in chunk {
+            if let Some(control) = found.get(&commits[i].execution.id) {
+                outcomes[i] = CommitOutcome {
+                    applied: true,
+                    control: control.clone(),
                 };
-                b.push_bind(&e.id)
-                    .push_bind(&e.status)
-                    .push_bind(&e.output)
-                    .push_bind(&e.error)
-                    .push_bind(&e.state)
-                    .push_bind(e.seq)
-                    .push_bind(e.wake_at)
-                    .push_bind(&e.pause_reason)
-                    .push_bind(&e.lease_owner)
-                    .push_bind(e.lease_until)
-                    .push_bind(e.updated_at)
-                    .push_bind(e.ended_at)
-                    .push_bind(c.clear_control)
-                    .push_bind(seq)
-                    .push_bind(owner);
-            });
-            q.push(ADVANCE_TAIL);
-            let rows: Vec<(String, Option<String>)> =
-                q.build_query_as().fetch_all(&mut *$conn).await?;
-            let found: std::collections::HashMap<String, Option<String>> =
-                rows.into_iter().collect();
-            for &i in chunk {
-                if let Some(control) = found.get(&batch[i].0.execution.id) {
-                    outcomes[i] = CommitOutcome {
-                        applied: true,
-                        control: control.clone(),
-                    };
+            }
+        }
+    }
+
+    let runs: Vec<&StepRunRow> = commits
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.applied)
+        .flat_map(|(c, _)| c.step_runs.iter())
+        .collect();
+    for chunk in runs.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<Db>::new(UPSERT_STEP_RUN_HEAD);
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(&r.execution_id)
+                .push_bind(r.seq)
+                .push_bind(&r.step_id)
+                .push_bind(&r.kind)
+                .push_bind(&r.status)
+                .push_bind(r.attempt)
+                .push_bind(&r.input)
+                .push_bind(&r.output)
+                .push_bind(&r.error)
+                .push_bind(&r.detail)
+                .push_bind(&r.logs)
+                .push_bind(r.fuel)
+                .push_bind(r.memory_peak)
+                .push_bind(r.started_at)
+                .push_bind(r.ended_at);
+        });
+        q.push(UPSERT_STEP_RUN_TAIL);
+        q.build().execute(&mut *conn).await?;
+    }
+
+    for (c, o) in commits.iter().zip(&outcomes) {
+        if !o.applied {
+            continue;
+        }
+        for w in &c.side_writes {
+            match w {
+                SideWrite::InsertExecution(child) => {
+                    bind_execution!(sqlx::query(INSERT_EXECUTION_SQL), child)
+                        .execute(&mut *conn)
+                        .await?;
                 }
-            }
-        }
-
-        let runs: Vec<&StepRunRow> = batch
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, o)| o.applied)
-            .flat_map(|((c, _), _)| c.step_runs.iter())
-            .collect();
-        for chunk in runs.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<$db>::new(UPSERT_STEP_RUN_HEAD);
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.execution_id)
-                    .push_bind(r.seq)
-                    .push_bind(&r.step_id)
-                    .push_bind(&r.kind)
-                    .push_bind(&r.status)
-                    .push_bind(r.attempt)
-                    .push_bind(&r.input)
-                    .push_bind(&r.output)
-                    .push_bind(&r.error)
-                    .push_bind(&r.detail)
-                    .push_bind(&r.logs)
-                    .push_bind(r.fuel)
-                    .push_bind(r.memory_peak)
-                    .push_bind(r.started_at)
-                    .push_bind(r.ended_at);
-            });
-            q.push(UPSERT_STEP_RUN_TAIL);
-            q.build().execute(&mut *$conn).await?;
-        }
-
-        for ((c, _), o) in batch.iter().zip(&outcomes) {
-            if !o.applied {
-                continue;
-            }
-            for w in &c.side_writes {
-                match w {
-                    SideWrite::InsertExecution(child) => {
-                        bind_execution!(sqlx::query(INSERT_EXECUTION_SQL), child)
-                            .execute(&mut *$conn)
-                            .await?;
-                    }
-                    SideWrite::Control { id, control, now } => {
-                        sqlx::query(CONTROL_SQL)
-                            .bind(control)
-                            .bind(*now)
-                            .bind(id)
-                            .execute(&mut *$conn)
-                            .await?;
-                    }
-                    SideWrite::Resume { id, now } => {
-                        sqlx::query(RESUME_SQL)
-                            .bind(*now)
-                            .bind(id)
-                            .bind(None::<String>)
-                            .execute(&mut *$conn)
-                            .await?;
-                    }
-                    SideWrite::UpdateRecord {
-                        object,
-                        id,
-                        fields,
-                        now,
-                    } => {
-                        let current: Option<String> =
-                            sqlx::query_scalar(SELECT_RECORD_FOR_UPDATE_SQL)
-                                .bind(object)
-                                .bind(id)
-                                .fetch_optional(&mut *$conn)
-                                .await?;
-                        if let Some(current) = current {
-                            sqlx::query(UPDATE_RECORD_SQL)
-                                .bind(merge_fields(&current, fields))
-                                .bind(*now)
-                                .bind(object)
-                                .bind(id)
-                                .execute(&mut *$conn)
-                                .await?;
-                        }
-                    }
-                    SideWrite::InsertRecord {
-                        object,
-                        id,
-                        fields,
-                        now,
-                    } => {
-                        sqlx::query(INSERT_RECORD_SQL)
-                            .bind(object)
-                            .bind(id)
-                            .bind(fields)
-                            .bind(*now)
-                            .execute(&mut *$conn)
-                            .await?;
+                SideWrite::Control { id, control, now } => {
+                    sqlx::query(CONTROL_SQL)
+                        .bind(control)
+                        .bind(*now)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                SideWrite::Resume { id, now } => {
+                    sqlx::query(RESUME_SQL)
+                        .bind(*now)
+                        .bind(id)
+                        .bind(None::<String>)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                SideWrite::Record(op) => {
+                    if let Err(refused) = record_op_pg(conn, op).await? {
+                        skipped_side_write(&c.execution.id, &refused);
                     }
                 }
             }
         }
-        outcomes
+    }
+
+    let mut outcomes = outcomes.into_iter();
+    let mut answers = Vec::with_capacity(batch.len());
+    for (job, _) in batch {
+        answers.push(match job {
+            Job::Commit(_) => Answer::Commit(outcomes.next().unwrap_or(CommitOutcome {
+                applied: false,
+                control: None,
+            })),
+            Job::Records(ops) => {
+                let mut results = Vec::with_capacity(ops.len());
+                for op in ops {
+                    results.push(record_op_pg(conn, op).await?);
+                }
+                Answer::Records(results)
+            }
+        });
+    }
+    Ok(answers)
+}
+
+/// A step's record write that could not be applied when its commit was.
+pub(crate) fn skipped_side_write(execution: &str, refused: &Refusal) {
+    tracing::warn!(execution, reason = %refused, "a step's record write was skipped");
+}
+
+/// Bind planned parameters to a query.
+macro_rules! bind_params {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Param::Text(v) => q.bind(v.as_deref()),
+                Param::Int(v) => q.bind(*v),
+            };
+        }
+        q
     }};
 }
 
-pub(crate) const SELECT_RECORD_FOR_UPDATE_SQL: &str =
-    "SELECT fields FROM records WHERE object = $1 AND id = $2 FOR UPDATE";
-pub(crate) const UPDATE_RECORD_SQL: &str =
-    "UPDATE records SET fields = $1, updated_at = $2 WHERE object = $3 AND id = $4";
-pub(crate) const INSERT_RECORD_SQL: &str =
-    "INSERT INTO records (object, id, fields, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)";
-
-/// A record's fields with `patch`'s top-level fields replacing theirs.
-pub(crate) fn merge_fields(current: &str, patch: &str) -> String {
-    let mut fields: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(current).unwrap_or_default();
-    let patch: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(patch).unwrap_or_default();
-    fields.extend(patch);
-    serde_json::Value::Object(fields).to_string()
+/// Apply one record write (see [`super::record_writes`]) on PostgreSQL.
+async fn record_op_pg(
+    conn: &mut sqlx::PgConnection,
+    op: &RecordOp,
+) -> Result<RecordResult, sqlx::Error> {
+    let record = sqlx::query_as::<_, RecordRow>(SELECT_RECORD_FOR_UPDATE_SQL)
+        .bind(&op.object)
+        .bind(&op.id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let activity = match activity_to_read(op) {
+        Some(id) => {
+            sqlx::query_as::<_, ActivityRow>(SELECT_ACTIVITY_SQL)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        None => None,
+    };
+    let mut plan = match plan(op, Current { record, activity }) {
+        Ok(plan) => plan,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    for (field, value) in &plan.keys_taken {
+        let owner: Option<String> = sqlx::query_scalar(SELECT_KEY_OWNER_SQL)
+            .bind(&op.object)
+            .bind(field)
+            .bind(value)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(other) = owner.filter(|o| *o != op.id) {
+            return Ok(Err(Refusal::Duplicate {
+                object: op.object.clone(),
+                field: field.clone(),
+                value: value.clone(),
+                other,
+            }));
+        }
+    }
+    for s in &plan.stmts {
+        bind_params!(sqlx::query(s.sql), &s.params)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(mut event) = plan.event.take() {
+        let params = event_params(&event);
+        let (id,) = bind_params!(sqlx::query_as::<_, (i64,)>(INSERT_EVENT_SQL), &params)
+            .fetch_one(&mut *conn)
+            .await?;
+        event.id = id;
+        plan.written.event = Some(event);
+    }
+    Ok(Ok(plan.written))
 }
 
 /// Advance many executions at once; each row applies only if its guard holds.
@@ -375,13 +448,13 @@ pub(crate) const UPSERT_STEP_RUN_TAIL: &str = " ON CONFLICT (execution_id, seq) 
      output = excluded.output, error = excluded.error, detail = excluded.detail, logs = excluded.logs, \
      fuel = excluded.fuel, memory_peak = excluded.memory_peak, ended_at = excluded.ended_at";
 
-async fn run_postgres(pool: PgPool, mut rx: mpsc::UnboundedReceiver<(Commit, Reply)>) {
+async fn run_postgres(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Item>) {
     while let Some(batch) = next_batch(&mut rx).await {
         let result = async {
             let mut tx = pool.begin().await?;
-            let outcomes = apply_batch!(sqlx::Postgres, &mut *tx, &batch);
+            let answers = apply_pg(&mut tx, &batch).await?;
             tx.commit().await?;
-            Ok(outcomes)
+            Ok(answers)
         }
         .await;
         answer::<sqlx::Error>(batch, result);

@@ -9,6 +9,8 @@ mod auth;
 mod commit;
 mod executions;
 mod modules;
+mod objects;
+mod record_writes;
 mod records;
 mod rows;
 mod sqlite_writer;
@@ -27,7 +29,11 @@ pub use self::auth::{AuditRow, TokenRow};
 pub use self::commit::{Commit, CommitOutcome, Guard, SideWrite, Writer};
 pub use self::executions::{ExecutionFilter, ExecutionPage};
 pub use self::modules::ModuleRow;
-pub use self::records::RecordRow;
+pub use self::objects::ObjectRow;
+pub use self::record_writes::{
+    RecordAction, RecordOp, RecordResult, RecordSchema, Refusal, Written, event_kind,
+};
+pub use self::records::{ActivityRow, Archived, EventRow, RecordRow};
 pub use self::rows::{ExecutionRow, StepRunRow};
 pub use self::workflows::{WorkflowHead, WorkflowRow};
 

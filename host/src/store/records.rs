@@ -1,4 +1,5 @@
-//! Records: an object type, an id and a JSON object of fields.
+//! Records (an object type, an id, a JSON object of fields), their activities and events:
+//! reads. Writes go through the group-commit writer (see [`super::record_writes`]).
 
 use super::{Store, StoreError, on_db};
 
@@ -10,30 +11,147 @@ pub struct RecordRow {
     pub fields: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub archived_at: Option<i64>,
 }
 
-impl Store {
-    /// Create or replace a record's fields.
-    pub async fn put_record(
-        &self,
-        object: &str,
-        id: &str,
-        fields: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO records (object, id, fields, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (object, id) DO UPDATE SET fields = excluded.fields, updated_at = excluded.updated_at";
-        on_db!(&self.db, p => {
-            sqlx::query(SQL).bind(object).bind(id).bind(fields).bind(now).execute(p).await?;
-        });
-        Ok(())
-    }
+/// An activity attached to a record: scheduled (a due time, not done) or logged (done).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ActivityRow {
+    pub id: String,
+    pub object: String,
+    pub record_id: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub subject: Option<String>,
+    /// JSON.
+    pub details: Option<String>,
+    pub due_at: Option<i64>,
+    pub done_at: Option<i64>,
+    pub past_due_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
 
+/// An event a record write left.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub object: String,
+    pub record_id: String,
+    pub kind: String,
+    /// JSON: `{"field": {"old": ..., "new": ...}}`.
+    pub changes: Option<String>,
+    /// JSON: the record's fields after the write (before, for a deletion).
+    pub record: Option<String>,
+    /// JSON: the activity, the form, the stage fields that changed.
+    pub detail: Option<String>,
+    /// JSON: who or what wrote it.
+    pub cause: String,
+    pub at: i64,
+    pub evaluated_at: Option<i64>,
+    /// JSON: what triggers and goals did with it.
+    pub outcome: Option<String>,
+}
+
+/// Which records a listing includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Archived {
+    /// Only records that are not archived.
+    #[default]
+    Exclude,
+    /// Only archived records.
+    Only,
+    /// Both.
+    Include,
+}
+
+const RECORD_COLUMNS: &str = "object, id, fields, created_at, updated_at, archived_at";
+
+impl Store {
     /// One record.
     pub async fn record(&self, object: &str, id: &str) -> Result<Option<RecordRow>, StoreError> {
-        const SQL: &str = "SELECT * FROM records WHERE object = $1 AND id = $2";
+        const SQL: &str = "SELECT object, id, fields, created_at, updated_at, archived_at FROM records \
+             WHERE object = $1 AND id = $2";
         Ok(
             on_db!(&self.db, p => sqlx::query_as::<_, RecordRow>(SQL).bind(object).bind(id).fetch_optional(p).await?),
+        )
+    }
+
+    /// Records of an object type in id order, after `after`, at most `limit`.
+    pub async fn records_page(
+        &self,
+        object: &str,
+        archived: Archived,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RecordRow>, StoreError> {
+        let archived_clause = match archived {
+            Archived::Exclude => "AND archived_at IS NULL",
+            Archived::Only => "AND archived_at IS NOT NULL",
+            Archived::Include => "",
+        };
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE object = $1 AND ($2 IS NULL OR id > $2) {archived_clause} \
+             ORDER BY id LIMIT $3"
+        );
+        Ok(
+            on_db!(&self.db, p => sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql))
+            .bind(object).bind(after).bind(limit).fetch_all(p).await?),
+        )
+    }
+
+    /// The record whose unique `field` holds `value`.
+    pub async fn record_by_key(
+        &self,
+        object: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<String>, StoreError> {
+        const SQL: &str =
+            "SELECT record_id FROM record_keys WHERE object = $1 AND field = $2 AND value = $3";
+        Ok(on_db!(&self.db, p => sqlx::query_scalar::<_, String>(SQL)
+            .bind(object).bind(field).bind(value).fetch_optional(p).await?))
+    }
+
+    /// A record's activities, newest first.
+    pub async fn activities(
+        &self,
+        object: &str,
+        record_id: &str,
+    ) -> Result<Vec<ActivityRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM activities WHERE object = $1 AND record_id = $2 \
+             ORDER BY created_at DESC, id DESC";
+        Ok(on_db!(&self.db, p => sqlx::query_as::<_, ActivityRow>(SQL)
+            .bind(object).bind(record_id).fetch_all(p).await?))
+    }
+
+    /// One activity.
+    pub async fn activity(&self, id: &str) -> Result<Option<ActivityRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM activities WHERE id = $1";
+        Ok(
+            on_db!(&self.db, p => sqlx::query_as::<_, ActivityRow>(SQL).bind(id).fetch_optional(p).await?),
+        )
+    }
+
+    /// A record's events, newest first, before event `before` if given.
+    pub async fn record_events(
+        &self,
+        object: &str,
+        record_id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM record_events WHERE object = $1 AND record_id = $2 \
+             AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4";
+        Ok(on_db!(&self.db, p => sqlx::query_as::<_, EventRow>(SQL)
+            .bind(object).bind(record_id).bind(before).bind(limit).fetch_all(p).await?))
+    }
+
+    /// One event.
+    pub async fn event(&self, id: i64) -> Result<Option<EventRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM record_events WHERE id = $1";
+        Ok(
+            on_db!(&self.db, p => sqlx::query_as::<_, EventRow>(SQL).bind(id).fetch_optional(p).await?),
         )
     }
 }

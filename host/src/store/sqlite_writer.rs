@@ -16,18 +16,20 @@ use tokio::sync::mpsc;
 
 use super::StoreError;
 use super::commit::{
-    ADVANCE_HEAD, ADVANCE_TAIL, Commit, CommitOutcome, Guard, INSERT_EXECUTION_HEAD,
-    INSERT_RECORD_SQL, MAX_BATCH, ROWS_PER_STATEMENT, Reply, SideWrite, UPDATE_RECORD_SQL,
-    UPSERT_STEP_RUN_HEAD, UPSERT_STEP_RUN_TAIL, answer, merge_fields,
+    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Commit, CommitOutcome, Guard, INSERT_EXECUTION_HEAD, Item,
+    Job, MAX_BATCH, ROWS_PER_STATEMENT, SideWrite, UPSERT_STEP_RUN_HEAD, UPSERT_STEP_RUN_TAIL,
+    answer, skipped_side_write,
 };
 use super::executions::{CONTROL_SQL, RESUME_SQL};
+use super::record_writes::{
+    Current, INSERT_EVENT_SQL, Param, RecordOp, RecordResult, Refusal, SELECT_ACTIVITY_SQL,
+    SELECT_KEY_OWNER_SQL, SELECT_RECORD_SQL, activity_to_read, event_params, plan,
+};
+use super::records::{ActivityRow, RecordRow};
 use super::rows::{ExecutionRow, StepRunRow};
 
 /// Open the writer's connection and start its thread.
-pub(crate) fn spawn(
-    path: &Path,
-    mut rx: mpsc::UnboundedReceiver<(Commit, Reply)>,
-) -> Result<(), StoreError> {
+pub(crate) fn spawn(path: &Path, mut rx: mpsc::UnboundedReceiver<Item>) -> Result<(), StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -118,24 +120,28 @@ fn step_run_values(r: &StepRunRow) -> [&dyn ToSql; 15] {
     ]
 }
 
-/// The same batch semantics as the PostgreSQL writer (see `apply_batch!` in `commit.rs`).
-fn apply_batch(
-    conn: &mut Connection,
-    batch: &[(Commit, Reply)],
-) -> rusqlite::Result<Vec<CommitOutcome>> {
+/// The same batch semantics as the PostgreSQL writer (see `apply_pg` in `commit.rs`).
+fn apply_batch(conn: &mut Connection, batch: &[Item]) -> rusqlite::Result<Vec<Answer>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let commits: Vec<&Commit> = batch
+        .iter()
+        .filter_map(|(job, _)| match job {
+            Job::Commit(c) => Some(c),
+            Job::Records(_) => None,
+        })
+        .collect();
     let mut outcomes = vec![
         CommitOutcome {
             applied: false,
             control: None
         };
-        batch.len()
+        commits.len()
     ];
-    let inserts: Vec<usize> = (0..batch.len())
-        .filter(|&i| batch[i].0.guard == Guard::Insert)
+    let inserts: Vec<usize> = (0..commits.len())
+        .filter(|&i| commits[i].guard == Guard::Insert)
         .collect();
-    let advances: Vec<usize> = (0..batch.len())
-        .filter(|&i| batch[i].0.guard != Guard::Insert)
+    let advances: Vec<usize> = (0..commits.len())
+        .filter(|&i| commits[i].guard != Guard::Insert)
         .collect();
 
     for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
@@ -145,7 +151,7 @@ fn apply_batch(
         );
         let values: Vec<&dyn ToSql> = chunk
             .iter()
-            .flat_map(|&i| execution_values(&batch[i].0.execution))
+            .flat_map(|&i| execution_values(&commits[i].execution))
             .collect();
         tx.prepare_cached(&sql)?.execute(values.as_slice())?;
         for &i in chunk {
@@ -160,14 +166,14 @@ fn apply_batch(
         );
         let guards: Vec<(i64, &str)> = chunk
             .iter()
-            .map(|&i| match &batch[i].0.guard {
+            .map(|&i| match &commits[i].guard {
                 Guard::Advance { seq, owner } => (*seq, owner.as_str()),
                 Guard::Insert => (-1, ""),
             })
             .collect();
         let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 15);
         for (k, &i) in chunk.iter().enumerate() {
-            let (c, e) = (&batch[i].0, &batch[i].0.execution);
+            let (c, e) = (commits[i], &commits[i].execution);
             values.extend_from_slice(&[
                 &e.id,
                 &e.status,
@@ -191,7 +197,7 @@ fn apply_batch(
             .query_map(values.as_slice(), |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for &i in chunk {
-            if let Some(control) = found.get(&batch[i].0.execution.id) {
+            if let Some(control) = found.get(&commits[i].execution.id) {
                 outcomes[i] = CommitOutcome {
                     applied: true,
                     control: control.clone(),
@@ -200,11 +206,11 @@ fn apply_batch(
         }
     }
 
-    let runs: Vec<&StepRunRow> = batch
+    let runs: Vec<&StepRunRow> = commits
         .iter()
         .zip(&outcomes)
         .filter(|(_, o)| o.applied)
-        .flat_map(|((c, _), _)| c.step_runs.iter())
+        .flat_map(|(c, _)| c.step_runs.iter())
         .collect();
     for chunk in runs.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -215,7 +221,7 @@ fn apply_batch(
         tx.prepare_cached(&sql)?.execute(values.as_slice())?;
     }
 
-    for ((c, _), o) in batch.iter().zip(&outcomes) {
+    for (c, o) in commits.iter().zip(&outcomes) {
         if !o.applied {
             continue;
         }
@@ -237,40 +243,116 @@ fn apply_batch(
                         None::<String>
                     ])?;
                 }
-                SideWrite::UpdateRecord {
-                    object,
-                    id,
-                    fields,
-                    now,
-                } => {
-                    // This thread is SQLite's only writer: nothing can change the row between
-                    // this read and the write.
-                    let current: Option<String> = tx
-                        .prepare_cached("SELECT fields FROM records WHERE object = ?1 AND id = ?2")?
-                        .query_row(rusqlite::params![object, id], |r| r.get(0))
-                        .map(Some)
-                        .or_else(|e| match e {
-                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                            e => Err(e),
-                        })?;
-                    if let Some(current) = current {
-                        let merged = merge_fields(&current, fields);
-                        tx.prepare_cached(UPDATE_RECORD_SQL)?
-                            .execute(rusqlite::params![merged, now, object, id])?;
+                SideWrite::Record(op) => {
+                    if let Err(refused) = record_op(&tx, op)? {
+                        skipped_side_write(&c.execution.id, &refused);
                     }
-                }
-                SideWrite::InsertRecord {
-                    object,
-                    id,
-                    fields,
-                    now,
-                } => {
-                    tx.prepare_cached(INSERT_RECORD_SQL)?
-                        .execute(rusqlite::params![object, id, fields, now])?;
                 }
             }
         }
     }
+    let mut outcomes = outcomes.into_iter();
+    let mut answers = Vec::with_capacity(batch.len());
+    for (job, _) in batch {
+        answers.push(match job {
+            Job::Commit(_) => Answer::Commit(outcomes.next().unwrap_or(CommitOutcome {
+                applied: false,
+                control: None,
+            })),
+            Job::Records(ops) => Answer::Records(
+                ops.iter()
+                    .map(|op| record_op(&tx, op))
+                    .collect::<rusqlite::Result<_>>()?,
+            ),
+        });
+    }
     tx.commit()?;
-    Ok(outcomes)
+    Ok(answers)
+}
+
+impl ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Text(v) => v.to_sql(),
+            Param::Int(v) => v.to_sql(),
+        }
+    }
+}
+
+fn optional<T>(r: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Apply one record write (see [`super::record_writes`]). This thread is SQLite's only writer
+/// inside an immediate transaction: nothing changes the rows between these reads and writes.
+fn record_op(tx: &rusqlite::Transaction<'_>, op: &RecordOp) -> rusqlite::Result<RecordResult> {
+    let record = optional(tx.prepare_cached(SELECT_RECORD_SQL)?.query_row(
+        rusqlite::params![op.object, op.id],
+        |r| {
+            Ok(RecordRow {
+                object: r.get(0)?,
+                id: r.get(1)?,
+                fields: r.get(2)?,
+                created_at: r.get(3)?,
+                updated_at: r.get(4)?,
+                archived_at: r.get(5)?,
+            })
+        },
+    ))?;
+    let activity = match activity_to_read(op) {
+        Some(id) => optional(tx.prepare_cached(SELECT_ACTIVITY_SQL)?.query_row(
+            rusqlite::params![id],
+            |r| {
+                Ok(ActivityRow {
+                    id: r.get(0)?,
+                    object: r.get(1)?,
+                    record_id: r.get(2)?,
+                    kind: r.get(3)?,
+                    subject: r.get(4)?,
+                    details: r.get(5)?,
+                    due_at: r.get(6)?,
+                    done_at: r.get(7)?,
+                    past_due_at: r.get(8)?,
+                    created_at: r.get(9)?,
+                    updated_at: r.get(10)?,
+                })
+            },
+        ))?,
+        None => None,
+    };
+    let mut plan = match plan(op, Current { record, activity }) {
+        Ok(plan) => plan,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    for (field, value) in &plan.keys_taken {
+        let owner: Option<String> = optional(
+            tx.prepare_cached(SELECT_KEY_OWNER_SQL)?
+                .query_row(rusqlite::params![op.object, field, value], |r| r.get(0)),
+        )?;
+        if let Some(other) = owner.filter(|o| *o != op.id) {
+            return Ok(Err(Refusal::Duplicate {
+                object: op.object.clone(),
+                field: field.clone(),
+                value: value.clone(),
+                other,
+            }));
+        }
+    }
+    for s in &plan.stmts {
+        let params: Vec<&dyn ToSql> = s.params.iter().map(|p| p as &dyn ToSql).collect();
+        tx.prepare_cached(s.sql)?.execute(params.as_slice())?;
+    }
+    if let Some(mut event) = plan.event.take() {
+        let values = event_params(&event);
+        let params: Vec<&dyn ToSql> = values.iter().map(|p| p as &dyn ToSql).collect();
+        event.id = tx
+            .prepare_cached(INSERT_EVENT_SQL)?
+            .query_row(params.as_slice(), |r| r.get(0))?;
+        plan.written.event = Some(event);
+    }
+    Ok(Ok(plan.written))
 }

@@ -251,6 +251,38 @@ impl TestServer {
             .await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(self.http.patch(format!("{}{path}", self.url)).json(&body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(self.http.delete(format!("{}{path}", self.url)))
+            .await
+    }
+
+    /// Define an object type (YAML or JSON text); panics unless it is accepted.
+    pub async fn define_object(&self, definition: &str) -> Value {
+        let (status, body) = self.post_raw("/v1/objects", definition).await;
+        assert!(
+            status == 201 || status == 200,
+            "object type refused: {status} {body}"
+        );
+        body
+    }
+
+    /// Create a record (panics unless it is created); returns it.
+    pub async fn create_record(&self, object: &str, id: &str, fields: Value) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/v1/records/{object}"),
+                serde_json::json!({"id": id, "fields": fields}),
+            )
+            .await;
+        assert_eq!(status, 201, "record {object}/{id} refused: {body}");
+        body
+    }
+
     /// Upload a test guest as a step module.
     pub async fn upload(&self, name: &str, guest_name: &str, grants: &[&str]) -> (u16, Value) {
         let q: Vec<(&str, &str)> = grants.iter().map(|g| ("grant", *g)).collect();

@@ -6,5 +6,6 @@ mod auth;
 mod cli;
 mod common;
 mod crash;
+mod records;
 mod sandbox;
 mod workflows;

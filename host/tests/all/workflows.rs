@@ -34,6 +34,21 @@ steps:
   - { id: s3, action: increment }
 ";
 
+/// The object types these tests' records have.
+const DEAL: &str = "
+name: deal
+fields:
+  amount: { type: number }
+  renewal: { type: date }
+  stage: { type: text }
+";
+const NOTE: &str = "
+name: note
+fields:
+  text: { type: text }
+  deal: { type: relation, object: deal }
+";
+
 async fn server_with_increment(db: Db) -> TestServer {
     let s = TestServer::start(db).await;
     let (status, v) = s.upload("increment", "increment", &[]).await;
@@ -530,6 +545,10 @@ async fn goals_take_met_or_not_met(db: Db) {
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
     let clock = ManualClock::new(start);
     let s = TestServer::start_with_clock(db, Arc::new(clock.clone())).await;
+    s.define_object("name: lead\nfields: {}\n").await;
+    for id in ["l-1", "l-2"] {
+        s.create_record("lead", id, json!({})).await;
+    }
     s.apply(
         "
 name: nurture
@@ -589,6 +608,8 @@ steps:
 
 async fn children_and_actions_on_other_workflows(db: Db) {
     let s = server_with_increment(db).await;
+    s.define_object(DEAL).await;
+    s.create_record("deal", "d-1", json!({})).await;
     s.apply(
         "
 name: follow-up
@@ -650,13 +671,15 @@ steps:
 
 async fn record_scoped_workflows(db: Db) {
     let s = server_with_increment(db).await;
-    let (status, _) = s
+    s.define_object(DEAL).await;
+    let (status, v) = s
         .put(
             "/v1/records/deal/d-9",
             json!({"amount": 1200, "renewal": "2020-01-01"}),
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 201, "{v}");
+    s.create_record("deal", "nobody", json!({})).await;
     s.apply(
         r#"
 name: renewals
@@ -688,6 +711,18 @@ steps:
     assert_eq!(status, 422, "{v}");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("record"),
+        "{v}"
+    );
+    // A record that does not exist.
+    let (status, v) = s
+        .post(
+            "/v1/workflows/renewals/executions",
+            json!({"record_id": "ghost"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("record_not_found")),
         "{v}"
     );
     // A record without the required field: the execution fails, saying which variable.
@@ -958,11 +993,10 @@ async fn steps_write_records_with_their_result(db: Db) {
     let s = TestServer::start(db).await;
     let (status, v) = s.upload("touch", "record_touch", &["records"]).await;
     assert_eq!(status, 201, "{v}");
-    s.put(
-        "/v1/records/deal/d-1",
-        json!({"stage": "new", "amount": 10}),
-    )
-    .await;
+    s.define_object(DEAL).await;
+    s.define_object(NOTE).await;
+    s.create_record("deal", "d-1", json!({"stage": "new", "amount": 10}))
+        .await;
     s.apply(
         r#"
 name: touch
@@ -996,27 +1030,54 @@ steps:
     assert_eq!(status, 200);
     assert_eq!(note["fields"], json!({"text": "touched", "deal": "d-1"}));
 
+    // The write left its event, caused by the execution's step.
+    let (_, evs) = s.get("/v1/records/deal/d-1/events").await;
+    let ev = &evs["events"][0];
+    assert_eq!(ev["kind"], "updated", "{evs}");
+    assert_eq!(
+        ev["changes"],
+        json!({"stage": {"old": "new", "new": "won"}})
+    );
+    assert_eq!(
+        (
+            ev["cause"]["kind"].as_str(),
+            ev["cause"]["execution"].as_str(),
+            ev["cause"]["step"].as_str()
+        ),
+        (Some("execution"), v["id"].as_str(), Some("win"))
+    );
+
     // A step that fails after writing leaves no trace of its writes.
-    s.put("/v1/records/deal/d-2", json!({"stage": "new"})).await;
+    s.create_record("deal", "d-2", json!({"stage": "new"}))
+        .await;
     s.apply("name: touch-fail\nscope: { object: deal }\nsteps:\n  - { id: t, action: touch, input: { field: stage, value: lost, fail_after: true } }\n").await;
     let v = s.run("touch-fail", json!({"record_id": "d-2"})).await;
     assert_eq!(v["status"], "failed");
     let (_, record) = s.get("/v1/records/deal/d-2").await;
     assert_eq!(record["fields"], json!({"stage": "new"}));
-    // A record that does not exist: the host says so and the step fails cleanly.
-    let v = s.run("touch", json!({"record_id": "ghost"})).await;
+    let (_, evs) = s.get("/v1/records/deal/d-2/events").await;
+    assert_eq!(
+        evs["events"].as_array().unwrap().len(),
+        1,
+        "only its creation: {evs}"
+    );
+    // A write the object type refuses: the host says which field, and the step fails cleanly.
+    s.apply("name: touch-bad\nscope: { object: deal }\nsteps:\n  - { id: t, action: touch, input: { field: colour, value: red } }\n").await;
+    let v = s.run("touch-bad", json!({"record_id": "d-2"})).await;
     assert_eq!(v["status"], "failed");
     assert!(
         v["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("not found: record deal/ghost"),
+            .contains("`deal` has no field `colour`"),
         "{v}"
     );
 }
 
 async fn resume_paused_pause_others_until_and_silence(db: Db) {
     let s = server_with_increment(db).await;
+    s.define_object(DEAL).await;
+    s.create_record("deal", "d-5", json!({})).await;
     s.upload("fail", "fail", &[]).await;
     s.apply(
         "

@@ -1,0 +1,237 @@
+//! The `records` capability for steps: reads see the database plus the step's own writes;
+//! writes are checked against the object type when the step makes them, buffered, and committed
+//! with the step's result (so they happen exactly once, and not at all if the step fails).
+
+use std::sync::Mutex;
+
+use serde_json::{Map, Value};
+
+use super::{Objects, WriteMode, schema_of};
+use crate::engine::EngineError;
+use crate::sandbox::{HostError, RecordRef, RecordsBackend, StepContext};
+use crate::store::{RecordAction, RecordOp, RecordSchema, SideWrite, Store};
+
+/// One step run's view of the records.
+pub(crate) struct StepRecords {
+    store: Store,
+    objects: Objects,
+    now: i64,
+    /// Who writes, stored on each event (the execution, its step, the chain that led to it).
+    cause: String,
+    writes: Mutex<Vec<RecordOp>>,
+}
+
+impl StepRecords {
+    pub(crate) fn new(store: Store, objects: Objects, now: i64, cause: String) -> Self {
+        StepRecords {
+            store,
+            objects,
+            now,
+            cause,
+            writes: Mutex::default(),
+        }
+    }
+
+    /// The writes, as side writes of the step's commit.
+    pub(crate) fn into_side_writes(self) -> Vec<SideWrite> {
+        self.writes
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .map(|op| SideWrite::Record(Box::new(op)))
+            .collect()
+    }
+
+    /// The record as this step sees it, or `None` if it does not exist.
+    async fn current(&self, record: &RecordRef) -> Result<Option<Map<String, Value>>, HostError> {
+        let stored = self
+            .store
+            .record(&record.object, &record.id)
+            .await
+            .map_err(|e| HostError::Failed(format!("reading the record: {e}")))?;
+        let mut fields = stored
+            .map(|r| serde_json::from_str::<Map<String, Value>>(&r.fields).unwrap_or_default());
+        for op in self.writes.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            if op.object != record.object || op.id != record.id {
+                continue;
+            }
+            match &op.action {
+                RecordAction::Create { fields: f, .. } => fields = Some(f.clone()),
+                RecordAction::Update { fields: f, .. } => {
+                    if let Some(current) = fields.as_mut() {
+                        for (k, v) in f {
+                            if v.is_null() {
+                                current.remove(k);
+                            } else {
+                                current.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(fields)
+    }
+
+    /// Check fields against the object type, as the API would.
+    async fn check(
+        &self,
+        object: &str,
+        id: &str,
+        fields: &Map<String, Value>,
+        mode: WriteMode,
+    ) -> Result<(Map<String, Value>, RecordSchema), HostError> {
+        let t = match self.objects.require(object).await {
+            Ok(t) => t,
+            Err(EngineError::NotFound { .. }) => {
+                return Err(HostError::NotFound(format!("object type `{object}`")));
+            }
+            Err(e) => return Err(HostError::Failed(e.to_string())),
+        };
+        match self.objects.check(&t, fields, mode).await {
+            Ok(checked) => {
+                self.check_unique(&t.name, id, &t.unique_fields(), &checked)
+                    .await?;
+                Ok((checked, schema_of(&t)))
+            }
+            Err(EngineError::InvalidFields { errors, .. }) => Err(HostError::Invalid(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+            Err(e) => Err(HostError::Failed(e.to_string())),
+        }
+    }
+
+    /// A unique value already taken is refused now, when the step can still react.
+    async fn check_unique(
+        &self,
+        object: &str,
+        id: &str,
+        unique: &[String],
+        fields: &Map<String, Value>,
+    ) -> Result<(), HostError> {
+        for field in unique {
+            let Some(value) = fields.get(field).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let key = value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            let owner = self
+                .store
+                .record_by_key(object, field, &key)
+                .await
+                .map_err(|e| HostError::Failed(e.to_string()))?;
+            if let Some(other) = owner.filter(|o| o != id) {
+                return Err(HostError::Invalid(format!(
+                    "`{field}` must be unique: {object}/{other} already has `{key}`"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn push(&self, object: &str, id: &str, action: RecordAction, schema: RecordSchema) {
+        self.writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(RecordOp {
+                object: object.to_string(),
+                id: id.to_string(),
+                action,
+                schema,
+                cause: self.cause.clone(),
+                now: self.now,
+            });
+    }
+}
+
+fn object_of(value: Value) -> Result<Map<String, Value>, HostError> {
+    match value {
+        Value::Object(m) => Ok(m),
+        _ => Err(HostError::Invalid("fields must be a JSON object".into())),
+    }
+}
+
+fn not_found(record: &RecordRef) -> HostError {
+    HostError::NotFound(format!("record {}/{}", record.object, record.id))
+}
+
+#[async_trait::async_trait]
+impl RecordsBackend for StepRecords {
+    async fn get(&self, _ctx: &StepContext, record: &RecordRef) -> Result<Value, HostError> {
+        let mut fields = self
+            .current(record)
+            .await?
+            .ok_or_else(|| not_found(record))?;
+        fields.insert("id".into(), Value::String(record.id.clone()));
+        fields.insert("object".into(), Value::String(record.object.clone()));
+        Ok(Value::Object(fields))
+    }
+
+    async fn update_fields(
+        &self,
+        _ctx: &StepContext,
+        record: &RecordRef,
+        fields: Value,
+    ) -> Result<(), HostError> {
+        let fields = object_of(fields)?;
+        if fields.contains_key("id") || fields.contains_key("object") {
+            return Err(HostError::Invalid(
+                "`id` and `object` cannot be changed".into(),
+            ));
+        }
+        if self.current(record).await?.is_none() {
+            return Err(not_found(record));
+        }
+        let (fields, schema) = self
+            .check(&record.object, &record.id, &fields, WriteMode::Patch)
+            .await?;
+        self.push(
+            &record.object,
+            &record.id,
+            RecordAction::Update { fields, form: None },
+            schema,
+        );
+        Ok(())
+    }
+
+    async fn create_related(
+        &self,
+        _ctx: &StepContext,
+        parent: &RecordRef,
+        object: &str,
+        relation: &str,
+        fields: Value,
+    ) -> Result<RecordRef, HostError> {
+        if self.current(parent).await?.is_none() {
+            return Err(not_found(parent));
+        }
+        if object.is_empty() || relation.is_empty() {
+            return Err(HostError::Invalid(
+                "a related record needs an object type and a relation field".into(),
+            ));
+        }
+        let mut fields = object_of(fields)?;
+        fields.insert(relation.to_string(), Value::String(parent.id.clone()));
+        let record = RecordRef {
+            object: object.to_string(),
+            id: uuid::Uuid::now_v7().to_string(),
+        };
+        let (fields, schema) = self
+            .check(object, &record.id, &fields, WriteMode::Whole)
+            .await?;
+        self.push(
+            object,
+            &record.id,
+            RecordAction::Create { fields, form: None },
+            schema,
+        );
+        Ok(record)
+    }
+}
