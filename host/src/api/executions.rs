@@ -17,7 +17,7 @@ use super::{ApiError, AppState, json_body, query};
 use crate::engine::state::status;
 use crate::engine::{EngineError, StartRequest};
 use crate::sandbox::RecordRef;
-use crate::store::ExecutionFilter;
+use crate::store::{Archived, ExecutionFilter};
 
 /// The longest a caller may wait in one request.
 const MAX_WAIT_SECS: f64 = 300.0;
@@ -106,6 +106,7 @@ async fn start(
         input: body.input,
         record,
         variables: body.variables,
+        cause: Some(caller.cause()),
         ..StartRequest::default()
     };
     let row = match wait {
@@ -125,10 +126,51 @@ async fn start(
 struct BulkBody {
     #[serde(default)]
     input: Value,
-    record_ids: Vec<String>,
+    #[serde(default)]
+    record_ids: Option<Vec<String>>,
+    /// Instead of ids: every record (not archived) this expression over `record` holds for.
+    #[serde(default)]
+    filter: Option<String>,
 }
 
-/// Start one execution per record id.
+/// The most executions one bulk start makes.
+const MAX_BULK: usize = 10_000;
+
+/// The ids of the records a filter picks (at most [`MAX_BULK`]).
+async fn ids_by_filter(
+    s: &AppState,
+    workflow: &str,
+    filter: &str,
+) -> Result<Vec<String>, ApiError> {
+    let (_, wf) = s.engine.workflow(workflow, None).await?;
+    let crate::engine::definition::Scope::Record(object) = &wf.scope else {
+        return Err(EngineError::Invalid(format!(
+            "workflow `{workflow}` is global: a filter picks records"
+        ))
+        .into());
+    };
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s
+            .engine
+            .list_records(object, Some(filter), Archived::Exclude, cursor, 1000)
+            .await?;
+        ids.extend(page.items.into_iter().map(|r| r.id));
+        if ids.len() > MAX_BULK {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("filter: it picks more than {MAX_BULK} records; narrow it"),
+            ));
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(ids),
+        }
+    }
+}
+
+/// Start one execution per record: those listed in `record_ids`, or those `filter` picks.
 async fn start_bulk(
     State(s): State<AppState>,
     caller: Caller,
@@ -137,17 +179,29 @@ async fn start_bulk(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Client)?;
     let body: BulkBody = json_body(&body)?;
-    if body.record_ids.is_empty() || body.record_ids.len() > 10_000 {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "record_ids: give between 1 and 10000 ids",
-        ));
-    }
+    let ids = match (body.record_ids, body.filter) {
+        (Some(ids), None) => {
+            if ids.is_empty() || ids.len() > MAX_BULK {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    format!("record_ids: give between 1 and {MAX_BULK} ids"),
+                ));
+            }
+            ids
+        }
+        (None, Some(filter)) => ids_by_filter(&s, &name, &filter).await?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "give either record_ids or filter",
+            ));
+        }
+    };
     let mut starts = Vec::new();
-    for id in body.record_ids {
+    for id in ids {
         let record = record_for(&s, &name, Some(id.clone())).await?;
         let engine = s.engine.clone();
-        let (name, input) = (name.clone(), body.input.clone());
+        let (name, input, cause) = (name.clone(), body.input.clone(), caller.cause());
         starts.push(tokio::spawn(async move {
             let r = engine
                 .start(
@@ -155,6 +209,7 @@ async fn start_bulk(
                     StartRequest {
                         input,
                         record,
+                        cause: Some(cause),
                         ..StartRequest::default()
                     },
                 )

@@ -49,6 +49,7 @@ pub(crate) fn execution(e: &ExecutionRow) -> Value {
         "waiting": state.waiting,
         "wake_at": opt_time(e.wake_at),
         "pause_reason": e.pause_reason,
+        "cause": parsed(&e.cause),
         "event_at": time(e.event_at),
         "created_at": time(e.created_at),
         "updated_at": time(e.updated_at),

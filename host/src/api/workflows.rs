@@ -21,6 +21,7 @@ pub(super) fn router() -> Router<AppState> {
             "/v1/workflows/{name}/kill-switch",
             put(workflow_kill_switch),
         )
+        .route("/v1/workflows/{name}/enabled", put(enabled))
         .route(
             "/v1/kill-switch",
             put(global_kill_switch).get(global_kill_switch_state),
@@ -59,7 +60,7 @@ async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, 
     let heads = s.engine.store().workflow_heads().await?;
     let items: Vec<Value> = heads
         .iter()
-        .map(|h| json!({"name": h.name, "latest_version": h.latest_version, "kill_switch": h.killed, "updated_at": time(h.updated_at)}))
+        .map(|h| json!({"name": h.name, "latest_version": h.latest_version, "enabled": h.enabled, "kill_switch": h.killed, "updated_at": time(h.updated_at)}))
         .collect();
     Ok(Json(json!({ "workflows": items })))
 }
@@ -131,6 +132,26 @@ async fn workflow_kill_switch(
     Ok(Json(
         json!({"workflow": name, "kill_switch": k.on, "resumed": resumed}),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Enabled {
+    on: bool,
+}
+
+/// Switch a workflow's triggers on or off (`{"on": false}`): while off they start nothing, and
+/// what happened meanwhile is ignored once it is back on.
+async fn enabled(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Developer)?;
+    let e: Enabled = json_body(&body)?;
+    s.engine.set_enabled(&name, e.on).await?;
+    Ok(Json(json!({"workflow": name, "enabled": e.on})))
 }
 
 async fn global_kill_switch(

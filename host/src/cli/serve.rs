@@ -29,6 +29,10 @@ pub(super) struct ServeArgs {
     /// Steps that may run at once in this process (the sandbox's instance pool).
     #[arg(long, default_value_t = 1000)]
     max_concurrent_steps: u32,
+    /// The longest chain of workflows triggering each other through record changes; the loop
+    /// guard stops a start that would make one longer.
+    #[arg(long, default_value_t = 8)]
+    max_chain_depth: usize,
 }
 
 pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Failure> {
@@ -51,8 +55,15 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
             "error: --lease-secs must be at least 1",
         ));
     }
+    if args.max_chain_depth == 0 {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "error: --max-chain-depth must be at least 1",
+        ));
+    }
     let config = EngineConfig {
         lease: std::time::Duration::from_secs_f64(args.lease_secs),
+        max_chain_depth: args.max_chain_depth,
         ..EngineConfig::default()
     };
     let now = flowbox::store::millis(std::time::SystemTime::now());

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::expr::{Expr, ExprError, Template};
+use super::triggers::spec::{self, EventMatch, Trigger};
 use crate::sandbox::Limits;
 
 /// Where a step goes next: another step, or the end of the workflow.
@@ -158,8 +159,11 @@ pub enum StepKind {
     },
     /// Wait.
     Delay(Delay),
-    /// Wait, within a window, for an event on the record.
+    /// Wait, within a window, for an event on the record: one that `event` matches (with
+    /// `condition` holding, if given), or without `event`, any change after which `condition`
+    /// holds.
     Goal {
+        event: Option<EventMatch>,
         condition: Option<Expr>,
         within: Duration,
         met: Target,
@@ -214,6 +218,20 @@ pub struct Step {
     pub next: Target,
 }
 
+/// How a workflow treats records and chains of workflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Whether a record may be in the workflow more than once at a time (default: no; a start
+    /// for a record already in it is refused, or skipped when a trigger asked).
+    #[serde(default)]
+    pub reentry: bool,
+    /// Whether the workflow may run again on the same record within one chain of workflows that
+    /// trigger each other through record changes (default: no; the loop guard stops it).
+    #[serde(default)]
+    pub reenter_in_chain: bool,
+}
+
 /// A validated workflow, ready to run.
 #[derive(Debug)]
 pub struct Workflow {
@@ -222,6 +240,9 @@ pub struct Workflow {
     pub scope: Scope,
     pub variables: Vec<Variable>,
     pub steps: Vec<Step>,
+    /// What starts it by itself (it can always be started through the API).
+    pub triggers: Vec<Trigger>,
+    pub settings: Settings,
     index: HashMap<String, usize>,
     /// The definition as saved (normalised JSON).
     pub source: Value,
@@ -287,6 +308,10 @@ struct RawWorkflow {
     #[serde(default)]
     variables: Vec<RawVariable>,
     steps: Vec<Value>,
+    #[serde(default)]
+    triggers: Vec<Value>,
+    #[serde(default)]
+    settings: Settings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -403,6 +428,9 @@ struct RawDelay {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGoal {
+    /// `{<event kind>: {...}}`, as in a trigger.
+    #[serde(default)]
+    event: Option<Value>,
     #[serde(default)]
     condition: Option<String>,
     within: String,
@@ -590,6 +618,9 @@ pub fn from_value(value: Value) -> Result<Workflow, InvalidDefinition> {
         }
     }
 
+    let triggers =
+        spec::parse_triggers(raw.triggers, matches!(scope, Scope::Record(_)), &mut errors);
+
     if !errors.is_empty() {
         return Err(InvalidDefinition(errors));
     }
@@ -604,12 +635,43 @@ pub fn from_value(value: Value) -> Result<Workflow, InvalidDefinition> {
         scope,
         variables,
         steps,
+        triggers,
+        settings: raw.settings,
         index,
         source: value,
     })
 }
 
-fn valid_name(s: &str) -> bool {
+/// A goal's `event`: `{<event kind>: {...}}`.
+fn goal_event(e: &mut StepErrors<'_>, value: Value) -> Option<EventMatch> {
+    let path = format!("{}.goal.event", e.path);
+    let kind = match &value {
+        Value::Object(m) if m.len() == 1 => m.keys().next().cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    if !spec::EVENT_KINDS.contains(&kind.as_str()) {
+        e.add(
+            "goal.event",
+            format!(
+                "an event is `{{<kind>: {{...}}}}`, the kind one of {}",
+                spec::EVENT_KINDS.join(", ")
+            ),
+        );
+        return None;
+    }
+    let settings = match value {
+        Value::Object(mut m) => m.remove(&kind).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    spec::event_match(
+        &kind,
+        settings,
+        &format!("{path}.{kind}"),
+        &mut spec::Errors(&mut e.errors),
+    )
+}
+
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
         && s.bytes()
@@ -834,6 +896,7 @@ fn build_step(
         )),
         "goal" => {
             let g = s.goal.unwrap_or(RawGoal {
+                event: None,
                 condition: None,
                 within: String::new(),
                 met: None,
@@ -844,10 +907,12 @@ fn build_step(
                 .as_deref()
                 .and_then(|c| e.expr("goal.condition", c));
             let within = e.duration("goal.within", &g.within);
+            let event = g.event.and_then(|v| goal_event(&mut e, v));
             if scope == &Scope::Global {
                 e.add("goal", "a goal waits for an event on the record: the workflow's scope must be a record");
             }
             StepKind::Goal {
+                event,
                 condition,
                 within,
                 met: e

@@ -400,7 +400,7 @@ impl<'a> Run<'a> {
         let mut runs = Vec::new();
         if let (
             Next::Finish { .. },
-            Some(Waiting::Delay { step, seq } | Waiting::Goal { step, seq }),
+            Some(Waiting::Delay { step, seq } | Waiting::Goal { step, seq, .. }),
         ) = (&next, &self.state.waiting)
         {
             runs.push(self.closed_wait(step, *seq, step_status::CANCELLED, None));
@@ -692,6 +692,7 @@ impl<'a> Run<'a> {
                     let waiting = Waiting::Goal {
                         step: step.id.clone(),
                         seq: run.seq,
+                        since: started,
                     };
                     Outcome {
                         runs: vec![run],
@@ -931,8 +932,32 @@ impl<'a> Run<'a> {
                 .clone()
                 .unwrap_or_else(|| self.input.clone()),
         };
+        let exclusive = record.is_some() && !wf.settings.reentry;
+        if exclusive && let Some(r) = &record {
+            let active = self
+                .inner
+                .store
+                .active_on_record(workflow, &r.object, &r.id)
+                .await?;
+            if let Some(other) = active.first() {
+                // The workflow allows a record in it once at a time: nothing to start.
+                run.detail = Some(
+                    json!({"skipped": format!("record {}/{} is already in workflow `{workflow}`", r.object, r.id), "execution": other.id})
+                        .to_string(),
+                );
+                return Ok(Outcome {
+                    runs: vec![run],
+                    side_writes: vec![],
+                    next: Next::Go(step.next.clone()),
+                });
+            }
+        }
         let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
         let id = uuid::Uuid::now_v7().to_string();
+        let mut chain = super::triggers::chain_of(&self.row);
+        chain.push(super::triggers::link(workflow, record.as_ref()));
+        let cause =
+            json!({"kind": "workflow", "parent": self.row.id, "step": step.id, "chain": chain});
         let child = ExecutionRow {
             id: id.clone(),
             workflow: wf.name.clone(),
@@ -955,6 +980,8 @@ impl<'a> Run<'a> {
             created_at: started,
             updated_at: started,
             ended_at: None,
+            cause: Some(cause.to_string()),
+            exclusive,
         };
         run.detail =
             Some(json!({"child": id, "workflow": workflow, "version": version}).to_string());
@@ -1032,6 +1059,7 @@ impl<'a> Run<'a> {
             "execution": self.row.id,
             "workflow": self.row.workflow,
             "step": step.id,
+            "chain": super::triggers::chain_of(&self.row),
         });
         let records = Arc::new(super::records::step::StepRecords::new(
             self.inner.store.clone(),

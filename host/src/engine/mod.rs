@@ -14,6 +14,7 @@ mod modules;
 pub mod records;
 mod scheduler;
 pub mod state;
+pub mod triggers;
 pub mod variables;
 mod workflows;
 
@@ -50,6 +51,9 @@ pub struct EngineConfig {
     pub cache_ttl: Duration,
     /// The clock for timers, leases and history.
     pub clock: Arc<dyn Clock>,
+    /// The longest chain of workflows triggering each other through record changes; a start
+    /// that would make it longer is stopped by the loop guard. Default: 8.
+    pub max_chain_depth: usize,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +64,7 @@ impl Default for EngineConfig {
             poll_interval: Duration::from_millis(500),
             cache_ttl: Duration::from_secs(2),
             clock: Arc::new(SystemClock),
+            max_chain_depth: 8,
         }
     }
 }
@@ -114,6 +119,9 @@ pub struct StartRequest {
     pub parent_id: Option<String>,
     /// When the event that caused the start happened (Unix ms); default: now.
     pub event_at: Option<i64>,
+    /// Who or what starts it (JSON object; default `{"kind": "api"}`). Its `chain` (the
+    /// workflows that led here) is completed with this execution.
+    pub cause: Option<Value>,
 }
 
 pub(crate) struct Inner {
@@ -186,7 +194,14 @@ impl Engine {
             }
         }
         scheduler::spawn(self.inner.clone());
+        triggers::spawn(self.inner.clone());
         Ok(())
+    }
+
+    /// Evaluate pending record events now (triggers and goals). Returns how many were
+    /// evaluated. For tests; the evaluator does this by itself.
+    pub async fn evaluate_events(&self) -> Result<usize, EngineError> {
+        triggers::evaluate_all(&self.inner).await
     }
 
     /// Run one scheduler pass now: claim and start whatever is due. For tests that move a
@@ -267,6 +282,24 @@ impl Engine {
         Ok(resumed)
     }
 
+    /// Switch a workflow's triggers on or off. While off, its triggers start nothing, and what
+    /// happened meanwhile is ignored once it is on again.
+    pub async fn set_enabled(&self, workflow: &str, on: bool) -> Result<(), EngineError> {
+        if !self
+            .inner
+            .store
+            .set_workflow_enabled(workflow, on, self.now_ms())
+            .await?
+        {
+            return Err(EngineError::NotFound {
+                what: "workflow",
+                id: workflow.to_string(),
+            });
+        }
+        self.inner.workflows.forget(workflow);
+        Ok(())
+    }
+
     /// Whether new starts of `workflow` are refused, and why.
     pub async fn killed(&self, workflow: &str) -> Result<Option<String>, EngineError> {
         self.inner.workflows.killed(workflow).await
@@ -314,6 +347,11 @@ impl Engine {
         wait: Duration,
     ) -> Result<ExecutionRow, EngineError> {
         let row = self.prepare_start(workflow, request).await?;
+        if row.exclusive {
+            // Its insert may be refused (the record is in the workflow): record it first.
+            let row = self.launch(row).await?;
+            return self.wait(&row.id, wait).await;
+        }
         let id = row.id.clone();
         let (tx, rx) = oneshot::channel();
         self.inner
@@ -421,6 +459,17 @@ impl Engine {
         };
         let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
         let state = State::start(&first, request.variables);
+        let mut cause = match request.cause {
+            Some(Value::Object(c)) => c,
+            _ => Map::from_iter([("kind".to_string(), Value::String("api".into()))]),
+        };
+        let mut chain = match cause.remove("chain") {
+            Some(Value::Array(c)) => c,
+            _ => vec![],
+        };
+        chain.push(triggers::link(&wf.name, record.as_ref()));
+        cause.insert("chain".into(), Value::Array(chain));
+        let exclusive = record.is_some() && !wf.settings.reentry;
         Ok(ExecutionRow {
             id: uuid::Uuid::now_v7().to_string(),
             workflow: wf.name.clone(),
@@ -443,6 +492,8 @@ impl Engine {
             created_at: now,
             updated_at: now,
             ended_at: None,
+            cause: Some(Value::Object(cause).to_string()),
+            exclusive,
         })
     }
 
@@ -455,7 +506,26 @@ impl Engine {
             step_runs: vec![],
             side_writes: vec![],
         };
-        self.inner.store.writer().commit(commit).await?;
+        let outcome = self.inner.store.writer().commit(commit).await?;
+        if !outcome.applied {
+            let (object, id) = (
+                row.record_object.clone().unwrap_or_default(),
+                row.record_id.clone().unwrap_or_default(),
+            );
+            let other = self
+                .inner
+                .store
+                .active_on_record(&row.workflow, &object, &id)
+                .await?;
+            return Err(EngineError::Conflict(format!(
+                "record {object}/{id} is already in workflow `{}`{}; it does not allow re-entry (settings.reentry)",
+                row.workflow,
+                other
+                    .first()
+                    .map(|o| format!(" (execution {})", o.id))
+                    .unwrap_or_default()
+            )));
+        }
         executor::spawn(self.inner.clone(), row.clone(), true);
         Ok(row)
     }

@@ -56,8 +56,14 @@ pub mod pause_reason {
 pub enum Waiting {
     /// A delay step; its step run (`seq`) completes when it wakes.
     Delay { step: String, seq: i64 },
-    /// A goal step: met by a signal, or not met when the window closes.
-    Goal { step: String, seq: i64 },
+    /// A goal step: met by a signal (or a matching record event after `since`, Unix ms), or
+    /// not met when the window closes.
+    Goal {
+        step: String,
+        seq: i64,
+        #[serde(default)]
+        since: i64,
+    },
     /// The backoff before the next attempt of a step.
     Retry { step: String },
 }

@@ -10,6 +10,18 @@ use super::modules::Modules;
 use super::{EngineError, InvalidDefinition};
 use crate::store::Store;
 
+/// A workflow whose triggers watch an object type's record events.
+#[derive(Debug, Clone)]
+pub(crate) struct Watcher {
+    pub wf: Arc<Workflow>,
+    pub version: i64,
+    /// Events before this time (Unix ms) are not its own (it was off, or did not exist).
+    pub enabled_at: i64,
+}
+
+/// Watchers by object type, and when they were read.
+type Index = (Arc<HashMap<String, Vec<Watcher>>>, Instant);
+
 #[derive(Default)]
 struct Kills {
     global: bool,
@@ -23,6 +35,7 @@ pub(crate) struct Workflows {
     versions: Mutex<HashMap<(String, i64), Arc<Workflow>>>,
     latest: Mutex<HashMap<String, (i64, Instant)>>,
     kills: Mutex<Kills>,
+    index: Mutex<Option<Index>>,
 }
 
 impl Workflows {
@@ -33,6 +46,7 @@ impl Workflows {
             versions: Mutex::default(),
             latest: Mutex::default(),
             kills: Mutex::default(),
+            index: Mutex::default(),
         }
     }
 
@@ -100,12 +114,61 @@ impl Workflows {
         Ok((version, self.version(name, version).await?))
     }
 
-    /// Forget the cached newest version of `name` (it was just saved).
+    /// Forget the cached newest version of `name` (it was just saved, or switched).
     pub(crate) fn forget(&self, name: &str) {
         self.latest
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        *self.index.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The switched-on workflows (newest versions) whose triggers watch `object`'s events.
+    pub(crate) async fn watching(&self, object: &str) -> Result<Vec<Watcher>, EngineError> {
+        let cached = self
+            .index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(index, _)| index.clone());
+        let index = match cached {
+            Some(index) => index,
+            None => {
+                let mut index: HashMap<String, Vec<Watcher>> = HashMap::new();
+                for head in self.store.workflow_heads().await? {
+                    if !head.enabled {
+                        continue;
+                    }
+                    let wf = match self.version(&head.name, head.latest_version).await {
+                        Ok(wf) => wf,
+                        Err(e) => {
+                            tracing::error!(workflow = %head.name, error = %e, "workflow skipped by triggers");
+                            continue;
+                        }
+                    };
+                    let definition::Scope::Record(watched) = &wf.scope else {
+                        continue;
+                    };
+                    if wf
+                        .triggers
+                        .iter()
+                        .any(|t| matches!(t.kind, super::triggers::spec::TriggerKind::Event(_)))
+                    {
+                        index.entry(watched.clone()).or_default().push(Watcher {
+                            wf: wf.clone(),
+                            version: head.latest_version,
+                            enabled_at: head.enabled_at,
+                        });
+                    }
+                }
+                let index = Arc::new(index);
+                *self.index.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((index.clone(), Instant::now()));
+                index
+            }
+        };
+        Ok(index.get(object).cloned().unwrap_or_default())
     }
 
     /// Why starts of `name` are refused (a kill switch), if they are.

@@ -166,7 +166,7 @@ pub(crate) fn answer<E: std::fmt::Display>(batch: Vec<Item>, result: Result<Vec<
     }
 }
 
-/// Rows per multi-row statement (SQLite allows 32766 parameters; 21 columns a row).
+/// Rows per multi-row statement (SQLite allows 32766 parameters; 23 columns a row).
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 /// Apply a batch inside one transaction, with a few multi-row statements whatever its size:
@@ -222,11 +222,16 @@ async fn apply_pg(
                 .push_bind(e.event_at)
                 .push_bind(e.created_at)
                 .push_bind(e.updated_at)
-                .push_bind(e.ended_at);
+                .push_bind(e.ended_at)
+                .push_bind(&e.cause)
+                .push_bind(e.exclusive);
         });
-        q.build().execute(&mut *conn).await?;
+        q.push(INSERT_EXECUTION_TAIL);
+        let inserted: Vec<(String,)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let inserted: std::collections::HashSet<String> =
+            inserted.into_iter().map(|(id,)| id).collect();
         for &i in chunk {
-            outcomes[i].applied = true;
+            outcomes[i].applied = inserted.contains(&commits[i].execution.id);
         }
     }
 
@@ -439,7 +444,14 @@ pub(crate) const ADVANCE_TAIL: &str = ") UPDATE executions SET status = v.status
 
 pub(crate) const INSERT_EXECUTION_HEAD: &str = "INSERT INTO executions (id, workflow, version, status, record_object, record_id, \
      parent_id, input, output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, event_at, \
-     created_at, updated_at, ended_at) ";
+     created_at, updated_at, ended_at, cause, exclusive) ";
+
+/// A new execution of a workflow without re-entry, on a record already in it, is not inserted
+/// (its commit does not apply).
+pub(crate) const INSERT_EXECUTION_TAIL: &str = " ON CONFLICT DO NOTHING RETURNING id";
+
+/// Columns of an execution row.
+pub(crate) const EXECUTION_VALUES: usize = 23;
 
 pub(crate) const UPSERT_STEP_RUN_HEAD: &str = "INSERT INTO step_runs (execution_id, seq, step_id, kind, status, attempt, input, \
      output, error, detail, logs, fuel, memory_peak, started_at, ended_at) ";

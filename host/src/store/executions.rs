@@ -5,8 +5,9 @@ use super::{Db, Store, StoreError, on_db};
 
 pub(crate) const INSERT_EXECUTION_SQL: &str = "INSERT INTO executions (id, workflow, version, status, record_object, \
      record_id, parent_id, input, output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, \
-     event_at, created_at, updated_at, ended_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+     event_at, created_at, updated_at, ended_at, cause, exclusive) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+     ON CONFLICT DO NOTHING";
 
 /// Bind every column of an execution, in [`INSERT_EXECUTION_SQL`]'s order.
 macro_rules! bind_execution {
@@ -34,6 +35,8 @@ macro_rules! bind_execution {
             .bind(e.created_at)
             .bind(e.updated_at)
             .bind(e.ended_at)
+            .bind(&e.cause)
+            .bind(e.exclusive)
     }};
 }
 pub(crate) use bind_execution;

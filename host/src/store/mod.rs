@@ -7,6 +7,7 @@
 
 mod auth;
 mod commit;
+mod evaluation;
 mod executions;
 mod modules;
 mod objects;
@@ -27,6 +28,7 @@ use sqlx::sqlite::{
 
 pub use self::auth::{AuditRow, TokenRow};
 pub use self::commit::{Commit, CommitOutcome, Guard, SideWrite, Writer};
+pub use self::evaluation::Evaluation;
 pub use self::executions::{ExecutionFilter, ExecutionPage};
 pub use self::modules::ModuleRow;
 pub use self::objects::ObjectRow;

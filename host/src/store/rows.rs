@@ -24,6 +24,11 @@ pub struct ExecutionRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub ended_at: Option<i64>,
+    /// JSON: what started it (the API, a trigger and its event, a parent), with the chain of
+    /// workflows that led to it.
+    pub cause: Option<String>,
+    /// At most one unfinished execution of its workflow per record (no re-entry).
+    pub exclusive: bool,
 }
 
 /// One run of one step of an execution (a visit; retries are separate runs).
@@ -48,4 +53,4 @@ pub struct StepRunRow {
 
 pub(crate) const EXECUTION_COLUMNS: &str = "id, workflow, version, status, record_object, record_id, parent_id, input, \
      output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, event_at, created_at, \
-     updated_at, ended_at";
+     updated_at, ended_at, cause, exclusive";

@@ -16,9 +16,9 @@ use tokio::sync::mpsc;
 
 use super::StoreError;
 use super::commit::{
-    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Commit, CommitOutcome, Guard, INSERT_EXECUTION_HEAD, Item,
-    Job, MAX_BATCH, ROWS_PER_STATEMENT, SideWrite, UPSERT_STEP_RUN_HEAD, UPSERT_STEP_RUN_TAIL,
-    answer, skipped_side_write,
+    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Commit, CommitOutcome, EXECUTION_VALUES, Guard,
+    INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, MAX_BATCH, ROWS_PER_STATEMENT,
+    SideWrite, UPSERT_STEP_RUN_HEAD, UPSERT_STEP_RUN_TAIL, answer, skipped_side_write,
 };
 use super::executions::{CONTROL_SQL, RESUME_SQL};
 use super::record_writes::{
@@ -74,7 +74,7 @@ fn placeholders(rows: usize, columns: usize) -> String {
     vec![row; rows].join(", ")
 }
 
-fn execution_values(e: &ExecutionRow) -> [&dyn ToSql; 21] {
+fn execution_values(e: &ExecutionRow) -> [&dyn ToSql; EXECUTION_VALUES] {
     [
         &e.id,
         &e.workflow,
@@ -97,6 +97,8 @@ fn execution_values(e: &ExecutionRow) -> [&dyn ToSql; 21] {
         &e.created_at,
         &e.updated_at,
         &e.ended_at,
+        &e.cause,
+        &e.exclusive,
     ]
 }
 
@@ -146,16 +148,19 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> rusqlite::Result<Vec<An
 
     for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "{INSERT_EXECUTION_HEAD} VALUES {}",
-            placeholders(chunk.len(), 21)
+            "{INSERT_EXECUTION_HEAD} VALUES {}{INSERT_EXECUTION_TAIL}",
+            placeholders(chunk.len(), EXECUTION_VALUES)
         );
         let values: Vec<&dyn ToSql> = chunk
             .iter()
             .flat_map(|&i| execution_values(&commits[i].execution))
             .collect();
-        tx.prepare_cached(&sql)?.execute(values.as_slice())?;
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let inserted: std::collections::HashSet<String> = stmt
+            .query_map(values.as_slice(), |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         for &i in chunk {
-            outcomes[i].applied = true;
+            outcomes[i].applied = inserted.contains(&commits[i].execution.id);
         }
     }
 
@@ -228,7 +233,10 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> rusqlite::Result<Vec<An
         for w in &c.side_writes {
             match w {
                 SideWrite::InsertExecution(child) => {
-                    let sql = format!("{INSERT_EXECUTION_HEAD} VALUES {}", placeholders(1, 21));
+                    let sql = format!(
+                        "{INSERT_EXECUTION_HEAD} VALUES {} ON CONFLICT DO NOTHING",
+                        placeholders(1, EXECUTION_VALUES)
+                    );
                     tx.prepare_cached(&sql)?
                         .execute(execution_values(child).as_slice())?;
                 }

@@ -13,13 +13,17 @@ pub struct WorkflowRow {
     pub created_at: i64,
 }
 
-/// A workflow's newest version and its kill switch.
+/// A workflow's newest version, its kill switch, and whether its triggers are on.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct WorkflowHead {
     pub name: String,
     pub latest_version: i64,
     pub killed: bool,
     pub updated_at: i64,
+    /// Whether its triggers start it.
+    pub enabled: bool,
+    /// Since when (Unix ms): events before it are ignored.
+    pub enabled_at: i64,
 }
 
 const GLOBAL_KILL: &str = "kill_switch";
@@ -37,7 +41,8 @@ impl Store {
              JOIN workflows w ON w.name = h.name AND w.version = h.latest_version WHERE h.name = $1";
         const INSERT: &str =
             "INSERT INTO workflows (name, version, definition, created_at) VALUES ($1, $2, $3, $4)";
-        const HEAD: &str = "INSERT INTO workflow_heads (name, latest_version, killed, updated_at) VALUES ($1, $2, FALSE, $3) \
+        const HEAD: &str = "INSERT INTO workflow_heads (name, latest_version, killed, updated_at, enabled, enabled_at) \
+             VALUES ($1, $2, FALSE, $3, TRUE, $3) \
              ON CONFLICT (name) DO UPDATE SET latest_version = excluded.latest_version, updated_at = excluded.updated_at";
         Ok(on_db!(&self.db, p => {
             let mut tx = p.begin_with(self.begin_write()).await?;
@@ -101,6 +106,22 @@ impl Store {
         const SQL: &str = "UPDATE workflow_heads SET killed = $1, updated_at = $2 WHERE name = $3";
         Ok(
             on_db!(&self.db, p => sqlx::query(SQL).bind(killed).bind(now).bind(name).execute(p).await?.rows_affected() > 0),
+        )
+    }
+
+    /// Switch a workflow's triggers on or off. Switching on starts a new period: events from
+    /// before it are ignored. False if there is no such workflow.
+    pub async fn set_workflow_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE workflow_heads SET \
+             enabled_at = CASE WHEN $1 AND NOT enabled THEN $2 ELSE enabled_at END, \
+             enabled = $1, updated_at = $2 WHERE name = $3";
+        Ok(
+            on_db!(&self.db, p => sqlx::query(SQL).bind(enabled).bind(now).bind(name).execute(p).await?.rows_affected() > 0),
         )
     }
 

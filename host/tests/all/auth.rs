@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/v1/workflows/w", "client"),
     ("GET", "/v1/workflows/w/versions", "client"),
     ("PUT", "/v1/workflows/w/kill-switch", "admin"),
+    ("PUT", "/v1/workflows/w/enabled", "developer"),
     ("PUT", "/v1/kill-switch", "admin"),
     ("GET", "/v1/kill-switch", "client"),
     ("POST", "/v1/workflows/w/executions", "client"),

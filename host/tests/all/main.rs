@@ -8,4 +8,5 @@ mod common;
 mod crash;
 mod records;
 mod sandbox;
+mod triggers;
 mod workflows;

@@ -684,6 +684,7 @@ async fn record_scoped_workflows(db: Db) {
         r#"
 name: renewals
 scope: { object: deal }
+settings: { reentry: true }
 variables:
   - { name: amount, type: number, required: true, sources: ["{{ record.amount }}"] }
 steps:

@@ -1,0 +1,331 @@
+//! Triggers: what starts workflows by themselves, and the evaluator that turns record events
+//! into executions and met goals.
+//!
+//! Evaluation is asynchronous. A record write commits its event; the evaluator (woken at once
+//! on this node, or within its poll interval) takes pending events in order and, in one
+//! transaction per batch:
+//!
+//! - for each switched-on workflow whose triggers watch the record's object type, matches the
+//!   event against each trigger (its kind, then its `when` over the record **as the event left
+//!   it**, not as it is by evaluation time); the first match starts one execution, so two
+//!   triggers of one workflow matching the same change start it once;
+//! - stops the start (an execution recorded as cancelled, with the reason) when the chain of
+//!   workflows that led to the event would grow past the depth limit, or would bring the same
+//!   workflow back to the same record;
+//! - meets the goals that executions on that record wait for, when the event matches them;
+//! - marks the event evaluated, with what it started, skipped, stopped and met.
+//!
+//! The execution's first step reads the record as it is when the step runs. An execution keeps
+//! both times: `event_at` (the event) and `created_at` (its evaluation).
+
+pub mod spec;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use self::spec::{EventView, On, TriggerKind};
+use super::definition::StepKind;
+use super::state::{State, Waiting, control, status};
+use super::{EngineError, Inner};
+use crate::sandbox::RecordRef;
+use crate::store::{Evaluation, EventRow, ExecutionRow, millis};
+
+/// Events per evaluation pass.
+const BATCH: i64 = 256;
+
+/// One link of a chain: a workflow on a record (or on none).
+pub(crate) fn link(workflow: &str, record: Option<&RecordRef>) -> Value {
+    match record {
+        Some(r) => json!({"workflow": workflow, "object": r.object, "id": r.id}),
+        None => json!({"workflow": workflow}),
+    }
+}
+
+/// The chain that led to an execution, itself last.
+pub(crate) fn chain_of(row: &ExecutionRow) -> Vec<Value> {
+    let cause: Value = row
+        .cause
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or(Value::Null);
+    match cause.get("chain") {
+        Some(Value::Array(chain)) if !chain.is_empty() => chain.clone(),
+        _ => {
+            let record = match (&row.record_object, &row.record_id) {
+                (Some(object), Some(id)) => Some(RecordRef {
+                    object: object.clone(),
+                    id: id.clone(),
+                }),
+                _ => None,
+            };
+            vec![link(&row.workflow, record.as_ref())]
+        }
+    }
+}
+
+fn describe(chain: &[Value]) -> String {
+    chain
+        .iter()
+        .map(|l| {
+            match (
+                l["workflow"].as_str(),
+                l["object"].as_str(),
+                l["id"].as_str(),
+            ) {
+                (Some(w), Some(o), Some(i)) => format!("{w} on {o}/{i}"),
+                (Some(w), _, _) => w.to_string(),
+                _ => "?".to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+/// Start the evaluator loop. It runs until the process ends.
+pub(crate) fn spawn(inner: Arc<Inner>) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = evaluate_all(&inner).await {
+                tracing::warn!(error = %e, "trigger evaluation failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(inner.config.poll_interval) => {}
+                _ = inner.wake_evaluator.notified() => {}
+            }
+        }
+    });
+}
+
+/// Evaluate pending events until none is left. Returns how many were evaluated.
+pub(crate) async fn evaluate_all(inner: &Arc<Inner>) -> Result<usize, EngineError> {
+    let mut total = 0;
+    loop {
+        let n = pass(inner).await?;
+        total += n;
+        if (n as i64) < BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// What evaluating one event did.
+#[derive(Default)]
+struct Outcome {
+    started: Vec<Value>,
+    skipped: Vec<Value>,
+    stopped: Vec<Value>,
+    goals: Vec<Value>,
+    errors: Vec<Value>,
+}
+
+impl Outcome {
+    fn to_json(&self) -> Value {
+        let mut v = Map::new();
+        for (k, list) in [
+            ("started", &self.started),
+            ("skipped", &self.skipped),
+            ("stopped", &self.stopped),
+            ("goals_met", &self.goals),
+            ("errors", &self.errors),
+        ] {
+            if !list.is_empty() {
+                v.insert(k.into(), Value::Array(list.clone()));
+            }
+        }
+        Value::Object(v)
+    }
+}
+
+async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
+    let mut ev = inner.store.begin_evaluation().await?;
+    let events = ev.pending_events(BATCH).await?;
+    if events.is_empty() {
+        ev.commit().await?;
+        return Ok(0);
+    }
+    let now = millis(inner.config.clock.now());
+    let (mut started, mut met) = (false, false);
+    for e in &events {
+        let outcome = evaluate(inner, &mut ev, e, now).await?;
+        started |= !outcome.started.is_empty();
+        met |= !outcome.goals.is_empty();
+        ev.evaluated(e.id, now, &outcome.to_json().to_string())
+            .await?;
+    }
+    ev.commit().await?;
+    if started || met {
+        if met {
+            super::scheduler::timer_added(inner, now);
+        }
+        inner.wake_scheduler.notify_one();
+    }
+    Ok(events.len())
+}
+
+async fn evaluate(
+    inner: &Arc<Inner>,
+    ev: &mut Evaluation,
+    e: &EventRow,
+    now: i64,
+) -> Result<Outcome, EngineError> {
+    let view = EventView::of(e);
+    let cause: Value = serde_json::from_str(&e.cause).unwrap_or(Value::Null);
+    let chain: Vec<Value> = cause["chain"].as_array().cloned().unwrap_or_default();
+    let record = RecordRef {
+        object: e.object.clone(),
+        id: e.record_id.clone(),
+    };
+    let mut out = Outcome::default();
+
+    for w in inner.workflows.watching(&e.object).await? {
+        if e.at < w.enabled_at {
+            continue;
+        }
+        let wf = &w.wf;
+        let mut matched = None;
+        for t in &wf.triggers {
+            let TriggerKind::Event(m) = &t.kind;
+            match m.matches(&view, Map::new()) {
+                Ok(true) => {
+                    matched = Some(t.id.clone());
+                    break;
+                }
+                Ok(false) => {}
+                Err(message) => out.errors.push(json!({
+                    "workflow": wf.name, "trigger": t.id,
+                    "message": format!("the trigger's condition failed: {message}"),
+                })),
+            }
+        }
+        let Some(trigger) = matched else { continue };
+        if let Some(reason) = inner.workflows.killed(&wf.name).await? {
+            out.skipped
+                .push(json!({"workflow": wf.name, "trigger": trigger, "reason": reason}));
+            continue;
+        }
+        let this = link(&wf.name, Some(&record));
+        let mut new_chain = chain.clone();
+        new_chain.push(this.clone());
+        let depth = new_chain.len();
+        let guard = if depth > inner.config.max_chain_depth {
+            Some(format!(
+                "loop guard: the chain of workflows would be {depth} long, over the limit of {} ({})",
+                inner.config.max_chain_depth,
+                describe(&new_chain)
+            ))
+        } else if !wf.settings.reenter_in_chain && chain.contains(&this) {
+            Some(format!(
+                "loop guard: workflow `{}` would run again on {}/{} within one chain ({})",
+                wf.name,
+                e.object,
+                e.record_id,
+                describe(&new_chain)
+            ))
+        } else {
+            None
+        };
+        let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
+        let mut row = ExecutionRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            workflow: wf.name.clone(),
+            version: w.version,
+            status: status::QUEUED.into(),
+            record_object: Some(e.object.clone()),
+            record_id: Some(e.record_id.clone()),
+            parent_id: None,
+            input: json!({
+                "trigger": trigger,
+                "event": {"id": e.id, "kind": view.kind, "changes": view.changes, "detail": view.detail},
+            })
+            .to_string(),
+            output: None,
+            error: None,
+            state: serde_json::to_string(&State::start(&first, Map::new())).unwrap_or_default(),
+            seq: 0,
+            wake_at: None,
+            control: None,
+            pause_reason: None,
+            lease_owner: None,
+            lease_until: None,
+            event_at: e.at,
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            cause: Some(
+                json!({"kind": "trigger", "trigger": trigger, "event": e.id, "chain": new_chain})
+                    .to_string(),
+            ),
+            exclusive: !wf.settings.reentry,
+        };
+        if let Some(reason) = guard {
+            row.status = status::CANCELLED.into();
+            row.error = Some(json!({"code": "loop_guard", "message": reason}).to_string());
+            row.ended_at = Some(now);
+            row.exclusive = false;
+            ev.insert_execution(&row).await?;
+            tracing::warn!(workflow = %wf.name, execution = %row.id, %reason, "start stopped");
+            out.stopped.push(
+                json!({"workflow": wf.name, "trigger": trigger, "execution": row.id, "reason": reason}),
+            );
+        } else if ev.insert_execution(&row).await? {
+            out.started
+                .push(json!({"workflow": wf.name, "trigger": trigger, "execution": row.id}));
+        } else {
+            let other = ev
+                .active_on_record(&wf.name, &e.object, &e.record_id)
+                .await?;
+            out.skipped.push(json!({
+                "workflow": wf.name, "trigger": trigger,
+                "reason": format!("the record is already in the workflow (execution {}), which does not allow re-entry", other.unwrap_or_default()),
+            }));
+        }
+    }
+
+    for x in ev.waiting_on_record(&e.object, &e.record_id).await? {
+        let state: State = serde_json::from_str(&x.state).unwrap_or_default();
+        let Some(Waiting::Goal { step, since, .. }) = &state.waiting else {
+            continue;
+        };
+        if e.at < *since {
+            continue;
+        }
+        let wf = match inner.workflows.version(&x.workflow, x.version).await {
+            Ok(wf) => wf,
+            Err(_) => continue,
+        };
+        let Some(StepKind::Goal {
+            event, condition, ..
+        }) = wf.position(step).map(|i| &wf.steps[i].kind)
+        else {
+            continue;
+        };
+        let input: Value = serde_json::from_str(&x.input).unwrap_or(Value::Null);
+        let extra = Map::from_iter([
+            ("vars".to_string(), Value::Object(state.variables.clone())),
+            ("input".to_string(), input),
+        ]);
+        let kind_ok = match event {
+            Some(m) => m.matches(&view, extra.clone()),
+            None if condition.is_some() => Ok(On::AnyChange.takes(&view)),
+            None => Ok(false),
+        };
+        let met = kind_ok.and_then(|ok| match (ok, condition) {
+            (true, Some(c)) => c.is_true(&view.scope(extra)).map_err(|e| e.to_string()),
+            (ok, _) => Ok(ok),
+        });
+        match met {
+            Ok(true) => {
+                if ev.signal(&x.id, control::MET, now).await? {
+                    out.goals.push(json!({"execution": x.id, "step": step}));
+                }
+            }
+            Ok(false) => {}
+            Err(message) => out.errors.push(json!({
+                "execution": x.id, "step": step,
+                "message": format!("the goal's condition failed: {message}"),
+            })),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,601 @@
+//! Triggers as written in a workflow definition, and how a record event is matched against
+//! one (the same matching serves goals that wait for an event).
+//!
+//! ```yaml
+//! triggers:
+//!   - record_created: { on: both, when: "record.amount > 1000" }
+//!   - field_updated: { field: stage, from: lead, to: won }
+//!   - stage_updated: { to: won }
+//!   - activity_logged: { type: call }
+//!   - form_submitted: { form: signup }
+//! ```
+//!
+//! `when` is an expression over `record` (the record's fields after the change, with `id` and
+//! `object`) and `event` (`kind`, `changes` with each changed field's `old` and `new`, `detail`).
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::super::definition::DefinitionError;
+use super::super::expr::{Expr, Scope};
+use crate::store::{EventRow, event_kind};
+
+/// One trigger of a workflow.
+#[derive(Debug)]
+pub struct Trigger {
+    /// Unique within the workflow (default: the kind, then `-2`, `-3`, ...).
+    pub id: String,
+    pub kind: TriggerKind,
+}
+
+/// The kinds of triggers.
+#[derive(Debug)]
+pub enum TriggerKind {
+    /// A record event.
+    Event(EventMatch),
+}
+
+/// Which record events a trigger (or a goal) takes, and on what condition.
+#[derive(Debug)]
+pub struct EventMatch {
+    pub on: On,
+    pub when: Option<Expr>,
+}
+
+/// The event side of a match.
+#[derive(Debug, Clone, PartialEq)]
+pub enum On {
+    /// A record was created (`create`), unarchived (`unarchive`), or either.
+    RecordCreated { create: bool, unarchive: bool },
+    /// A field changed, optionally from one value to another (a `null` or `""` means blank).
+    FieldUpdated {
+        field: String,
+        from: Option<Value>,
+        to: Option<Value>,
+        on_create: bool,
+    },
+    /// A stage field (the one named, or any) changed, optionally from/to a stage.
+    StageUpdated {
+        field: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// An activity of this type was logged.
+    ActivityLogged { activity: String },
+    /// A scheduled activity (of this type, or any) passed its due time while open.
+    ActivityPastDue { activity: Option<String> },
+    /// A form (this one, or any) was submitted.
+    FormSubmitted { form: Option<String> },
+    /// Any change to the record's fields (goals with only a condition).
+    AnyChange,
+}
+
+/// A record event as matching sees it.
+#[derive(Debug)]
+pub struct EventView {
+    pub kind: String,
+    pub changes: Map<String, Value>,
+    pub detail: Value,
+    /// The record's fields after the change, with `id` and `object`.
+    pub record: Value,
+}
+
+impl EventView {
+    pub fn of(e: &EventRow) -> EventView {
+        let parse = |t: &Option<String>| {
+            t.as_deref()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                .unwrap_or(Value::Null)
+        };
+        let mut record = match parse(&e.record) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        record.insert("id".into(), Value::String(e.record_id.clone()));
+        record.insert("object".into(), Value::String(e.object.clone()));
+        EventView {
+            kind: e.kind.clone(),
+            changes: match parse(&e.changes) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+            detail: parse(&e.detail),
+            record: Value::Object(record),
+        }
+    }
+
+    /// Whether the event created the record.
+    fn created(&self) -> bool {
+        self.kind == event_kind::CREATED
+            || (self.kind == event_kind::FORM_SUBMITTED && self.detail["created"] == true)
+    }
+
+    /// Whether it changed fields of an existing record.
+    fn updated(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            event_kind::UPDATED | event_kind::STAGE_CHANGED
+        ) || (self.kind == event_kind::FORM_SUBMITTED && self.detail["created"] != true)
+    }
+
+    /// What `when` sees, with `extra` (e.g. an execution's variables) merged in.
+    pub fn scope(&self, extra: Map<String, Value>) -> Scope {
+        let mut root = Map::new();
+        root.insert("record".into(), self.record.clone());
+        root.insert(
+            "event".into(),
+            json!({"kind": self.kind, "changes": self.changes, "detail": self.detail}),
+        );
+        root.extend(extra);
+        Scope::new(std::sync::Arc::new(Value::Object(root)))
+    }
+}
+
+fn blank(v: &Value) -> bool {
+    v.is_null() || v.as_str() == Some("")
+}
+
+fn same(want: &Value, got: &Value) -> bool {
+    if blank(want) { blank(got) } else { want == got }
+}
+
+impl On {
+    /// Whether the event is one of these (before any condition).
+    pub fn takes(&self, e: &EventView) -> bool {
+        match self {
+            On::RecordCreated { create, unarchive } => {
+                (*create && e.created()) || (*unarchive && e.kind == event_kind::UNARCHIVED)
+            }
+            On::FieldUpdated {
+                field,
+                from,
+                to,
+                on_create,
+            } => {
+                if !(e.updated() || (*on_create && e.created())) {
+                    return false;
+                }
+                let Some(change) = e.changes.get(field) else {
+                    return false;
+                };
+                from.as_ref().is_none_or(|f| same(f, &change["old"]))
+                    && to.as_ref().is_none_or(|t| same(t, &change["new"]))
+            }
+            On::StageUpdated { field, from, to } => {
+                let stages: Vec<&str> = e.detail["stages"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if !e.updated() {
+                    return false;
+                }
+                stages
+                    .iter()
+                    .filter(|s| field.as_deref().is_none_or(|f| f == **s))
+                    .any(|s| {
+                        let change = &e.changes[*s];
+                        from.as_deref().is_none_or(|f| change["old"] == f)
+                            && to.as_deref().is_none_or(|t| change["new"] == t)
+                    })
+            }
+            On::ActivityLogged { activity } => {
+                e.kind == event_kind::ACTIVITY_LOGGED
+                    && e.detail["activity"]["type"].as_str() == Some(activity)
+            }
+            On::ActivityPastDue { activity } => {
+                e.kind == event_kind::ACTIVITY_PAST_DUE
+                    && activity
+                        .as_deref()
+                        .is_none_or(|a| e.detail["activity"]["type"].as_str() == Some(a))
+            }
+            On::FormSubmitted { form } => {
+                e.kind == event_kind::FORM_SUBMITTED
+                    && form
+                        .as_deref()
+                        .is_none_or(|f| e.detail["form"].as_str() == Some(f))
+            }
+            On::AnyChange => e.created() || e.updated(),
+        }
+    }
+}
+
+impl EventMatch {
+    /// Whether the event matches: its kind, then the condition. A condition that fails to
+    /// evaluate does not match (and is reported).
+    pub fn matches(&self, e: &EventView, extra: Map<String, Value>) -> Result<bool, String> {
+        if !self.on.takes(e) {
+            return Ok(false);
+        }
+        match &self.when {
+            None => Ok(true),
+            Some(w) => w.is_true(&e.scope(extra)).map_err(|x| x.to_string()),
+        }
+    }
+}
+
+// ---- Parsing ----------------------------------------------------------------------------------
+
+/// Absent stays `None`; an explicit `null` is `Some(Null)` (blank).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecordCreated {
+    /// `create` (default), `unarchive` or `both`.
+    #[serde(default)]
+    on: Option<String>,
+    #[serde(default)]
+    when: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFieldUpdated {
+    field: String,
+    #[serde(default, deserialize_with = "present")]
+    from: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    to: Option<Value>,
+    #[serde(default)]
+    also_on_create: bool,
+    #[serde(default)]
+    when: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStageUpdated {
+    #[serde(default)]
+    field: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    when: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActivity {
+    #[serde(rename = "type", default)]
+    activity: Option<String>,
+    #[serde(default)]
+    when: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForm {
+    #[serde(default)]
+    form: Option<String>,
+    #[serde(default)]
+    when: Option<String>,
+}
+
+/// The kinds a trigger may be, as written.
+pub const EVENT_KINDS: [&str; 6] = [
+    "record_created",
+    "field_updated",
+    "stage_updated",
+    "activity_logged",
+    "activity_past_due",
+    "form_submitted",
+];
+
+/// Where parse errors go.
+pub(crate) struct Errors<'a>(pub &'a mut Vec<DefinitionError>);
+
+impl Errors<'_> {
+    pub(crate) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(DefinitionError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(
+    value: Value,
+    path: &str,
+    errors: &mut Errors<'_>,
+) -> Option<T> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| {
+            let inner = e.path().to_string();
+            let at = if inner == "." {
+                path.to_string()
+            } else {
+                format!("{path}.{inner}")
+            };
+            errors.add(at, e.inner().to_string());
+        })
+        .ok()
+}
+
+fn condition(source: Option<String>, path: &str, errors: &mut Errors<'_>) -> Option<Expr> {
+    let source = source?;
+    Expr::compile(&source)
+        .map_err(|e| errors.add(format!("{path}.when"), e.to_string()))
+        .ok()
+}
+
+/// Parse an event match of kind `kind` (one of [`EVENT_KINDS`]) from its settings.
+pub(crate) fn event_match(
+    kind: &str,
+    value: Value,
+    path: &str,
+    errors: &mut Errors<'_>,
+) -> Option<EventMatch> {
+    // `field_updated: {}` and `record_created:` (null) are both fine where nothing is required.
+    let value = if value.is_null() {
+        Value::Object(Map::new())
+    } else {
+        value
+    };
+    let (on, when) = match kind {
+        "record_created" => {
+            let raw: RawRecordCreated = deserialize(value, path, errors)?;
+            let (create, unarchive) = match raw.on.as_deref() {
+                None | Some("create") => (true, false),
+                Some("unarchive") => (false, true),
+                Some("both") => (true, true),
+                Some(other) => {
+                    errors.add(
+                        format!("{path}.on"),
+                        format!("`{other}` is not create, unarchive or both"),
+                    );
+                    return None;
+                }
+            };
+            (On::RecordCreated { create, unarchive }, raw.when)
+        }
+        "field_updated" => {
+            let raw: RawFieldUpdated = deserialize(value, path, errors)?;
+            (
+                On::FieldUpdated {
+                    field: raw.field,
+                    from: raw.from,
+                    to: raw.to,
+                    on_create: raw.also_on_create,
+                },
+                raw.when,
+            )
+        }
+        "stage_updated" => {
+            let raw: RawStageUpdated = deserialize(value, path, errors)?;
+            (
+                On::StageUpdated {
+                    field: raw.field,
+                    from: raw.from,
+                    to: raw.to,
+                },
+                raw.when,
+            )
+        }
+        "activity_logged" => {
+            let raw: RawActivity = deserialize(value, path, errors)?;
+            let Some(activity) = raw.activity else {
+                errors.add(
+                    format!("{path}.type"),
+                    "name the activity type (one per trigger)",
+                );
+                return None;
+            };
+            (On::ActivityLogged { activity }, raw.when)
+        }
+        "activity_past_due" => {
+            let raw: RawActivity = deserialize(value, path, errors)?;
+            (
+                On::ActivityPastDue {
+                    activity: raw.activity,
+                },
+                raw.when,
+            )
+        }
+        "form_submitted" => {
+            let raw: RawForm = deserialize(value, path, errors)?;
+            (On::FormSubmitted { form: raw.form }, raw.when)
+        }
+        _ => return None,
+    };
+    let when = condition(when, path, errors);
+    Some(EventMatch { on, when })
+}
+
+/// Parse a definition's `triggers`. `record_scoped`: whether the workflow runs on a record
+/// (record events need one).
+pub(crate) fn parse_triggers(
+    raw: Vec<Value>,
+    record_scoped: bool,
+    errors: &mut Vec<DefinitionError>,
+) -> Vec<Trigger> {
+    let mut errors = Errors(errors);
+    let mut triggers: Vec<Trigger> = Vec::new();
+    for (i, value) in raw.into_iter().enumerate() {
+        let path = format!("triggers[{i}]");
+        let Value::Object(mut map) = value else {
+            errors.add(path, "a trigger is an object: `{<kind>: {...}}`");
+            continue;
+        };
+        let id = match map.remove("id") {
+            None => None,
+            Some(Value::String(s)) if super::super::definition::valid_name(&s) => Some(s),
+            Some(_) => {
+                errors.add(
+                    format!("{path}.id"),
+                    "a trigger id is 1-100 characters of a-z, 0-9, `-` and `_`",
+                );
+                continue;
+            }
+        };
+        if map.len() != 1 {
+            errors.add(
+                path,
+                format!(
+                    "a trigger has exactly one kind ({}), and optionally an `id`",
+                    EVENT_KINDS.join(", ")
+                ),
+            );
+            continue;
+        }
+        let Some((kind, settings)) = map.into_iter().next() else {
+            continue;
+        };
+        let at = format!("{path}.{kind}");
+        if !EVENT_KINDS.contains(&kind.as_str()) {
+            errors.add(
+                path,
+                format!(
+                    "`{kind}` is not a trigger kind ({})",
+                    EVENT_KINDS.join(", ")
+                ),
+            );
+            continue;
+        }
+        if !record_scoped {
+            errors.add(
+                at,
+                "record triggers need a record-scoped workflow (`scope: {object: <type>}`)",
+            );
+            continue;
+        }
+        let Some(m) = event_match(&kind, settings, &at, &mut errors) else {
+            continue;
+        };
+        let id = id.unwrap_or_else(|| {
+            let n = triggers.iter().filter(|t| t.id.starts_with(&kind)).count();
+            if n == 0 {
+                kind.clone()
+            } else {
+                format!("{kind}-{}", n + 1)
+            }
+        });
+        if triggers.iter().any(|t| t.id == id) {
+            errors.add(path, format!("trigger id `{id}` is used twice"));
+            continue;
+        }
+        triggers.push(Trigger {
+            id,
+            kind: TriggerKind::Event(m),
+        });
+    }
+    triggers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(kind: &str, changes: Value, detail: Value) -> EventView {
+        EventView {
+            kind: kind.into(),
+            changes: changes.as_object().cloned().unwrap_or_default(),
+            detail,
+            record: json!({"amount": 5, "id": "d1", "object": "deal"}),
+        }
+    }
+
+    fn parse_one(kind: &str, v: Value) -> EventMatch {
+        let mut errors = Vec::new();
+        let m = event_match(kind, v, "t", &mut Errors(&mut errors));
+        assert!(errors.is_empty(), "{errors:?}");
+        m.unwrap()
+    }
+
+    #[test]
+    fn field_transitions_with_blanks() {
+        let m = parse_one(
+            "field_updated",
+            json!({"field": "stage", "from": null, "to": "won"}),
+        );
+        let from_blank = view(
+            "updated",
+            json!({"stage": {"old": "", "new": "won"}}),
+            json!(null),
+        );
+        let from_lead = view(
+            "updated",
+            json!({"stage": {"old": "lead", "new": "won"}}),
+            json!(null),
+        );
+        assert!(m.matches(&from_blank, Map::new()).unwrap());
+        assert!(!m.matches(&from_lead, Map::new()).unwrap());
+        let created = view(
+            "created",
+            json!({"stage": {"old": null, "new": "won"}}),
+            json!(null),
+        );
+        assert!(
+            !m.matches(&created, Map::new()).unwrap(),
+            "not on create unless asked"
+        );
+        let m = parse_one(
+            "field_updated",
+            json!({"field": "stage", "also_on_create": true, "when": "record.amount > 3"}),
+        );
+        assert!(m.matches(&created, Map::new()).unwrap());
+    }
+
+    #[test]
+    fn kinds_and_conditions() {
+        let created = view("created", json!({}), json!(null));
+        let unarchived = view("unarchived", json!({}), json!(null));
+        let both = parse_one("record_created", json!({"on": "both"}));
+        let create = parse_one("record_created", Value::Null);
+        assert!(both.matches(&unarchived, Map::new()).unwrap());
+        assert!(!create.matches(&unarchived, Map::new()).unwrap());
+        let rich = parse_one("record_created", json!({"when": "record.amount > 10"}));
+        assert!(!rich.matches(&created, Map::new()).unwrap());
+        let call = parse_one("activity_logged", json!({"type": "call"}));
+        let logged = view(
+            "activity_logged",
+            json!({}),
+            json!({"activity": {"type": "call"}}),
+        );
+        let email = view(
+            "activity_logged",
+            json!({}),
+            json!({"activity": {"type": "email"}}),
+        );
+        assert!(call.matches(&logged, Map::new()).unwrap());
+        assert!(!call.matches(&email, Map::new()).unwrap());
+        let stage = parse_one("stage_updated", json!({"to": "won"}));
+        let moved = view(
+            "stage_changed",
+            json!({"stage": {"old": "lead", "new": "won"}}),
+            json!({"stages": ["stage"]}),
+        );
+        assert!(stage.matches(&moved, Map::new()).unwrap());
+    }
+
+    #[test]
+    fn bad_triggers_are_named() {
+        let mut errors = Vec::new();
+        parse_triggers(
+            vec![
+                json!({"record_created": {"on": "sometimes"}}),
+                json!({"activity_logged": {}}),
+                json!({"teleported": {}}),
+                json!({"field_updated": {"field": "x", "when": "record.("}}),
+            ],
+            true,
+            &mut errors,
+        );
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "triggers[0].record_created.on",
+                "triggers[1].activity_logged.type",
+                "triggers[2]",
+                "triggers[3].field_updated.when"
+            ]
+        );
+        let mut errors = Vec::new();
+        parse_triggers(vec![json!({"record_created": null})], false, &mut errors);
+        assert!(errors[0].message.contains("record-scoped"), "{errors:?}");
+    }
+}

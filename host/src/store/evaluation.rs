@@ -1,0 +1,136 @@
+//! One pass of trigger evaluation, in one transaction: claim record events not yet evaluated,
+//! read what deciding needs, start executions and meet goals, and mark the events evaluated
+//! with what was done. Either all of that commits or none of it (a crash mid-pass evaluates the
+//! same events again; no execution is started twice).
+
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use super::executions::{INSERT_EXECUTION_SQL, bind_execution};
+use super::records::EventRow;
+use super::rows::ExecutionRow;
+use super::{Db, Store, StoreError};
+
+enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Run the same code against the transaction, whichever database it is on.
+macro_rules! on_tx {
+    ($tx:expr, $t:ident => $body:expr) => {
+        match $tx {
+            Tx::Sqlite($t) => $body,
+            Tx::Postgres($t) => $body,
+        }
+    };
+}
+
+/// An evaluation pass in progress.
+pub struct Evaluation {
+    tx: Tx,
+}
+
+impl std::fmt::Debug for Evaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Evaluation")
+    }
+}
+
+impl Store {
+    /// Begin a pass. On SQLite it holds the write lock until it commits (keep passes short).
+    pub async fn begin_evaluation(&self) -> Result<Evaluation, StoreError> {
+        let tx = match &self.db {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with(self.begin_write()).await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        };
+        Ok(Evaluation { tx })
+    }
+}
+
+impl Evaluation {
+    /// The oldest events not yet evaluated, at most `limit`. On PostgreSQL they are locked, and
+    /// events another node is evaluating are skipped.
+    pub async fn pending_events(&mut self, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+        const SQLITE: &str =
+            "SELECT * FROM record_events WHERE evaluated_at IS NULL ORDER BY id LIMIT $1";
+        const PG: &str = "SELECT * FROM record_events WHERE evaluated_at IS NULL ORDER BY id LIMIT $1 \
+             FOR UPDATE SKIP LOCKED";
+        Ok(match &mut self.tx {
+            Tx::Sqlite(t) => {
+                sqlx::query_as::<_, EventRow>(SQLITE)
+                    .bind(limit)
+                    .fetch_all(&mut **t)
+                    .await?
+            }
+            Tx::Postgres(t) => {
+                sqlx::query_as::<_, EventRow>(PG)
+                    .bind(limit)
+                    .fetch_all(&mut **t)
+                    .await?
+            }
+        })
+    }
+
+    /// Executions waiting (on a delay or a goal) on a record.
+    pub async fn waiting_on_record(
+        &mut self,
+        object: &str,
+        id: &str,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM executions WHERE record_object = $1 AND record_id = $2 \
+             AND status = 'waiting'";
+        Ok(
+            on_tx!(&mut self.tx, t => sqlx::query_as::<_, ExecutionRow>(SQL)
+            .bind(object).bind(id).fetch_all(&mut **t).await?),
+        )
+    }
+
+    /// The unfinished execution of `workflow` on a record, if there is one.
+    pub async fn active_on_record(
+        &mut self,
+        workflow: &str,
+        object: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        const SQL: &str = "SELECT id FROM executions WHERE workflow = $1 AND record_object = $2 \
+             AND record_id = $3 AND status IN ('queued', 'running', 'waiting', 'paused') LIMIT 1";
+        Ok(
+            on_tx!(&mut self.tx, t => sqlx::query_scalar::<_, String>(SQL)
+            .bind(workflow).bind(object).bind(id).fetch_optional(&mut **t).await?),
+        )
+    }
+
+    /// Insert an execution. False when its workflow allows no re-entry and the record is in it.
+    pub async fn insert_execution(&mut self, row: &ExecutionRow) -> Result<bool, StoreError> {
+        Ok(
+            on_tx!(&mut self.tx, t => bind_execution!(sqlx::query(INSERT_EXECUTION_SQL), row)
+            .execute(&mut **t).await?.rows_affected() == 1),
+        )
+    }
+
+    /// Wake a waiting execution now with a signal (`met` for a goal). False if it no longer waits.
+    pub async fn signal(&mut self, id: &str, control: &str, now: i64) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE executions SET control = $1, wake_at = $2, updated_at = $2 \
+             WHERE id = $3 AND status = 'waiting'";
+        Ok(on_tx!(&mut self.tx, t => sqlx::query(SQL)
+            .bind(control).bind(now).bind(id).execute(&mut **t).await?.rows_affected() > 0))
+    }
+
+    /// Mark an event evaluated, with what was done (JSON).
+    pub async fn evaluated(&mut self, id: i64, now: i64, outcome: &str) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE record_events SET evaluated_at = $1, outcome = $2 WHERE id = $3";
+        on_tx!(&mut self.tx, t => {
+            sqlx::query(SQL).bind(now).bind(outcome).bind(id).execute(&mut **t).await?;
+        });
+        Ok(())
+    }
+
+    /// Make it all durable.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.tx {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,575 @@
+//! Triggers over HTTP, on SQLite and PostgreSQL: record events start the right workflow on the
+//! right record, once; switched-off workflows ignore what happened meanwhile; goals are met by
+//! events; re-entry is refused; the loop guard stops chains of workflows that trigger each
+//! other.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use flowbox::clock::ManualClock;
+use serde_json::{Value, json};
+
+use crate::common::{Db, TestServer, on_both_databases};
+
+on_both_databases!(
+    record_events_start_the_right_workflow_on_the_right_record,
+    two_matching_triggers_start_once_and_switched_off_workflows_ignore_events,
+    goals_are_met_by_record_events_or_not_when_the_window_closes,
+    the_loop_guard_stops_chains_by_reentry_and_by_depth,
+    a_record_is_in_a_workflow_once_unless_reentry_is_allowed,
+    bulk_starts_over_a_filter,
+);
+
+const DEAL: &str = "
+name: deal
+fields:
+  title: { type: text }
+  amount: { type: number }
+  stage: { type: stage, stages: [lead, won, lost] }
+  a: { type: number }
+  b: { type: number }
+";
+
+async fn server(db: Db) -> TestServer {
+    server_with(db, |_| {}).await
+}
+
+async fn server_with(
+    db: Db,
+    adjust: impl FnOnce(&mut flowbox::engine::EngineConfig),
+) -> TestServer {
+    let s = TestServer::start_with(db, adjust).await;
+    s.define_object(DEAL).await;
+    let (status, v) = s
+        .upload("update_record", "update_record", &["records"])
+        .await;
+    assert_eq!(status, 201, "{v}");
+    s
+}
+
+/// Executions of `workflow` on `record`, newest first.
+async fn executions(s: &TestServer, workflow: &str, record: &str) -> Vec<Value> {
+    let (status, v) = s
+        .get(&format!(
+            "/v1/executions?workflow={workflow}&record_id={record}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v["executions"].as_array().unwrap().clone()
+}
+
+/// Wait until `workflow` has `n` executions on `record` (and no more show up for a moment).
+async fn expect_executions(s: &TestServer, workflow: &str, record: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        s.engine.evaluate_events().await.unwrap();
+        let found = executions(s, workflow, record).await;
+        if found.len() >= n {
+            assert_eq!(
+                found.len(),
+                n,
+                "{workflow} on {record}: {}",
+                Value::Array(found.clone())
+            );
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{workflow} on {record}: {} executions, expected {n}",
+            found.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every event evaluated, then: `workflow` has exactly `n` executions on `record`.
+async fn settled(s: &TestServer, workflow: &str, record: &str, n: usize) -> Vec<Value> {
+    s.engine.evaluate_events().await.unwrap();
+    let found = executions(s, workflow, record).await;
+    assert_eq!(
+        found.len(),
+        n,
+        "{workflow} on {record}: {}",
+        Value::Array(found.clone())
+    );
+    found
+}
+
+async fn record_events_start_the_right_workflow_on_the_right_record(db: Db) {
+    let s = server(db).await;
+    let wf = |name: &str, trigger: &str| {
+        format!(
+            "name: {name}\nscope: {{ object: deal }}\nsettings: {{ reentry: true }}\ntriggers:\n  - {trigger}\nsteps:\n  - {{ id: done, stop: {{ output: {{ id: \"{{{{ record.id }}}}\", stage: \"{{{{ record.stage }}}}\" }} }} }}\n"
+        )
+    };
+    for (name, trigger) in [
+        ("on-create", "record_created: {}"),
+        (
+            "big-deals",
+            "record_created: { when: \"record.amount > 1000\" }",
+        ),
+        (
+            "lead-won",
+            "field_updated: { field: stage, from: lead, to: won }",
+        ),
+        ("any-title", "field_updated: { field: title }"),
+        ("lost", "stage_updated: { to: lost }"),
+        ("calls", "activity_logged: { type: call }"),
+        ("signups", "form_submitted: { form: signup }"),
+        ("back", "record_created: { on: unarchive }"),
+    ] {
+        s.apply(&wf(name, trigger)).await;
+    }
+    s.create_record("deal", "d1", json!({"amount": 5, "stage": "lead"}))
+        .await;
+    s.create_record("deal", "d2", json!({"amount": 5000, "stage": "lead"}))
+        .await;
+    let created = expect_executions(&s, "on-create", "d1", 1).await;
+    expect_executions(&s, "on-create", "d2", 1).await;
+    expect_executions(&s, "big-deals", "d2", 1).await;
+    settled(&s, "big-deals", "d1", 0).await;
+
+    // The execution says what started it, when the event happened and when it was evaluated.
+    let done = s
+        .until_status(
+            created[0]["id"].as_str().unwrap(),
+            "completed",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(done["output"], json!({"id": "d1", "stage": "lead"}));
+    assert_eq!(done["cause"]["kind"], "trigger");
+    assert_eq!(done["cause"]["trigger"], "record_created");
+    assert_eq!(done["input"]["event"]["kind"], "created");
+    assert!(done["event_at"].as_str().unwrap() <= done["created_at"].as_str().unwrap());
+    let (_, evs) = s.get("/v1/records/deal/d1/events").await;
+    let ev = &evs["events"][0];
+    assert!(ev["evaluated_at"].is_string(), "{ev}");
+    let started: Vec<&str> = ev["outcome"]["started"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["workflow"].as_str().unwrap())
+        .collect();
+    assert_eq!(started, ["on-create"], "{ev}");
+    assert_eq!(done["cause"]["event"], ev["id"]);
+
+    // Transitions: lead -> won matches, won -> lost does not (but `lost` does).
+    s.patch("/v1/records/deal/d1", json!({"stage": "won"}))
+        .await;
+    expect_executions(&s, "lead-won", "d1", 1).await;
+    s.patch("/v1/records/deal/d1", json!({"stage": "lost"}))
+        .await;
+    expect_executions(&s, "lost", "d1", 1).await;
+    settled(&s, "lead-won", "d1", 1).await;
+    settled(&s, "lost", "d2", 0).await;
+    // Any change of a field, and none when it does not change.
+    s.patch("/v1/records/deal/d2", json!({"title": "T"})).await;
+    expect_executions(&s, "any-title", "d2", 1).await;
+    s.patch("/v1/records/deal/d2", json!({"title": "T", "amount": 1}))
+        .await;
+    settled(&s, "any-title", "d2", 1).await;
+    // An activity of the right type; another type starts nothing.
+    s.post("/v1/records/deal/d2/activities", json!({"type": "email"}))
+        .await;
+    settled(&s, "calls", "d2", 0).await;
+    s.post("/v1/records/deal/d2/activities", json!({"type": "call"}))
+        .await;
+    expect_executions(&s, "calls", "d2", 1).await;
+    // Forms, and unarchiving.
+    s.patch("/v1/records/deal/d2?form=other", json!({})).await;
+    settled(&s, "signups", "d2", 0).await;
+    s.patch("/v1/records/deal/d2?form=signup", json!({"title": "U"}))
+        .await;
+    expect_executions(&s, "signups", "d2", 1).await;
+    s.post("/v1/records/deal/d2/archive", json!({})).await;
+    settled(&s, "back", "d2", 0).await;
+    s.post("/v1/records/deal/d2/unarchive", json!({})).await;
+    expect_executions(&s, "back", "d2", 1).await;
+    settled(&s, "on-create", "d2", 1).await;
+}
+
+async fn two_matching_triggers_start_once_and_switched_off_workflows_ignore_events(db: Db) {
+    let s = server(db).await;
+    s.apply(
+        "
+name: twice
+scope: { object: deal }
+settings: { reentry: true }
+triggers:
+  - field_updated: { field: stage, to: won }
+  - stage_updated: { to: won }
+  - id: big
+    field_updated: { field: stage, when: \"record.amount > 10\" }
+steps:
+  - { id: s, stop: {} }
+",
+    )
+    .await;
+    s.create_record("deal", "d1", json!({"stage": "lead", "amount": 50}))
+        .await;
+    s.patch("/v1/records/deal/d1", json!({"stage": "won"}))
+        .await;
+    let found = expect_executions(&s, "twice", "d1", 1).await;
+    assert_eq!(
+        found[0]["cause"]["trigger"], "field_updated",
+        "the first match wins"
+    );
+
+    let (status, v) = s
+        .put("/v1/workflows/twice/enabled", json!({"on": false}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, list) = s.get("/v1/workflows").await;
+    assert_eq!(list["workflows"][0]["enabled"], false);
+    s.patch("/v1/records/deal/d1", json!({"stage": "lead"}))
+        .await;
+    s.patch("/v1/records/deal/d1", json!({"stage": "won"}))
+        .await;
+    // Switched back on before the evaluator saw those events: they are still ignored.
+    s.put("/v1/workflows/twice/enabled", json!({"on": true}))
+        .await;
+    settled(&s, "twice", "d1", 1).await;
+    s.patch("/v1/records/deal/d1", json!({"stage": "lost"}))
+        .await;
+    expect_executions(&s, "twice", "d1", 2).await;
+    let (status, v) = s
+        .put("/v1/workflows/nope/enabled", json!({"on": true}))
+        .await;
+    assert_eq!(status, 404, "{v}");
+
+    // Bad triggers are refused with where they are.
+    let (status, v) = s
+        .post_raw(
+            "/v1/workflows",
+            "name: bad\nscope: { object: deal }\ntriggers:\n  - field_updated: { when: \"x\" }\nsteps:\n  - { id: s, stop: {} }\n",
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(
+        v["error"]["details"][0]["path"],
+        "triggers[0].field_updated"
+    );
+    let (status, v) = s
+        .post_raw(
+            "/v1/workflows",
+            "name: bad\ntriggers:\n  - record_created: {}\nsteps:\n  - { id: s, stop: {} }\n",
+        )
+        .await;
+    assert_eq!(status, 422, "a global workflow has no record events: {v}");
+}
+
+async fn goals_are_met_by_record_events_or_not_when_the_window_closes(db: Db) {
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+    let clock = ManualClock::new(start);
+    let s = server_with(db, {
+        let clock = clock.clone();
+        move |c| c.clock = Arc::new(clock)
+    })
+    .await;
+    s.apply(
+        r#"
+name: close
+scope: { object: deal }
+steps:
+  - id: wait-won
+    goal: { within: 3d, event: { field_updated: { field: stage, to: won } }, met: yes, not_met: no }
+  - { id: yes, stop: { output: { result: met } } }
+  - { id: no, stop: { output: { result: not_met } } }
+"#,
+    )
+    .await;
+    s.apply(
+        r#"
+name: grow
+scope: { object: deal }
+steps:
+  - id: big
+    goal: { within: 3d, condition: "record.amount > 100", met: yes, not_met: no }
+  - { id: yes, stop: { output: { result: met } } }
+  - { id: no, stop: { output: { result: not_met } } }
+"#,
+    )
+    .await;
+    for id in ["d1", "d2", "d3"] {
+        s.create_record("deal", id, json!({"stage": "lead", "amount": 1}))
+            .await;
+    }
+    let start_on = |workflow: &'static str, record: &'static str| {
+        let s = &s;
+        async move {
+            let (status, v) = s
+                .post(
+                    &format!("/v1/workflows/{workflow}/executions"),
+                    json!({"record_id": record}),
+                )
+                .await;
+            assert_eq!(status, 202, "{v}");
+            let id = v["id"].as_str().unwrap().to_string();
+            s.until_status(&id, "waiting", Duration::from_secs(10))
+                .await;
+            id
+        }
+    };
+    let won = start_on("close", "d1").await;
+    let grown = start_on("grow", "d2").await;
+    let missed = start_on("close", "d3").await;
+
+    // Events that do not match leave them waiting.
+    s.patch("/v1/records/deal/d1", json!({"stage": "lost"}))
+        .await;
+    s.patch("/v1/records/deal/d2", json!({"amount": 50})).await;
+    s.engine.evaluate_events().await.unwrap();
+    for id in [&won, &grown] {
+        assert_eq!(s.execution(id).await["status"], "waiting");
+    }
+    s.patch("/v1/records/deal/d1", json!({"stage": "won"}))
+        .await;
+    s.patch("/v1/records/deal/d2", json!({"amount": 500})).await;
+    s.engine.evaluate_events().await.unwrap();
+    s.engine.run_due().await.unwrap();
+    for id in [&won, &grown] {
+        let done = s
+            .until_status(id, "completed", Duration::from_secs(10))
+            .await;
+        assert_eq!(done["output"], json!({"result": "met"}), "{done}");
+        assert_eq!(done["steps"][0]["detail"]["path"], "met");
+    }
+    let (_, evs) = s.get("/v1/records/deal/d1/events").await;
+    assert_eq!(
+        evs["events"][0]["outcome"]["goals_met"][0]["execution"],
+        json!(won)
+    );
+
+    // d3's window closes.
+    clock.set(start + Duration::from_secs(3 * 86_400 + 1));
+    s.engine.run_due().await.unwrap();
+    let done = s
+        .until_status(&missed, "completed", Duration::from_secs(10))
+        .await;
+    assert_eq!(done["output"], json!({"result": "not_met"}));
+
+    let (status, v) = s
+        .post_raw(
+            "/v1/workflows",
+            "name: bad\nscope: { object: deal }\nsteps:\n  - { id: g, goal: { within: 1d, event: { teleported: {} } } }\n",
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["details"][0]["path"]
+            .as_str()
+            .unwrap()
+            .contains("goal.event"),
+        "{v}"
+    );
+}
+
+const PING: &str = r#"
+name: ping
+scope: { object: deal }
+settings: { reentry: true, reenter_in_chain: REENTER }
+triggers:
+  - field_updated: { field: a }
+steps:
+  - { id: set-b, action: update_record, input: { fields: { b: "{{ record.b + 1 }}" } } }
+"#;
+
+const PONG: &str = r#"
+name: pong
+scope: { object: deal }
+settings: { reentry: true, reenter_in_chain: REENTER }
+triggers:
+  - field_updated: { field: b }
+steps:
+  - { id: set-a, action: update_record, input: { fields: { a: "{{ record.a + 1 }}" } } }
+"#;
+
+/// Wait until the chain on `record` has stopped: `n` executions of ping and pong together, the
+/// last one stopped by the loop guard. Returns them, oldest first.
+async fn chain(s: &TestServer, record: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        s.engine.evaluate_events().await.unwrap();
+        let mut all = executions(s, "ping", record).await;
+        all.extend(executions(s, "pong", record).await);
+        all.sort_by(|x, y| x["created_at"].as_str().cmp(&y["created_at"].as_str()));
+        let finished = all
+            .iter()
+            .all(|e| ["completed", "cancelled", "failed"].contains(&e["status"].as_str().unwrap()));
+        if all.len() >= n && finished {
+            assert_eq!(all.len(), n, "{}", Value::Array(all.clone()));
+            return all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the chain on {record} did not stop: {}",
+            Value::Array(all)
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+async fn the_loop_guard_stops_chains_by_reentry_and_by_depth(db: Db) {
+    // Re-entry: ping -> pong -> ping again on the same record is stopped.
+    let s = server(db).await;
+    s.apply(&PING.replace("REENTER", "false")).await;
+    s.apply(&PONG.replace("REENTER", "false")).await;
+    s.create_record("deal", "d1", json!({"a": 0, "b": 0})).await;
+    s.patch("/v1/records/deal/d1", json!({"a": 1})).await;
+    let all = chain(&s, "d1", 3).await;
+    let statuses: Vec<(&str, &str)> = all
+        .iter()
+        .map(|e| {
+            (
+                e["workflow"].as_str().unwrap(),
+                e["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("ping", "completed"),
+            ("pong", "completed"),
+            ("ping", "cancelled")
+        ]
+    );
+    let stopped = &all[2];
+    assert_eq!(stopped["error"]["code"], "loop_guard");
+    let reason = stopped["error"]["message"].as_str().unwrap();
+    assert!(
+        reason.contains("would run again on deal/d1")
+            && reason.contains("ping on deal/d1 -> pong on deal/d1 -> ping on deal/d1"),
+        "{reason}"
+    );
+    assert_eq!(stopped["cause"]["chain"].as_array().unwrap().len(), 3);
+    let (_, record) = s.get("/v1/records/deal/d1").await;
+    assert_eq!(record["fields"], json!({"a": 2, "b": 1}));
+
+    // Depth: with re-entry allowed, the chain stops past the limit (4 here).
+    let s = server_with(db, |c| c.max_chain_depth = 4).await;
+    s.apply(&PING.replace("REENTER", "true")).await;
+    s.apply(&PONG.replace("REENTER", "true")).await;
+    s.create_record("deal", "d1", json!({"a": 0, "b": 0})).await;
+    s.patch("/v1/records/deal/d1", json!({"a": 1})).await;
+    let all = chain(&s, "d1", 5).await;
+    let statuses: Vec<&str> = all.iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "completed",
+            "completed",
+            "completed",
+            "completed",
+            "cancelled"
+        ]
+    );
+    let reason = all[4]["error"]["message"].as_str().unwrap();
+    assert!(reason.contains("5 long, over the limit of 4"), "{reason}");
+    let (_, record) = s.get("/v1/records/deal/d1").await;
+    assert_eq!(record["fields"], json!({"a": 3, "b": 2}));
+}
+
+async fn a_record_is_in_a_workflow_once_unless_reentry_is_allowed(db: Db) {
+    let s = server(db).await;
+    s.apply(
+        "
+name: nurture
+scope: { object: deal }
+triggers:
+  - field_updated: { field: title }
+steps:
+  - { id: wait, delay: { for: 1h } }
+",
+    )
+    .await;
+    s.apply("name: open\nscope: { object: deal }\nsettings: { reentry: true }\nsteps:\n  - { id: wait, delay: { for: 1h } }\n").await;
+    s.create_record("deal", "d1", json!({})).await;
+    s.patch("/v1/records/deal/d1", json!({"title": "one"}))
+        .await;
+    let first = expect_executions(&s, "nurture", "d1", 1).await;
+    s.patch("/v1/records/deal/d1", json!({"title": "two"}))
+        .await;
+    settled(&s, "nurture", "d1", 1).await;
+    let (_, evs) = s.get("/v1/records/deal/d1/events").await;
+    let skipped = &evs["events"][0]["outcome"]["skipped"][0];
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already in the workflow"),
+        "{evs}"
+    );
+    let (status, v) = s
+        .post(
+            "/v1/workflows/nurture/executions",
+            json!({"record_id": "d1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("re-entry"),
+        "{v}"
+    );
+    let (status, v) = s
+        .post(
+            "/v1/workflows/nurture/executions?wait=1",
+            json!({"record_id": "d1"}),
+        )
+        .await;
+    assert_eq!(status, 409, "start-and-wait too: {v}");
+    // Once it has left the workflow, the record may come in again.
+    let id = first[0]["id"].as_str().unwrap();
+    s.post(&format!("/v1/executions/{id}/cancel"), json!({}))
+        .await;
+    let (status, v) = s
+        .post(
+            "/v1/workflows/nurture/executions",
+            json!({"record_id": "d1"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    // With re-entry allowed, twice at once.
+    for _ in 0..2 {
+        let (status, v) = s
+            .post("/v1/workflows/open/executions", json!({"record_id": "d1"}))
+            .await;
+        assert_eq!(status, 202, "{v}");
+    }
+}
+
+async fn bulk_starts_over_a_filter(db: Db) {
+    let s = server(db).await;
+    s.apply("name: sweep\nscope: { object: deal }\nsettings: { reentry: true }\nsteps:\n  - { id: s, stop: { output: { amount: \"{{ record.amount }}\" } } }\n").await;
+    for i in 0..6 {
+        s.create_record("deal", &format!("d{i}"), json!({"amount": i * 100}))
+            .await;
+    }
+    let (status, v) = s
+        .post(
+            "/v1/workflows/sweep/executions/bulk",
+            json!({"filter": "record.amount >= 300"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let mut ids: Vec<&str> = v["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["record_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["d3", "d4", "d5"]);
+    let (status, v) = s
+        .post(
+            "/v1/workflows/sweep/executions/bulk",
+            json!({"filter": "record.amount >= 300", "record_ids": ["d1"]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+}
