@@ -39,6 +39,7 @@ impl ApiError {
             "step module" => "module_not_found",
             "object type" => "object_not_found",
             "activity" => "activity_not_found",
+            "webhook" => "webhook_not_found",
             _ => "not_found",
         };
         Self::new(StatusCode::NOT_FOUND, code, message)
@@ -93,6 +94,17 @@ impl From<EngineError> for ApiError {
             }
             EngineError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            EngineError::Unauthorized(message) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+            }
+            EngineError::MethodNotAllowed(message) => ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                message,
+            ),
+            EngineError::Malformed(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message)
             }
             EngineError::InvalidFields { ref errors, .. } => ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,

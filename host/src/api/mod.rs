@@ -7,6 +7,7 @@ mod executions;
 mod records;
 mod steps;
 mod views;
+mod webhooks;
 mod workflows;
 
 use axum::Router;
@@ -40,6 +41,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(executions::router())
         .merge(records::router())
         .merge(steps::router())
+        .merge(webhooks::router())
         .fallback(|| async { ApiError::not_found("route", "no such route; the API is under /v1") })
         .layer(DefaultBodyLimit::max(4 << 20))
         .with_state(state)

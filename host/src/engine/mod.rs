@@ -93,6 +93,15 @@ pub enum EngineError {
         object: String,
         errors: Vec<records::FieldError>,
     },
+    /// The caller did not prove it may do this (a webhook's secret or signature).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The method is not one this endpoint takes.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The request's content does not parse.
+    #[error("{0}")]
+    Malformed(String),
     /// A unique field's value is taken by another record.
     #[error("`{field}` must be unique: {object}/{other} already has `{value}`")]
     Duplicate {
@@ -237,6 +246,7 @@ impl Engine {
             .save_workflow(&workflow.name, &saved, self.now_ms())
             .await?;
         self.inner.workflows.forget(&workflow.name);
+        self.ensure_webhooks(&workflow).await?;
         Ok((workflow.name, version, created))
     }
 

@@ -2,6 +2,11 @@
 //! read what deciding needs, start executions and meet goals, and mark the events evaluated
 //! with what was done. Either all of that commits or none of it (a crash mid-pass evaluates the
 //! same events again; no execution is started twice).
+//!
+//! Passes run one at a time across every node (SQLite: the write lock; PostgreSQL: an advisory
+//! lock), so a record's events are evaluated in the order they happened: the first of two
+//! changes is the one that starts a workflow that allows no re-entry. A pass takes hundreds of
+//! events at once, so this costs little.
 
 use sqlx::{Postgres, Sqlite, Transaction};
 
@@ -37,38 +42,33 @@ impl std::fmt::Debug for Evaluation {
 }
 
 impl Store {
-    /// Begin a pass. On SQLite it holds the write lock until it commits (keep passes short).
+    /// Begin a pass; it waits for any other pass to end. On SQLite it holds the write lock until
+    /// it commits (keep passes short).
     pub async fn begin_evaluation(&self) -> Result<Evaluation, StoreError> {
+        /// The advisory lock that makes passes take turns (an arbitrary, fixed number).
+        const PASS_LOCK: i64 = 0x666c_6f77_6576;
         let tx = match &self.db {
             Db::Sqlite(p) => Tx::Sqlite(p.begin_with(self.begin_write()).await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+            Db::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(PASS_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Tx::Postgres(tx)
+            }
         };
         Ok(Evaluation { tx })
     }
 }
 
 impl Evaluation {
-    /// The oldest events not yet evaluated, at most `limit`. On PostgreSQL they are locked, and
-    /// events another node is evaluating are skipped.
+    /// The oldest events not yet evaluated, at most `limit`.
     pub async fn pending_events(&mut self, limit: i64) -> Result<Vec<EventRow>, StoreError> {
-        const SQLITE: &str =
+        const SQL: &str =
             "SELECT * FROM record_events WHERE evaluated_at IS NULL ORDER BY id LIMIT $1";
-        const PG: &str = "SELECT * FROM record_events WHERE evaluated_at IS NULL ORDER BY id LIMIT $1 \
-             FOR UPDATE SKIP LOCKED";
-        Ok(match &mut self.tx {
-            Tx::Sqlite(t) => {
-                sqlx::query_as::<_, EventRow>(SQLITE)
-                    .bind(limit)
-                    .fetch_all(&mut **t)
-                    .await?
-            }
-            Tx::Postgres(t) => {
-                sqlx::query_as::<_, EventRow>(PG)
-                    .bind(limit)
-                    .fetch_all(&mut **t)
-                    .await?
-            }
-        })
+        Ok(on_tx!(&mut self.tx, t => sqlx::query_as::<_, EventRow>(SQL)
+            .bind(limit).fetch_all(&mut **t).await?))
     }
 
     /// Executions waiting (on a delay or a goal) on a record.

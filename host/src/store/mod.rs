@@ -15,6 +15,7 @@ mod record_writes;
 mod records;
 mod rows;
 mod sqlite_writer;
+mod webhooks;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub use self::record_writes::{
 };
 pub use self::records::{ActivityRow, Archived, EventRow, RecordRow};
 pub use self::rows::{ExecutionRow, StepRunRow};
+pub use self::webhooks::WebhookRow;
 pub use self::workflows::{WorkflowHead, WorkflowRow};
 
 /// A store failure.

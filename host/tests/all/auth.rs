@@ -18,6 +18,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/v1/workflows/w/versions", "client"),
     ("PUT", "/v1/workflows/w/kill-switch", "admin"),
     ("PUT", "/v1/workflows/w/enabled", "developer"),
+    ("GET", "/v1/workflows/w/webhooks", "developer"),
+    ("POST", "/v1/workflows/w/webhooks/t/rotate", "developer"),
     ("PUT", "/v1/kill-switch", "admin"),
     ("GET", "/v1/kill-switch", "client"),
     ("POST", "/v1/workflows/w/executions", "client"),

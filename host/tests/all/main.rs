@@ -9,4 +9,5 @@ mod crash;
 mod records;
 mod sandbox;
 mod triggers;
+mod webhooks;
 mod workflows;

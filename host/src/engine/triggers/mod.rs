@@ -18,7 +18,9 @@
 //! The execution's first step reads the record as it is when the step runs. An execution keeps
 //! both times: `event_at` (the event) and `created_at` (its evaluation).
 
+pub mod payload;
 pub mod spec;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -185,7 +187,9 @@ async fn evaluate(
         let wf = &w.wf;
         let mut matched = None;
         for t in &wf.triggers {
-            let TriggerKind::Event(m) = &t.kind;
+            let TriggerKind::Event(m) = &t.kind else {
+                continue;
+            };
             match m.matches(&view, Map::new()) {
                 Ok(true) => {
                     matched = Some(t.id.clone());

@@ -12,6 +12,15 @@
 //!
 //! `when` is an expression over `record` (the record's fields after the change, with `id` and
 //! `object`) and `event` (`kind`, `changes` with each changed field's `old` and `new`, `detail`).
+//!
+//! ```yaml
+//!   - id: inbound
+//!     webhook:
+//!       methods: [POST]                      # POST (default) and/or GET
+//!       auth: hmac                           # secret (default) or hmac
+//!       variables: { email: "$.body.email" }  # JSONPath over {method, query, body}
+//!       record: { field: email, value: "$.body.email" }   # or { id: "$.body.id" }
+//! ```
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -33,6 +42,41 @@ pub struct Trigger {
 pub enum TriggerKind {
     /// A record event.
     Event(EventMatch),
+    /// A call of the trigger's own URL.
+    Webhook(WebhookSpec),
+}
+
+/// How a webhook call proves it may start the workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookAuth {
+    /// The webhook's secret in the `X-Flowbox-Secret` header.
+    Secret,
+    /// `X-Flowbox-Signature: sha256=<hex>`: HMAC-SHA256 of the body (of the query string for a
+    /// GET) keyed with the webhook's secret.
+    Hmac,
+}
+
+/// Where a record-scoped webhook finds its record in the call.
+#[derive(Debug)]
+pub enum RecordLocator {
+    /// The record's id.
+    Id(serde_json_path::JsonPath),
+    /// The value of a unique field.
+    Field {
+        field: String,
+        value: serde_json_path::JsonPath,
+    },
+}
+
+/// A webhook trigger.
+#[derive(Debug)]
+pub struct WebhookSpec {
+    pub get: bool,
+    pub post: bool,
+    pub auth: WebhookAuth,
+    /// Variables picked out of the call (`{method, query, body}`) with JSONPath.
+    pub variables: Vec<(String, serde_json_path::JsonPath)>,
+    pub record: Option<RecordLocator>,
 }
 
 /// Which record events a trigger (or a goal) takes, and on what condition.
@@ -275,7 +319,139 @@ struct RawForm {
     when: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    #[serde(default)]
+    methods: Option<Vec<String>>,
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    variables: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    record: Option<RawLocator>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocator {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    field: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+fn json_path(
+    source: &str,
+    path: &str,
+    errors: &mut Errors<'_>,
+) -> Option<serde_json_path::JsonPath> {
+    serde_json_path::JsonPath::parse(source)
+        .map_err(|e| errors.add(path, format!("`{source}` is not a JSONPath: {e}")))
+        .ok()
+}
+
+fn webhook(
+    value: Value,
+    path: &str,
+    record_scoped: bool,
+    errors: &mut Errors<'_>,
+) -> Option<WebhookSpec> {
+    let value = if value.is_null() {
+        Value::Object(Map::new())
+    } else {
+        value
+    };
+    let raw: RawWebhook = deserialize(value, path, errors)?;
+    let n = errors.0.len();
+    let (mut get, mut post) = (false, false);
+    for m in raw.methods.unwrap_or_else(|| vec!["POST".into()]) {
+        match m.to_ascii_uppercase().as_str() {
+            "GET" => get = true,
+            "POST" => post = true,
+            _ => errors.add(
+                format!("{path}.methods"),
+                format!("`{m}` is not a webhook method (GET, POST)"),
+            ),
+        }
+    }
+    if !get && !post {
+        errors.add(format!("{path}.methods"), "name GET, POST or both");
+    }
+    let auth = match raw.auth.as_deref() {
+        None | Some("secret") => WebhookAuth::Secret,
+        Some("hmac") => WebhookAuth::Hmac,
+        Some(other) => {
+            errors.add(
+                format!("{path}.auth"),
+                format!("`{other}` is not secret or hmac"),
+            );
+            WebhookAuth::Secret
+        }
+    };
+    let mut variables = Vec::new();
+    for (name, source) in raw.variables {
+        let at = format!("{path}.variables.{name}");
+        if let Some(p) = json_path(&source, &at, errors) {
+            variables.push((name, p));
+        }
+    }
+    let record = match (raw.record, record_scoped) {
+        (None, false) => None,
+        (Some(_), false) => {
+            errors.add(
+                format!("{path}.record"),
+                "a global workflow runs on no record",
+            );
+            None
+        }
+        (None, true) => {
+            errors.add(
+                format!("{path}.record"),
+                "a record-scoped workflow's webhook says where its record is: `{id: <JSONPath>}` or `{field: <unique field>, value: <JSONPath>}`",
+            );
+            None
+        }
+        (Some(r), true) => match (r.id, r.field, r.value) {
+            (Some(id), None, None) => {
+                json_path(&id, &format!("{path}.record.id"), errors).map(RecordLocator::Id)
+            }
+            (None, Some(field), Some(value)) => {
+                json_path(&value, &format!("{path}.record.value"), errors)
+                    .map(|value| RecordLocator::Field { field, value })
+            }
+            _ => {
+                errors.add(
+                    format!("{path}.record"),
+                    "give either `id`, or `field` and `value`",
+                );
+                None
+            }
+        },
+    };
+    (errors.0.len() == n).then_some(WebhookSpec {
+        get,
+        post,
+        auth,
+        variables,
+        record,
+    })
+}
+
 /// The kinds a trigger may be, as written.
+pub const TRIGGER_KINDS: [&str; 7] = [
+    "record_created",
+    "field_updated",
+    "stage_updated",
+    "activity_logged",
+    "activity_past_due",
+    "form_submitted",
+    "webhook",
+];
+
+/// The kinds of record events a trigger or a goal may wait for.
 pub const EVENT_KINDS: [&str; 6] = [
     "record_created",
     "field_updated",
@@ -436,7 +612,7 @@ pub(crate) fn parse_triggers(
                 path,
                 format!(
                     "a trigger has exactly one kind ({}), and optionally an `id`",
-                    EVENT_KINDS.join(", ")
+                    TRIGGER_KINDS.join(", ")
                 ),
             );
             continue;
@@ -445,24 +621,28 @@ pub(crate) fn parse_triggers(
             continue;
         };
         let at = format!("{path}.{kind}");
-        if !EVENT_KINDS.contains(&kind.as_str()) {
+        if !TRIGGER_KINDS.contains(&kind.as_str()) {
             errors.add(
                 path,
                 format!(
                     "`{kind}` is not a trigger kind ({})",
-                    EVENT_KINDS.join(", ")
+                    TRIGGER_KINDS.join(", ")
                 ),
             );
             continue;
         }
-        if !record_scoped {
+        let parsed = if kind == "webhook" {
+            webhook(settings, &at, record_scoped, &mut errors).map(TriggerKind::Webhook)
+        } else if !record_scoped {
             errors.add(
                 at,
                 "record triggers need a record-scoped workflow (`scope: {object: <type>}`)",
             );
             continue;
-        }
-        let Some(m) = event_match(&kind, settings, &at, &mut errors) else {
+        } else {
+            event_match(&kind, settings, &at, &mut errors).map(TriggerKind::Event)
+        };
+        let Some(parsed) = parsed else {
             continue;
         };
         let id = id.unwrap_or_else(|| {
@@ -477,10 +657,7 @@ pub(crate) fn parse_triggers(
             errors.add(path, format!("trigger id `{id}` is used twice"));
             continue;
         }
-        triggers.push(Trigger {
-            id,
-            kind: TriggerKind::Event(m),
-        });
+        triggers.push(Trigger { id, kind: parsed });
     }
     triggers
 }
