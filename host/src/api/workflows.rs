@@ -22,6 +22,7 @@ pub(super) fn router() -> Router<AppState> {
             put(workflow_kill_switch),
         )
         .route("/v1/workflows/{name}/enabled", put(enabled))
+        .route("/v1/workflows/{name}/timers", get(timers))
         .route(
             "/v1/kill-switch",
             put(global_kill_switch).get(global_kill_switch_state),
@@ -131,6 +132,32 @@ async fn workflow_kill_switch(
     .await;
     Ok(Json(
         json!({"workflow": name, "kill_switch": k.on, "resumed": resumed}),
+    ))
+}
+
+/// A workflow's upcoming timed runs: each cron trigger's next run, each record's date run.
+async fn timers(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Client)?;
+    s.engine.workflow(&name, None).await?;
+    let store = s.engine.store();
+    let schedules: Vec<Value> = store
+        .schedules_of(&name)
+        .await?
+        .iter()
+        .map(|r| json!({"trigger": r.trigger_id, "next_at": time(r.next_at)}))
+        .collect();
+    let dates: Vec<Value> = store
+        .date_runs_of(&name)
+        .await?
+        .iter()
+        .map(|r| json!({"trigger": r.trigger_id, "record": {"object": r.object, "id": r.record_id}, "run_at": time(r.run_at)}))
+        .collect();
+    Ok(Json(
+        json!({"workflow": name, "schedules": schedules, "date_runs": dates}),
     ))
 }
 

@@ -247,6 +247,10 @@ impl Engine {
             .await?;
         self.inner.workflows.forget(&workflow.name);
         self.ensure_webhooks(&workflow).await?;
+        if created {
+            triggers::schedules::sync(&self.inner, &workflow.name).await?;
+            self.inner.wake_scheduler.notify_one();
+        }
         Ok((workflow.name, version, created))
     }
 
@@ -307,6 +311,11 @@ impl Engine {
             });
         }
         self.inner.workflows.forget(workflow);
+        if on {
+            // Timed triggers count from now: nothing missed while off runs.
+            triggers::schedules::sync(&self.inner, workflow).await?;
+            self.inner.wake_scheduler.notify_one();
+        }
         Ok(())
     }
 

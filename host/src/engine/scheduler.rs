@@ -41,6 +41,11 @@ async fn run(inner: Arc<Inner>) {
         // Sleep until the earliest known timer, the poll interval, or a nudge.
         let now = millis(inner.config.clock.now());
         let next: Option<i64> = inner.store.next_wake().await.unwrap_or_default();
+        let timed: Option<i64> = inner.store.next_trigger_time().await.unwrap_or_default();
+        let next = match (next, timed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let known = {
             let mut t = inner.next_timer.lock().unwrap_or_else(|e| e.into_inner());
             *t = next;
@@ -63,6 +68,9 @@ async fn run(inner: Arc<Inner>) {
 
 /// Claim and start whatever is due now. Returns how many executions were claimed.
 pub(crate) async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
+    if let Err(e) = super::triggers::schedules::pass(inner).await {
+        tracing::warn!(error = %e, "timed triggers failed; retrying");
+    }
     let now = millis(inner.config.clock.now());
     let lease_until = now + inner.config.lease.as_millis() as i64;
     let rows = inner

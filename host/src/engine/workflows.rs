@@ -123,7 +123,8 @@ impl Workflows {
         *self.index.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    /// The switched-on workflows (newest versions) whose triggers watch `object`'s events.
+    /// The switched-on workflows (newest versions) whose triggers watch `object`'s events (record
+    /// events, and date fields).
     pub(crate) async fn watching(&self, object: &str) -> Result<Vec<Watcher>, EngineError> {
         let cached = self
             .index
@@ -150,11 +151,13 @@ impl Workflows {
                     let definition::Scope::Record(watched) = &wf.scope else {
                         continue;
                     };
-                    if wf
-                        .triggers
-                        .iter()
-                        .any(|t| matches!(t.kind, super::triggers::spec::TriggerKind::Event(_)))
-                    {
+                    if wf.triggers.iter().any(|t| {
+                        matches!(
+                            t.kind,
+                            super::triggers::spec::TriggerKind::Event(_)
+                                | super::triggers::spec::TriggerKind::Date(_)
+                        )
+                    }) {
                         index.entry(watched.clone()).or_default().push(Watcher {
                             wf: wf.clone(),
                             version: head.latest_version,

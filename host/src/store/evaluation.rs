@@ -13,6 +13,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use super::executions::{INSERT_EXECUTION_SQL, bind_execution};
 use super::records::EventRow;
 use super::rows::ExecutionRow;
+use super::schedules::DateRunRow;
 use super::{Db, Store, StoreError};
 
 enum Tx {
@@ -114,6 +115,54 @@ impl Evaluation {
              WHERE id = $3 AND status = 'waiting'";
         Ok(on_tx!(&mut self.tx, t => sqlx::query(SQL)
             .bind(control).bind(now).bind(id).execute(&mut **t).await?.rows_affected() > 0))
+    }
+
+    /// Move a cron trigger's next run from `from` to `to`. False if another pass moved it.
+    pub async fn advance_schedule(
+        &mut self,
+        workflow: &str,
+        trigger: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE schedules SET next_at = $1 WHERE workflow = $2 AND trigger_id = $3 \
+             AND next_at = $4";
+        Ok(on_tx!(&mut self.tx, t => sqlx::query(SQL)
+            .bind(to).bind(workflow).bind(trigger).bind(from).execute(&mut **t).await?.rows_affected() > 0))
+    }
+
+    /// Take a due date run (it runs once). False if it moved or another pass took it.
+    pub async fn take_date_run(&mut self, run: &DateRunRow) -> Result<bool, StoreError> {
+        const SQL: &str = "DELETE FROM date_runs WHERE workflow = $1 AND trigger_id = $2 AND object = $3 \
+             AND record_id = $4 AND run_at = $5";
+        Ok(on_tx!(&mut self.tx, t => sqlx::query(SQL)
+            .bind(&run.workflow).bind(&run.trigger_id).bind(&run.object).bind(&run.record_id)
+            .bind(run.run_at).execute(&mut **t).await?.rows_affected() > 0))
+    }
+
+    /// Set (or, with `None`, remove) a record's date run for a trigger.
+    pub async fn set_date_run(
+        &mut self,
+        workflow: &str,
+        trigger: &str,
+        object: &str,
+        record_id: &str,
+        run_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        const UPSERT: &str = "INSERT INTO date_runs (workflow, trigger_id, object, record_id, run_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workflow, trigger_id, object, record_id) \
+             DO UPDATE SET run_at = excluded.run_at";
+        const DELETE: &str = "DELETE FROM date_runs WHERE workflow = $1 AND trigger_id = $2 \
+             AND object = $3 AND record_id = $4";
+        on_tx!(&mut self.tx, t => {
+            match run_at {
+                Some(at) => sqlx::query(UPSERT).bind(workflow).bind(trigger).bind(object)
+                    .bind(record_id).bind(at).execute(&mut **t).await?,
+                None => sqlx::query(DELETE).bind(workflow).bind(trigger).bind(object)
+                    .bind(record_id).execute(&mut **t).await?,
+            };
+        });
+        Ok(())
     }
 
     /// Mark an event evaluated, with what was done (JSON).

@@ -14,6 +14,7 @@ mod objects;
 mod record_writes;
 mod records;
 mod rows;
+mod schedules;
 mod sqlite_writer;
 mod webhooks;
 mod workflows;
@@ -38,6 +39,7 @@ pub use self::record_writes::{
 };
 pub use self::records::{ActivityRow, Archived, EventRow, RecordRow};
 pub use self::rows::{ExecutionRow, StepRunRow};
+pub use self::schedules::{DateRunRow, ScheduleRow};
 pub use self::webhooks::WebhookRow;
 pub use self::workflows::{WorkflowHead, WorkflowRow};
 

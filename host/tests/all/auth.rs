@@ -19,6 +19,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("PUT", "/v1/workflows/w/kill-switch", "admin"),
     ("PUT", "/v1/workflows/w/enabled", "developer"),
     ("GET", "/v1/workflows/w/webhooks", "developer"),
+    ("GET", "/v1/workflows/w/timers", "client"),
     ("POST", "/v1/workflows/w/webhooks/t/rotate", "developer"),
     ("PUT", "/v1/kill-switch", "admin"),
     ("GET", "/v1/kill-switch", "client"),

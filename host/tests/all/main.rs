@@ -8,6 +8,7 @@ mod common;
 mod crash;
 mod records;
 mod sandbox;
+mod schedules;
 mod triggers;
 mod webhooks;
 mod workflows;

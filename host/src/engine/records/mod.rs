@@ -599,7 +599,8 @@ pub(crate) fn record_value(object: &str, id: &str, fields: &str) -> Value {
     Value::Object(map)
 }
 
-fn record_matches(filter: &Expr, row: &RecordRow) -> Result<bool, EngineError> {
+/// Whether a filter (an expression over `record`) holds for a record.
+pub(crate) fn record_matches(filter: &Expr, row: &RecordRow) -> Result<bool, EngineError> {
     let scope = Scope::new(Arc::new(
         json!({ "record": record_value(&row.object, &row.id, &row.fields) }),
     ));

@@ -19,6 +19,7 @@
 //! both times: `event_at` (the event) and `created_at` (its evaluation).
 
 pub mod payload;
+pub(crate) mod schedules;
 pub mod spec;
 pub mod webhook;
 
@@ -27,11 +28,11 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use self::spec::{EventView, On, TriggerKind};
-use super::definition::StepKind;
+use super::definition::{StepKind, Workflow};
 use super::state::{State, Waiting, control, status};
 use super::{EngineError, Inner};
 use crate::sandbox::RecordRef;
-use crate::store::{Evaluation, EventRow, ExecutionRow, millis};
+use crate::store::{Evaluation, EventRow, ExecutionRow, event_kind, millis};
 
 /// Events per evaluation pass.
 const BATCH: i64 = 256;
@@ -82,6 +83,44 @@ fn describe(chain: &[Value]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" -> ")
+}
+
+/// A new queued execution of `wf` started by a trigger.
+pub(crate) fn queued(
+    wf: &Workflow,
+    version: i64,
+    record: Option<RecordRef>,
+    input: Value,
+    cause: Value,
+    event_at: i64,
+    now: i64,
+) -> ExecutionRow {
+    let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
+    ExecutionRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        workflow: wf.name.clone(),
+        version,
+        status: status::QUEUED.into(),
+        exclusive: record.is_some() && !wf.settings.reentry,
+        record_object: record.as_ref().map(|r| r.object.clone()),
+        record_id: record.map(|r| r.id),
+        parent_id: None,
+        input: input.to_string(),
+        output: None,
+        error: None,
+        state: serde_json::to_string(&State::start(&first, Map::new())).unwrap_or_default(),
+        seq: 0,
+        wake_at: None,
+        control: None,
+        pause_reason: None,
+        lease_owner: None,
+        lease_until: None,
+        event_at,
+        created_at: now,
+        updated_at: now,
+        ended_at: None,
+        cause: Some(cause.to_string()),
+    }
 }
 
 /// Start the evaluator loop. It runs until the process ends.
@@ -185,6 +224,23 @@ async fn evaluate(
             continue;
         }
         let wf = &w.wf;
+        // Date triggers: the record's one future run follows its date field.
+        for t in &wf.triggers {
+            let TriggerKind::Date(d) = &t.kind else {
+                continue;
+            };
+            let gone = matches!(
+                view.kind.as_str(),
+                event_kind::DELETED | event_kind::ARCHIVED
+            );
+            let run_at = if gone {
+                None
+            } else {
+                schedules::future_run(d, &view.record, now)
+            };
+            ev.set_date_run(&wf.name, &t.id, &e.object, &e.record_id, run_at)
+                .await?;
+        }
         let mut matched = None;
         for t in &wf.triggers {
             let TriggerKind::Event(m) = &t.kind else {
@@ -229,39 +285,18 @@ async fn evaluate(
         } else {
             None
         };
-        let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
-        let mut row = ExecutionRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            workflow: wf.name.clone(),
-            version: w.version,
-            status: status::QUEUED.into(),
-            record_object: Some(e.object.clone()),
-            record_id: Some(e.record_id.clone()),
-            parent_id: None,
-            input: json!({
+        let mut row = queued(
+            wf,
+            w.version,
+            Some(record.clone()),
+            json!({
                 "trigger": trigger,
                 "event": {"id": e.id, "kind": view.kind, "changes": view.changes, "detail": view.detail},
-            })
-            .to_string(),
-            output: None,
-            error: None,
-            state: serde_json::to_string(&State::start(&first, Map::new())).unwrap_or_default(),
-            seq: 0,
-            wake_at: None,
-            control: None,
-            pause_reason: None,
-            lease_owner: None,
-            lease_until: None,
-            event_at: e.at,
-            created_at: now,
-            updated_at: now,
-            ended_at: None,
-            cause: Some(
-                json!({"kind": "trigger", "trigger": trigger, "event": e.id, "chain": new_chain})
-                    .to_string(),
-            ),
-            exclusive: !wf.settings.reentry,
-        };
+            }),
+            json!({"kind": "trigger", "trigger": trigger, "event": e.id, "chain": new_chain}),
+            e.at,
+            now,
+        );
         if let Some(reason) = guard {
             row.status = status::CANCELLED.into();
             row.error = Some(json!({"code": "loop_guard", "message": reason}).to_string());

@@ -20,6 +20,8 @@
 //!       auth: hmac                           # secret (default) or hmac
 //!       variables: { email: "$.body.email" }  # JSONPath over {method, query, body}
 //!       record: { field: email, value: "$.body.email" }   # or { id: "$.body.id" }
+//!   - schedule: { cron: "0 9 * * 1-5", timezone: Europe/Paris, filter: "record.stage == 'open'" }
+//!   - date: { field: renewal, days: -7, time: "09:00", timezone: Europe/Paris, business_days: next }
 //! ```
 
 use serde::Deserialize;
@@ -44,6 +46,88 @@ pub enum TriggerKind {
     Event(EventMatch),
     /// A call of the trigger's own URL.
     Webhook(WebhookSpec),
+    /// A cron schedule in a time zone.
+    Schedule(Box<Schedule>),
+    /// On or around a date field of each record.
+    Date(DateTrigger),
+}
+
+/// A cron trigger: once per occurrence (global), or once per record its filter picks.
+#[derive(Debug)]
+pub struct Schedule {
+    pub cron: croner::Cron,
+    pub timezone: chrono_tz::Tz,
+    /// Record-scoped workflows: which records (not archived) to run on; default all.
+    pub filter: Option<Expr>,
+}
+
+impl Schedule {
+    /// The first occurrence after `after` (Unix ms).
+    pub fn next_after(&self, after: i64) -> Option<i64> {
+        let start = chrono::DateTime::from_timestamp_millis(after)?.with_timezone(&self.timezone);
+        self.cron
+            .find_next_occurrence(&start, false)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    }
+}
+
+/// Which way a run that falls on a weekend moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusinessDays {
+    /// It stays on the weekend.
+    Ignore,
+    /// To the Monday after.
+    Next,
+    /// To the Friday before.
+    Previous,
+}
+
+/// A run on or around a date field of each record.
+#[derive(Debug)]
+pub struct DateTrigger {
+    pub field: String,
+    /// Days after the date (negative: before).
+    pub days: i64,
+    /// The time of day, for date fields (datetime fields keep theirs).
+    pub time: chrono::NaiveTime,
+    pub timezone: chrono_tz::Tz,
+    pub business_days: BusinessDays,
+}
+
+impl DateTrigger {
+    /// When to run for a record whose field holds `value` (a date or an RFC 3339 time).
+    pub fn run_at(&self, value: &Value) -> Option<i64> {
+        use chrono::{Datelike, Duration, TimeZone, Weekday};
+        let s = value.as_str()?;
+        let local = match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(date) => date.and_time(self.time),
+            Err(_) => chrono::DateTime::parse_from_rfc3339(s)
+                .ok()?
+                .with_timezone(&self.timezone)
+                .naive_local(),
+        };
+        let mut local = local.checked_add_signed(Duration::days(self.days))?;
+        let shift = match (self.business_days, local.weekday()) {
+            (BusinessDays::Next, Weekday::Sat) => 2,
+            (BusinessDays::Next, Weekday::Sun) => 1,
+            (BusinessDays::Previous, Weekday::Sat) => -1,
+            (BusinessDays::Previous, Weekday::Sun) => -2,
+            _ => 0,
+        };
+        local = local.checked_add_signed(Duration::days(shift))?;
+        // A local time skipped by a clock change runs at the first valid instant after it.
+        let t = self
+            .timezone
+            .from_local_datetime(&local)
+            .earliest()
+            .or_else(|| {
+                self.timezone
+                    .from_local_datetime(&(local + Duration::hours(1)))
+                    .earliest()
+            })?;
+        Some(t.timestamp_millis())
+    }
 }
 
 /// How a webhook call proves it may start the workflow.
@@ -440,8 +524,126 @@ fn webhook(
     })
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    cron: String,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDate {
+    field: String,
+    #[serde(default)]
+    days: i64,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    business_days: Option<String>,
+}
+
+fn timezone(name: Option<String>, path: &str, errors: &mut Errors<'_>) -> chrono_tz::Tz {
+    match name {
+        None => chrono_tz::UTC,
+        Some(n) => n.parse().unwrap_or_else(|_| {
+            errors.add(
+                format!("{path}.timezone"),
+                format!("`{n}` is not a time zone (e.g. Europe/Paris, America/New_York, UTC)"),
+            );
+            chrono_tz::UTC
+        }),
+    }
+}
+
+fn schedule(
+    value: Value,
+    path: &str,
+    record_scoped: bool,
+    errors: &mut Errors<'_>,
+) -> Option<Schedule> {
+    let raw: RawSchedule = deserialize(value, path, errors)?;
+    let n = errors.0.len();
+    let cron = raw
+        .cron
+        .parse::<croner::Cron>()
+        .map_err(|e| {
+            errors.add(
+                format!("{path}.cron"),
+                format!(
+                    "`{}` is not a cron expression (minute hour day month weekday): {e}",
+                    raw.cron
+                ),
+            )
+        })
+        .ok();
+    let timezone = timezone(raw.timezone, path, errors);
+    let filter = match (raw.filter, record_scoped) {
+        (Some(_), false) => {
+            errors.add(
+                format!("{path}.filter"),
+                "a filter picks records: the workflow must be record-scoped",
+            );
+            None
+        }
+        (Some(f), true) => Expr::compile(&f)
+            .map_err(|e| errors.add(format!("{path}.filter"), e.to_string()))
+            .ok(),
+        (None, _) => None,
+    };
+    let cron = cron?;
+    (errors.0.len() == n).then_some(Schedule {
+        cron,
+        timezone,
+        filter,
+    })
+}
+
+fn date_trigger(value: Value, path: &str, errors: &mut Errors<'_>) -> Option<DateTrigger> {
+    let raw: RawDate = deserialize(value, path, errors)?;
+    let n = errors.0.len();
+    let time = match raw.time.as_deref() {
+        None => chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+        Some(t) => chrono::NaiveTime::parse_from_str(t, "%H:%M").unwrap_or_else(|_| {
+            errors.add(
+                format!("{path}.time"),
+                format!("`{t}` is not a time of day (HH:MM)"),
+            );
+            chrono::NaiveTime::default()
+        }),
+    };
+    let timezone = timezone(raw.timezone, path, errors);
+    let business_days = match raw.business_days.as_deref() {
+        None => BusinessDays::Ignore,
+        Some("next") => BusinessDays::Next,
+        Some("previous") => BusinessDays::Previous,
+        Some(other) => {
+            errors.add(
+                format!("{path}.business_days"),
+                format!("`{other}` is not next or previous"),
+            );
+            BusinessDays::Ignore
+        }
+    };
+    if raw.days.abs() > 3660 {
+        errors.add(format!("{path}.days"), "at most 3660 days before or after");
+    }
+    (errors.0.len() == n).then_some(DateTrigger {
+        field: raw.field,
+        days: raw.days,
+        time,
+        timezone,
+        business_days,
+    })
+}
+
 /// The kinds a trigger may be, as written.
-pub const TRIGGER_KINDS: [&str; 7] = [
+pub const TRIGGER_KINDS: [&str; 9] = [
     "record_created",
     "field_updated",
     "stage_updated",
@@ -449,6 +651,8 @@ pub const TRIGGER_KINDS: [&str; 7] = [
     "activity_past_due",
     "form_submitted",
     "webhook",
+    "schedule",
+    "date",
 ];
 
 /// The kinds of record events a trigger or a goal may wait for.
@@ -633,12 +837,17 @@ pub(crate) fn parse_triggers(
         }
         let parsed = if kind == "webhook" {
             webhook(settings, &at, record_scoped, &mut errors).map(TriggerKind::Webhook)
+        } else if kind == "schedule" {
+            schedule(settings, &at, record_scoped, &mut errors)
+                .map(|s| TriggerKind::Schedule(Box::new(s)))
         } else if !record_scoped {
             errors.add(
                 at,
                 "record triggers need a record-scoped workflow (`scope: {object: <type>}`)",
             );
             continue;
+        } else if kind == "date" {
+            date_trigger(settings, &at, &mut errors).map(TriggerKind::Date)
         } else {
             event_match(&kind, settings, &at, &mut errors).map(TriggerKind::Event)
         };
