@@ -230,6 +230,19 @@ pub struct Settings {
     /// trigger each other through record changes (default: no; the loop guard stops it).
     #[serde(default)]
     pub reenter_in_chain: bool,
+    /// At most this many executions running or waiting at once; more starts queue.
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
+    /// At most this many starts in any minute; more starts queue.
+    #[serde(default)]
+    pub max_starts_per_minute: Option<u32>,
+}
+
+impl Settings {
+    /// Whether starts go through the queue, to respect a limit.
+    pub fn throttled(&self) -> bool {
+        self.max_concurrent.is_some() || self.max_starts_per_minute.is_some()
+    }
 }
 
 /// A validated workflow, ready to run.
@@ -552,6 +565,20 @@ pub fn from_value(value: Value) -> Result<Workflow, InvalidDefinition> {
         });
     }
 
+    for (key, limit) in [
+        ("settings.max_concurrent", raw.settings.max_concurrent),
+        (
+            "settings.max_starts_per_minute",
+            raw.settings.max_starts_per_minute,
+        ),
+    ] {
+        if limit == Some(0) {
+            err(
+                key.into(),
+                "must be at least 1 (leave it out for no limit)".into(),
+            );
+        }
+    }
     if raw.steps.is_empty() {
         err("steps".into(), "a workflow needs at least one step".into());
     }

@@ -248,6 +248,15 @@ impl Engine {
         self.inner.workflows.forget(&workflow.name);
         self.ensure_webhooks(&workflow).await?;
         if created {
+            let s = &workflow.settings;
+            self.inner
+                .store
+                .set_throttle(
+                    &workflow.name,
+                    s.max_concurrent.map(i64::from),
+                    s.max_starts_per_minute.map(i64::from),
+                )
+                .await?;
             triggers::schedules::sync(&self.inner, &workflow.name).await?;
             self.inner.wake_scheduler.notify_one();
         }
@@ -366,8 +375,9 @@ impl Engine {
         wait: Duration,
     ) -> Result<ExecutionRow, EngineError> {
         let row = self.prepare_start(workflow, request).await?;
-        if row.exclusive {
-            // Its insert may be refused (the record is in the workflow): record it first.
+        if row.exclusive || row.status == status::QUEUED {
+            // Its insert may be refused (the record is in the workflow), or it waits its turn
+            // in the queue: record it first.
             let row = self.launch(row).await?;
             return self.wait(&row.id, wait).await;
         }
@@ -489,11 +499,18 @@ impl Engine {
         chain.push(triggers::link(&wf.name, record.as_ref()));
         cause.insert("chain".into(), Value::Array(chain));
         let exclusive = record.is_some() && !wf.settings.reentry;
+        // A throttled workflow's starts leave the queue when its limits allow.
+        let throttled = wf.settings.throttled();
         Ok(ExecutionRow {
             id: uuid::Uuid::now_v7().to_string(),
             workflow: wf.name.clone(),
             version,
-            status: status::RUNNING.into(),
+            status: if throttled {
+                status::QUEUED
+            } else {
+                status::RUNNING
+            }
+            .into(),
             record_object: record.as_ref().map(|r| r.object.clone()),
             record_id: record.map(|r| r.id),
             parent_id: request.parent_id,
@@ -505,8 +522,8 @@ impl Engine {
             wake_at: None,
             control: None,
             pause_reason: None,
-            lease_owner: Some(self.inner.config.node_id.clone()),
-            lease_until: Some(now + self.inner.config.lease.as_millis() as i64),
+            lease_owner: (!throttled).then(|| self.inner.config.node_id.clone()),
+            lease_until: (!throttled).then(|| now + self.inner.config.lease.as_millis() as i64),
             event_at: request.event_at.unwrap_or(now),
             created_at: now,
             updated_at: now,
@@ -545,7 +562,11 @@ impl Engine {
                     .unwrap_or_default()
             )));
         }
-        executor::spawn(self.inner.clone(), row.clone(), true);
+        if row.status == status::QUEUED {
+            self.inner.wake_scheduler.notify_one();
+        } else {
+            executor::spawn(self.inner.clone(), row.clone(), true);
+        }
         Ok(row)
     }
 

@@ -73,10 +73,16 @@ pub(crate) async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
     }
     let now = millis(inner.config.clock.now());
     let lease_until = now + inner.config.lease.as_millis() as i64;
-    let rows = inner
+    let mut rows = inner
         .store
         .claim_due(&inner.config.node_id, now, lease_until, CLAIM_BATCH)
         .await?;
+    rows.extend(
+        inner
+            .store
+            .claim_throttled(&inner.config.node_id, now, lease_until, CLAIM_BATCH)
+            .await?,
+    );
     let n = rows.len();
     for row in rows {
         // `spawn` skips executions this node already drives (a claim only extended their lease).

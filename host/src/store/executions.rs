@@ -147,16 +147,19 @@ impl Store {
     ) -> Result<Vec<ExecutionRow>, StoreError> {
         // Same statement on both databases except for row locking: PostgreSQL's SKIP LOCKED
         // lets several nodes claim at once without taking the same rows.
+        // Queued executions of throttled workflows leave the queue through `claim_throttled`.
         const PICK: &str = "SELECT id FROM executions WHERE \
-             status = 'queued' OR (status = 'waiting' AND wake_at <= $3) OR (status = 'running' AND lease_until < $3) \
+             (status = 'queued' AND workflow NOT IN (SELECT name FROM workflow_heads \
+                WHERE max_concurrent IS NOT NULL OR max_per_minute IS NOT NULL)) \
+             OR (status = 'waiting' AND wake_at <= $3) OR (status = 'running' AND lease_until < $3) \
              ORDER BY COALESCE(wake_at, created_at) LIMIT $4";
         let sql_sqlite = format!(
-            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3 \
-             WHERE id IN ({PICK}) RETURNING {EXECUTION_COLUMNS}"
+            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
+             started_at = COALESCE(started_at, $3) WHERE id IN ({PICK}) RETURNING {EXECUTION_COLUMNS}"
         );
         let sql_pg = format!(
-            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3 \
-             WHERE id IN ({PICK} FOR UPDATE SKIP LOCKED) RETURNING {EXECUTION_COLUMNS}"
+            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
+             started_at = COALESCE(started_at, $3) WHERE id IN ({PICK} FOR UPDATE SKIP LOCKED) RETURNING {EXECUTION_COLUMNS}"
         );
         let rows = match &self.db {
             Db::Sqlite(p) => {
@@ -179,6 +182,60 @@ impl Store {
             }
         };
         Ok(rows)
+    }
+
+    /// Claim queued executions of throttled workflows, as many as each workflow's limits allow
+    /// now: fewer running or waiting than `max_concurrent`, fewer started in the last minute than
+    /// `max_per_minute`. Oldest first. Each workflow is claimed under a lock, so several nodes
+    /// never exceed a limit together.
+    pub async fn claim_throttled(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        const THROTTLED: &str = "SELECT name, max_concurrent, max_per_minute FROM workflow_heads h \
+             WHERE (max_concurrent IS NOT NULL OR max_per_minute IS NOT NULL) \
+             AND EXISTS (SELECT 1 FROM executions e WHERE e.workflow = h.name AND e.status = 'queued')";
+        const LOCK_PG: &str = "SELECT name FROM workflow_heads WHERE name = $1 FOR UPDATE";
+        const ACTIVE: &str = "SELECT COUNT(*) FROM executions WHERE workflow = $1 AND status IN ('running', 'waiting')";
+        const RECENT: &str =
+            "SELECT COUNT(*) FROM executions WHERE workflow = $1 AND started_at >= $2";
+        let claim = format!(
+            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
+             started_at = $3 WHERE id IN (SELECT id FROM executions WHERE workflow = $4 AND status = 'queued' \
+             ORDER BY created_at, id LIMIT $5) RETURNING {EXECUTION_COLUMNS}"
+        );
+        let mut claimed = Vec::new();
+        on_db!(&self.db, p => {
+            let throttled: Vec<(String, Option<i64>, Option<i64>)> =
+                sqlx::query_as(THROTTLED).fetch_all(p).await?;
+            for (name, max_concurrent, max_per_minute) in throttled {
+                let mut tx = p.begin_with(self.begin_write()).await?;
+                if !self.is_sqlite() {
+                    sqlx::query(LOCK_PG).bind(&name).execute(&mut *tx).await?;
+                }
+                let mut allowed = limit - claimed.len() as i64;
+                if let Some(max) = max_concurrent {
+                    let active: i64 = sqlx::query_scalar(ACTIVE).bind(&name).fetch_one(&mut *tx).await?;
+                    allowed = allowed.min(max - active);
+                }
+                if let Some(max) = max_per_minute {
+                    let recent: i64 = sqlx::query_scalar(RECENT).bind(&name).bind(now - 60_000)
+                        .fetch_one(&mut *tx).await?;
+                    allowed = allowed.min(max - recent);
+                }
+                if allowed > 0 {
+                    let rows = sqlx::query_as::<_, ExecutionRow>(sqlx::AssertSqlSafe(claim.clone()))
+                        .bind(owner).bind(lease_until).bind(now).bind(&name).bind(allowed)
+                        .fetch_all(&mut *tx).await?;
+                    claimed.extend(rows);
+                }
+                tx.commit().await?;
+            }
+        });
+        Ok(claimed)
     }
 
     /// Make every running execution claimable now: on SQLite, at start, every one of them was

@@ -109,6 +109,21 @@ impl Store {
         )
     }
 
+    /// Set a workflow's throttle (from its newest version; `None`: no limit).
+    pub async fn set_throttle(
+        &self,
+        name: &str,
+        max_concurrent: Option<i64>,
+        max_per_minute: Option<i64>,
+    ) -> Result<(), StoreError> {
+        const SQL: &str =
+            "UPDATE workflow_heads SET max_concurrent = $1, max_per_minute = $2 WHERE name = $3";
+        on_db!(&self.db, p => {
+            sqlx::query(SQL).bind(max_concurrent).bind(max_per_minute).bind(name).execute(p).await?;
+        });
+        Ok(())
+    }
+
     /// Switch a workflow's triggers on or off. Switching on starts a new period: events from
     /// before it are ignored. False if there is no such workflow.
     pub async fn set_workflow_enabled(

@@ -18,6 +18,7 @@ on_both_databases!(
     the_loop_guard_stops_chains_by_reentry_and_by_depth,
     a_record_is_in_a_workflow_once_unless_reentry_is_allowed,
     bulk_starts_over_a_filter,
+    throttled_starts_queue_and_all_run,
 );
 
 const DEAL: &str = "
@@ -572,4 +573,90 @@ async fn bulk_starts_over_a_filter(db: Db) {
         )
         .await;
     assert_eq!(status, 400, "{v}");
+}
+
+async fn count(s: &TestServer, workflow: &str, status: &str) -> usize {
+    let (_, v) = s
+        .get(&format!(
+            "/v1/executions?workflow={workflow}&status={status}&limit=1000"
+        ))
+        .await;
+    v["executions"].as_array().unwrap().len()
+}
+
+/// Drive the engine (timers, claims) until `workflow` has `want` executions in `status`.
+async fn until_count(s: &TestServer, workflow: &str, status: &str, want: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        s.engine.run_due().await.unwrap();
+        let n = count(s, workflow, status).await;
+        if n == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{workflow}: {n} {status}, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn throttled_starts_queue_and_all_run(db: Db) {
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+    let clock = ManualClock::new(start);
+    let s = server_with(db, {
+        let clock = clock.clone();
+        move |c| c.clock = Arc::new(clock)
+    })
+    .await;
+    s.apply("name: slow\nsettings: { max_concurrent: 2 }\nsteps:\n  - { id: nap, delay: { for: 1h } }\n").await;
+    s.apply(
+        "name: paced\nsettings: { max_starts_per_minute: 2 }\nsteps:\n  - { id: s, stop: {} }\n",
+    )
+    .await;
+    for _ in 0..5 {
+        let (status, v) = s.post("/v1/workflows/slow/executions", json!({})).await;
+        assert_eq!((status, v["status"].as_str()), (202, Some("queued")), "{v}");
+    }
+    until_count(&s, "slow", "waiting", 2).await;
+    assert_eq!(
+        count(&s, "slow", "queued").await,
+        3,
+        "the rest wait in the queue"
+    );
+    // Each hour the two in flight finish and two more leave the queue.
+    for (hours, completed) in [(1, 2), (2, 4), (3, 5)] {
+        clock.set(start + Duration::from_secs(hours * 3600 + 1));
+        until_count(&s, "slow", "completed", completed).await;
+        until_count(&s, "slow", "waiting", (5 - completed).min(2)).await;
+    }
+    assert_eq!(count(&s, "slow", "queued").await, 0);
+
+    // Two starts a minute: start-and-wait answers 202 while its start waits in the queue.
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let (status, v) = s
+            .post("/v1/workflows/paced/executions?wait=0.05", json!({}))
+            .await;
+        assert!(status == 200 || status == 202, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    until_count(&s, "paced", "completed", 2).await;
+    s.engine.run_due().await.unwrap();
+    assert_eq!(
+        count(&s, "paced", "queued").await,
+        3,
+        "the rate holds within the minute"
+    );
+    for (minutes, completed) in [(1, 4), (2, 5)] {
+        clock.set(start + Duration::from_secs(3 * 3600 + 1 + minutes * 61));
+        until_count(&s, "paced", "completed", completed).await;
+    }
+    let (status, v) = s
+        .post_raw(
+            "/v1/workflows",
+            "name: bad\nsettings: { max_concurrent: 0 }\nsteps:\n  - { id: s, stop: {} }\n",
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
 }
