@@ -9,15 +9,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::schemas::{AuditLog, ErrorBody, Token, Tokens};
 use super::views::time;
 use super::{ApiError, AppState, json_body};
 use crate::store::{AuditRow, Store, StoreError, TokenRow};
@@ -27,7 +30,7 @@ use crate::store::{AuditRow, Store, StoreError, TokenRow};
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// A token's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Records, starting and controlling executions, reading.
@@ -229,14 +232,14 @@ pub async fn bootstrap(
     Ok(generated.then_some(token))
 }
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tokens", get(list).post(create))
-        .route("/v1/tokens/{id}", delete(revoke))
-        .route("/v1/audit", get(audit_log))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
+        .routes(routes!(audit_log))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
     name: String,
@@ -248,6 +251,10 @@ fn view(t: &TokenRow) -> Value {
 }
 
 /// Create a token; the answer is the only time the token itself is shown.
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens",
+    request_body = NewToken,
+    responses((status = 201, description = "The token: shown this once (only its SHA-256 is kept)", body = Token), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["admin"])))]
 async fn create(
     State(s): State<AppState>,
     caller: Caller,
@@ -284,12 +291,19 @@ async fn create(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens",
+    responses((status = 200, description = "Every token, without secrets", body = Tokens), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["admin"])))]
 async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     let tokens: Vec<Value> = s.engine.store().tokens().await?.iter().map(view).collect();
     Ok(Json(json!({ "tokens": tokens })))
 }
 
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "The token's id")),
+    responses((status = 200, description = "Revoked: at once on this node, within 5 s on others", body = serde_json::Value), (status = 404, description = "No such token (or already revoked)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["admin"])))]
 async fn revoke(
     State(s): State<AppState>,
     caller: Caller,
@@ -312,6 +326,9 @@ async fn revoke(
     Ok(Json(json!({"id": id, "revoked": true})))
 }
 
+#[utoipa::path(get, path = "/v1/audit", tag = "tokens",
+    responses((status = 200, description = "The newest admin actions", body = AuditLog), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["admin"])))]
 async fn audit_log(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     let rows = s.engine.store().audit_log(200).await?;

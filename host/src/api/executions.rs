@@ -3,15 +3,18 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
+use super::schemas::{BulkStarted, ErrorBody, Execution, ExecutionPage, ExecutionWithSteps};
 use super::views::{execution, execution_with_steps};
 use super::{ApiError, AppState, json_body, query};
 use crate::engine::state::status;
@@ -22,31 +25,36 @@ use crate::store::{Archived, ExecutionFilter};
 /// The longest a caller may wait in one request.
 const MAX_WAIT_SECS: f64 = 300.0;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workflows/{name}/executions", post(start))
-        .route("/v1/workflows/{name}/executions/bulk", post(start_bulk))
-        .route("/v1/executions", get(list))
-        .route("/v1/executions/{id}", get(show))
-        .route("/v1/executions/{id}/pause", post(pause))
-        .route("/v1/executions/{id}/resume", post(resume))
-        .route("/v1/executions/{id}/cancel", post(cancel))
-        .route("/v1/executions/{id}/goals/{step}/meet", post(meet))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(start_bulk))
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(cancel))
+        .routes(routes!(meet))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
+    /// The execution's input.
     #[serde(default)]
     input: Value,
+    /// The record, for a record-scoped workflow.
     #[serde(default)]
     record_id: Option<String>,
+    /// Variables, set before the declared ones are resolved.
     #[serde(default)]
+    #[schema(value_type = Object)]
     variables: Map<String, Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct WaitQuery {
     /// Seconds to wait for the execution to finish.
     wait: Option<f64>,
@@ -86,6 +94,16 @@ async fn record_for(
 
 /// Start an execution. With `?wait=SECONDS`, answer when it finishes (200), or with its state
 /// when the wait runs out (202); without, answer once it is recorded (202).
+#[utoipa::path(post, path = "/v1/workflows/{name}/executions", tag = "executions",
+    params(("name" = String, Path, description = "The workflow's name"), WaitQuery),
+    request_body(content = StartBody, description = "Optional: an empty body starts a global workflow with a null input"),
+    responses((status = 202, description = "Recorded (it runs in the background); with `wait`, still running when the wait ran out", body = Execution),
+        (status = 200, description = "With `wait`: finished", body = Execution),
+        (status = 404, description = "No such workflow or record", body = ErrorBody),
+        (status = 409, description = "A kill switch is on, or the record is already in a workflow without re-entry", body = ErrorBody),
+        (status = 422, description = "A record for a global workflow, or none for a record-scoped one", body = ErrorBody),
+        (status = 400, description = "Malformed body or query", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn start(
     State(s): State<AppState>,
     caller: Caller,
@@ -121,11 +139,13 @@ async fn start(
     Ok((code, Json(execution(&row))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BulkBody {
+    /// Each execution's input.
     #[serde(default)]
     input: Value,
+    /// The records (up to 10,000); or give `filter`.
     #[serde(default)]
     record_ids: Option<Vec<String>>,
     /// Instead of ids: every record (not archived) this expression over `record` holds for.
@@ -171,6 +191,12 @@ async fn ids_by_filter(
 }
 
 /// Start one execution per record: those listed in `record_ids`, or those `filter` picks.
+#[utoipa::path(post, path = "/v1/workflows/{name}/executions/bulk", tag = "executions",
+    params(("name" = String, Path, description = "The workflow's name")),
+    request_body = BulkBody,
+    responses((status = 202, description = "One execution per record; the ones that could not start are in `errors`", body = BulkStarted),
+        (status = 422, description = "None could start", body = BulkStarted), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn start_bulk(
     State(s): State<AppState>,
     caller: Caller,
@@ -242,10 +268,12 @@ async fn start_bulk(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     workflow: Option<String>,
+    /// queued, running, waiting, paused, completed, failed or cancelled.
     status: Option<String>,
     record_object: Option<String>,
     record_id: Option<String>,
@@ -253,7 +281,9 @@ struct ListQuery {
     since: Option<String>,
     /// RFC 3339; created before.
     until: Option<String>,
+    /// 1-1000 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -269,6 +299,9 @@ fn parse_time(field: &str, text: &Option<String>) -> Result<Option<i64>, ApiErro
     }
 }
 
+#[utoipa::path(get, path = "/v1/executions", tag = "executions", params(ListQuery),
+    responses((status = 200, description = "Newest first", body = ExecutionPage), (status = 400, description = "A bad filter", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -320,6 +353,10 @@ async fn list(
 }
 
 /// An execution with its step history; `?wait=SECONDS` waits for it to finish first.
+#[utoipa::path(get, path = "/v1/executions/{id}", tag = "executions",
+    params(("id" = String, Path, description = "The execution's id"), WaitQuery),
+    responses((status = 200, description = "The execution with its step history", body = ExecutionWithSteps), (status = 404, description = "No such execution", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn show(
     State(s): State<AppState>,
     caller: Caller,
@@ -336,6 +373,9 @@ async fn show(
     Ok(Json(execution_with_steps(&row, &runs)))
 }
 
+#[utoipa::path(post, path = "/v1/executions/{id}/pause", tag = "executions", params(("id" = String, Path, description = "The execution's id")),
+    responses((status = 200, description = "A running execution stops before its next step; a waiting or queued one at once", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn pause(
     State(s): State<AppState>,
     caller: Caller,
@@ -345,6 +385,9 @@ async fn pause(
     Ok(Json(execution(&s.engine.pause(&id).await?)))
 }
 
+#[utoipa::path(post, path = "/v1/executions/{id}/resume", tag = "executions", params(("id" = String, Path, description = "The execution's id")),
+    responses((status = 200, description = "It continues where it stopped", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn resume(
     State(s): State<AppState>,
     caller: Caller,
@@ -354,6 +397,9 @@ async fn resume(
     Ok(Json(execution(&s.engine.resume(&id).await?)))
 }
 
+#[utoipa::path(post, path = "/v1/executions/{id}/cancel", tag = "executions", params(("id" = String, Path, description = "The execution's id")),
+    responses((status = 200, description = "Cancelled (a running step is stopped at once)", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn cancel(
     State(s): State<AppState>,
     caller: Caller,
@@ -363,6 +409,10 @@ async fn cancel(
     Ok(Json(execution(&s.engine.cancel(&id).await?)))
 }
 
+#[utoipa::path(post, path = "/v1/executions/{id}/goals/{step}/meet", tag = "executions",
+    params(("id" = String, Path, description = "The execution's id"), ("step" = String, Path, description = "The goal step it waits on")),
+    responses((status = 200, description = "The goal takes its `met` path", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn meet(
     State(s): State<AppState>,
     caller: Caller,

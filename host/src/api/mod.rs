@@ -4,7 +4,9 @@
 pub mod auth;
 mod error;
 mod executions;
+mod openapi;
 mod records;
+mod schemas;
 mod steps;
 mod views;
 mod webhooks;
@@ -14,6 +16,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use self::error::ApiError;
 use crate::engine::Engine;
@@ -25,23 +29,43 @@ pub struct AppState {
     pub auth: std::sync::Arc<auth::Auth>,
 }
 
-/// The whole API.
-pub fn app(engine: Engine) -> Router {
-    let state = AppState {
-        engine,
-        auth: auth::new_auth(),
-    };
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+/// The routes and their OpenAPI description, built together.
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(auth::router())
         .merge(workflows::router())
         .merge(executions::router())
         .merge(records::router())
         .merge(steps::router())
         .merge(webhooks::router())
+        .split_for_parts()
+}
+
+/// The API's OpenAPI description (what `/openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The whole API.
+pub fn app(engine: Engine) -> Router {
+    let state = AppState {
+        engine,
+        auth: auth::new_auth(),
+    };
+    let (router, spec) = routes();
+    let spec = std::sync::Arc::new(spec);
+    router
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move { axum::Json(spec) }
+            }),
+        )
         .fallback(|| async { ApiError::not_found("route", "no such route; the API is under /v1") })
         .layer(DefaultBodyLimit::max(4 << 20))
         .with_state(state)

@@ -1,14 +1,20 @@
 //! `/v1/objects` and `/v1/records`: object types, typed records, activities and record events.
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
+use super::schemas::{
+    Activities, Activity, ErrorBody, Events, ImportResult, ObjectType, ObjectTypes, Record,
+    RecordDeleted, RecordPage, RecordWritten,
+};
 use super::views::{parse_time, time};
 use super::{ApiError, AppState, json_body, query};
 use crate::engine::records::{ImportItem, ImportMode, NewActivity};
@@ -17,27 +23,21 @@ use crate::store::{ActivityRow, Archived, EventRow, RecordRow, Written};
 /// The most records one import takes.
 const MAX_IMPORT: usize = 10_000;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/objects", post(define_object).get(list_objects))
-        .route("/v1/objects/{name}", get(show_object))
-        .route("/v1/records/{object}", post(create).get(list))
-        .route(
-            "/v1/records/{object}/import",
-            post(import).layer(DefaultBodyLimit::max(64 << 20)),
-        )
-        .route(
-            "/v1/records/{object}/{id}",
-            get(show).put(replace).patch(update).delete(delete),
-        )
-        .route("/v1/records/{object}/{id}/archive", post(archive))
-        .route("/v1/records/{object}/{id}/unarchive", post(unarchive))
-        .route(
-            "/v1/records/{object}/{id}/activities",
-            get(activities).post(add_activity),
-        )
-        .route("/v1/records/{object}/{id}/events", get(events))
-        .route("/v1/activities/{id}/complete", post(complete_activity))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    let import_route = OpenApiRouter::new()
+        .routes(routes!(import))
+        .layer(DefaultBodyLimit::max(64 << 20));
+    OpenApiRouter::new()
+        .routes(routes!(define_object, list_objects))
+        .routes(routes!(show_object))
+        .routes(routes!(create, list))
+        .merge(import_route)
+        .routes(routes!(show, replace, update, delete))
+        .routes(routes!(archive))
+        .routes(routes!(unarchive))
+        .routes(routes!(activities, add_activity))
+        .routes(routes!(events))
+        .routes(routes!(complete_activity))
 }
 
 // ---- Rendering ----
@@ -115,6 +115,10 @@ fn text_body(body: &Bytes) -> Result<&str, ApiError> {
 // ---- Object types ----
 
 /// Create or replace an object type (JSON or YAML).
+#[utoipa::path(post, path = "/v1/objects", tag = "records",
+    request_body(content = String, content_type = "application/yaml", description = "An object type, YAML or JSON: `name`, `fields` (name -> `{type, required?, unique?, choices?, stages?, object?}`)"),
+    responses((status = 201, description = "Created", body = ObjectType), (status = 200, description = "Replaced", body = ObjectType), (status = 422, description = "`invalid_fields`: one entry per bad field in `details`", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["developer"])))]
 async fn define_object(
     State(s): State<AppState>,
     caller: Caller,
@@ -130,11 +134,18 @@ async fn define_object(
     Ok((status, Json(json!(object))))
 }
 
+#[utoipa::path(get, path = "/v1/objects", tag = "records",
+    responses((status = 200, description = "Every object type", body = ObjectTypes), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn list_objects(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Client)?;
     Ok(Json(json!({ "objects": s.engine.object_types().await? })))
 }
 
+#[utoipa::path(get, path = "/v1/objects/{name}", tag = "records",
+    params(("name" = String, Path, description = "The object type")),
+    responses((status = 200, description = "The object type", body = ObjectType), (status = 404, description = "No such object type", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn show_object(
     State(s): State<AppState>,
     caller: Caller,
@@ -146,12 +157,13 @@ async fn show_object(
 
 // ---- Records ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewRecord {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     fields: Map<String, Value>,
     /// The form the record was submitted through: its event is `form_submitted`.
     #[serde(default)]
@@ -159,6 +171,11 @@ struct NewRecord {
 }
 
 /// Create a record: `{"id"?, "fields": {...}, "form"?}`. 201.
+#[utoipa::path(post, path = "/v1/records/{object}", tag = "records", params(("object" = String, Path, description = "The object type")),
+    request_body = NewRecord,
+    responses((status = 201, description = "Created, with its event", body = RecordWritten), (status = 422, description = "`invalid_fields`: one entry per bad field in `details`", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 404, description = "No such object type", body = ErrorBody), (status = 409, description = "The id is taken (`conflict`), or a unique value is (`duplicate`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn create(
     State(s): State<AppState>,
     caller: Caller,
@@ -175,6 +192,11 @@ async fn create(
 }
 
 /// Create or replace a record: the body is all its fields. 201 if it is new.
+#[utoipa::path(put, path = "/v1/records/{object}/{id}", tag = "records", params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id")),
+    request_body(content = Object, description = "All its fields"),
+    responses((status = 201, description = "Created", body = RecordWritten), (status = 200, description = "Replaced", body = RecordWritten), (status = 422, description = "`invalid_fields`: one entry per bad field in `details`", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 404, description = "No such object type", body = ErrorBody), (status = 409, description = "A unique value is taken", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn replace(
     State(s): State<AppState>,
     caller: Caller,
@@ -195,14 +217,21 @@ async fn replace(
     Ok((status, Json(written_view(&w))))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct UpdateQuery {
     form: Option<String>,
 }
 
 /// Change some fields: the body holds them (a null clears one). `?form=NAME` records a form
 /// submission.
+#[utoipa::path(patch, path = "/v1/records/{object}/{id}", tag = "records",
+    params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id"), UpdateQuery),
+    request_body(content = Object, description = "Some fields; a null clears one"),
+    responses((status = 200, description = "Updated, with its event (none if nothing changed)", body = RecordWritten), (status = 422, description = "`invalid_fields`: one entry per bad field in `details`", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 404, description = "No such object type (`object_not_found`) or record (`record_not_found`)", body = ErrorBody),
+        (status = 409, description = "A unique value is taken", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn update(
     State(s): State<AppState>,
     caller: Caller,
@@ -220,6 +249,9 @@ async fn update(
     Ok(Json(written_view(&w)))
 }
 
+#[utoipa::path(get, path = "/v1/records/{object}/{id}", tag = "records", params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id")),
+    responses((status = 200, description = "The record", body = Record), (status = 404, description = "No such object type (`object_not_found`) or record (`record_not_found`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn show(
     State(s): State<AppState>,
     caller: Caller,
@@ -229,6 +261,9 @@ async fn show(
     Ok(Json(record_view(&s.engine.record(&object, &id).await?)))
 }
 
+#[utoipa::path(delete, path = "/v1/records/{object}/{id}", tag = "records", params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id")),
+    responses((status = 200, description = "Deleted, with its activities; its events stay", body = RecordDeleted), (status = 404, description = "No such object type (`object_not_found`) or record (`record_not_found`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn delete(
     State(s): State<AppState>,
     caller: Caller,
@@ -247,6 +282,9 @@ async fn delete(
     })))
 }
 
+#[utoipa::path(post, path = "/v1/records/{object}/{id}/archive", tag = "records", params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id")),
+    responses((status = 200, description = "Archived (no event if it already was)", body = RecordWritten), (status = 404, description = "No such object type (`object_not_found`) or record (`record_not_found`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn archive(
     State(s): State<AppState>,
     caller: Caller,
@@ -260,6 +298,9 @@ async fn archive(
     Ok(Json(written_view(&w)))
 }
 
+#[utoipa::path(post, path = "/v1/records/{object}/{id}/unarchive", tag = "records", params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id")),
+    responses((status = 200, description = "Unarchived", body = RecordWritten), (status = 404, description = "No such object type (`object_not_found`) or record (`record_not_found`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn unarchive(
     State(s): State<AppState>,
     caller: Caller,
@@ -273,8 +314,9 @@ async fn unarchive(
     Ok(Json(written_view(&w)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// An expression over `record`, e.g. `record.amount > 100 and record.stage == 'won'`.
     filter: Option<String>,
@@ -285,6 +327,10 @@ struct ListQuery {
 }
 
 /// Records of a type in id order, filtered: `{records, next_cursor}`.
+#[utoipa::path(get, path = "/v1/records/{object}", tag = "records", params(("object" = String, Path, description = "The object type"), ListQuery),
+    responses((status = 200, description = "Records in id order", body = RecordPage), (status = 422, description = "The filter does not parse", body = ErrorBody),
+        (status = 404, description = "No such object type", body = ErrorBody), (status = 400, description = "A bad query", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -320,7 +366,7 @@ async fn list(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ImportBody {
     records: Vec<ImportRecord>,
@@ -329,15 +375,21 @@ struct ImportBody {
     mode: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ImportRecord {
     #[serde(default)]
     id: Option<String>,
+    #[schema(value_type = Object)]
     fields: Map<String, Value>,
 }
 
 /// Import many records in one transaction; each one is checked and written on its own.
+#[utoipa::path(post, path = "/v1/records/{object}/import", tag = "records", params(("object" = String, Path, description = "The object type")),
+    request_body = ImportBody,
+    responses((status = 200, description = "What happened to each record", body = ImportResult), (status = 404, description = "No such object type", body = ErrorBody),
+        (status = 400, description = "Malformed body, or over 10,000 records", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn import(
     State(s): State<AppState>,
     caller: Caller,
@@ -413,7 +465,7 @@ async fn import(
 
 // ---- Activities and events ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewActivityBody {
     #[serde(rename = "type")]
@@ -430,6 +482,11 @@ struct NewActivityBody {
     done: Option<bool>,
 }
 
+#[utoipa::path(post, path = "/v1/records/{object}/{id}/activities", tag = "records", params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id")),
+    request_body = NewActivityBody,
+    responses((status = 201, description = "Logged, or scheduled", body = Activity), (status = 404, description = "No such object type (`object_not_found`) or record (`record_not_found`)", body = ErrorBody),
+        (status = 422, description = "A bad type, or not done without a due time", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn add_activity(
     State(s): State<AppState>,
     caller: Caller,
@@ -466,6 +523,9 @@ async fn add_activity(
     Ok((StatusCode::CREATED, Json(activity)))
 }
 
+#[utoipa::path(get, path = "/v1/records/{object}/{id}/activities", tag = "records", params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id")),
+    responses((status = 200, description = "Its activities, newest first", body = Activities), (status = 404, description = "No such object type (`object_not_found`) or record (`record_not_found`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn activities(
     State(s): State<AppState>,
     caller: Caller,
@@ -478,6 +538,11 @@ async fn activities(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/activities/{id}/complete", tag = "records",
+    params(("id" = String, Path, description = "The activity's id")),
+    responses((status = 200, description = "Done: logged now", body = Activity), (status = 404, description = "No such activity", body = ErrorBody),
+        (status = 409, description = "It is already done", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn complete_activity(
     State(s): State<AppState>,
     caller: Caller,
@@ -490,8 +555,9 @@ async fn complete_activity(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
     before: Option<i64>,
     limit: Option<i64>,
@@ -499,6 +565,10 @@ struct EventsQuery {
 
 /// A record's events, newest first: what changed, who caused it, when triggers evaluated it and
 /// what they did.
+#[utoipa::path(get, path = "/v1/records/{object}/{id}/events", tag = "records",
+    params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id"), EventsQuery),
+    responses((status = 200, description = "Its events, newest first", body = Events), (status = 404, description = "No such object type", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn events(
     State(s): State<AppState>,
     caller: Caller,

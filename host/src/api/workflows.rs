@@ -1,35 +1,37 @@
 //! `/v1/workflows`: save (a new version when the definition changes), read, list, kill switches.
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
+use super::schemas::{ErrorBody, Timers, Versions, WorkflowSaved, WorkflowVersion, Workflows};
 use super::views::time;
 use super::{ApiError, AppState, json_body, query};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workflows", post(apply).get(list))
-        .route("/v1/workflows/{name}", get(show))
-        .route("/v1/workflows/{name}/versions", get(versions))
-        .route(
-            "/v1/workflows/{name}/kill-switch",
-            put(workflow_kill_switch),
-        )
-        .route("/v1/workflows/{name}/enabled", put(enabled))
-        .route("/v1/workflows/{name}/timers", get(timers))
-        .route(
-            "/v1/kill-switch",
-            put(global_kill_switch).get(global_kill_switch_state),
-        )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(apply, list))
+        .routes(routes!(show))
+        .routes(routes!(versions))
+        .routes(routes!(workflow_kill_switch))
+        .routes(routes!(enabled))
+        .routes(routes!(timers))
+        .routes(routes!(global_kill_switch, global_kill_switch_state))
 }
 
 /// Save a definition (JSON or YAML). 201 with a new version, 200 if unchanged.
+#[utoipa::path(post, path = "/v1/workflows", tag = "workflows",
+    request_body(content = String, content_type = "application/yaml", description = "A workflow definition, YAML or JSON (docs/workflows.md)"),
+    responses((status = 201, description = "A new version", body = WorkflowSaved), (status = 200, description = "Unchanged: the same version", body = WorkflowSaved),
+        (status = 422, description = "`invalid_definition`: each problem with where it is, in `details`", body = ErrorBody), (status = 400, description = "Empty or not UTF-8", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["developer"])))]
 async fn apply(
     State(s): State<AppState>,
     caller: Caller,
@@ -56,6 +58,9 @@ async fn apply(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/workflows", tag = "workflows",
+    responses((status = 200, description = "Every workflow", body = Workflows), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Client)?;
     let heads = s.engine.store().workflow_heads().await?;
@@ -72,6 +77,10 @@ struct VersionQuery {
     version: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/workflows/{name}", tag = "workflows",
+    params(("name" = String, Path, description = "The workflow's name"), ("version" = Option<i64>, Query, description = "A version (default: the newest)")),
+    responses((status = 200, description = "The definition", body = WorkflowVersion), (status = 404, description = "No such workflow or version", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn show(
     State(s): State<AppState>,
     caller: Caller,
@@ -87,6 +96,9 @@ async fn show(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/workflows/{name}/versions", tag = "workflows", params(("name" = String, Path, description = "The workflow's name")),
+    responses((status = 200, description = "Its versions", body = Versions), (status = 404, description = "No such workflow", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn versions(
     State(s): State<AppState>,
     caller: Caller,
@@ -107,12 +119,17 @@ async fn versions(
     Ok(Json(json!({"name": name, "versions": items})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KillSwitch {
     on: bool,
 }
 
+#[utoipa::path(put, path = "/v1/workflows/{name}/kill-switch", tag = "workflows", params(("name" = String, Path, description = "The workflow's name")),
+    request_body = KillSwitch,
+    responses((status = 200, description = "On: new starts are refused and running executions pause at their next step. Off: what it paused resumes", body = serde_json::Value),
+        (status = 404, description = "No such workflow", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["admin"])))]
 async fn workflow_kill_switch(
     State(s): State<AppState>,
     caller: Caller,
@@ -136,6 +153,9 @@ async fn workflow_kill_switch(
 }
 
 /// A workflow's upcoming timed runs: each cron trigger's next run, each record's date run.
+#[utoipa::path(get, path = "/v1/workflows/{name}/timers", tag = "workflows", params(("name" = String, Path, description = "The workflow's name")),
+    responses((status = 200, description = "Upcoming timed runs", body = Timers), (status = 404, description = "No such workflow", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn timers(
     State(s): State<AppState>,
     caller: Caller,
@@ -161,7 +181,7 @@ async fn timers(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Enabled {
     on: bool,
@@ -169,6 +189,11 @@ struct Enabled {
 
 /// Switch a workflow's triggers on or off (`{"on": false}`): while off they start nothing, and
 /// what happened meanwhile is ignored once it is back on.
+#[utoipa::path(put, path = "/v1/workflows/{name}/enabled", tag = "workflows", params(("name" = String, Path, description = "The workflow's name")),
+    request_body = Enabled,
+    responses((status = 200, description = "Its triggers are on (or off)", body = serde_json::Value),
+        (status = 404, description = "No such workflow", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["developer"])))]
 async fn enabled(
     State(s): State<AppState>,
     caller: Caller,
@@ -181,6 +206,10 @@ async fn enabled(
     Ok(Json(json!({"workflow": name, "enabled": e.on})))
 }
 
+#[utoipa::path(put, path = "/v1/kill-switch", tag = "workflows",
+    request_body = KillSwitch,
+    responses((status = 200, description = "The global kill switch, for every workflow", body = serde_json::Value), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["admin"])))]
 async fn global_kill_switch(
     State(s): State<AppState>,
     caller: Caller,
@@ -200,6 +229,9 @@ async fn global_kill_switch(
     Ok(Json(json!({"kill_switch": k.on, "resumed": resumed})))
 }
 
+#[utoipa::path(get, path = "/v1/kill-switch", tag = "workflows",
+    responses((status = 200, description = "Whether the global kill switch is on", body = serde_json::Value), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
 async fn global_kill_switch_state(
     State(s): State<AppState>,
     caller: Caller,

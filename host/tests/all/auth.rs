@@ -10,49 +10,54 @@ on_both_databases!(
     tokens_and_the_audit_log
 );
 
-/// Each route with the least role it needs.
-const ROUTES: &[(&str, &str, &str)] = &[
+/// Each route (as its path template) with the least role it needs. The OpenAPI test checks that
+/// this list and the served description are the same.
+pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/v1/workflows", "developer"),
     ("GET", "/v1/workflows", "client"),
-    ("GET", "/v1/workflows/w", "client"),
-    ("GET", "/v1/workflows/w/versions", "client"),
-    ("PUT", "/v1/workflows/w/kill-switch", "admin"),
-    ("PUT", "/v1/workflows/w/enabled", "developer"),
-    ("GET", "/v1/workflows/w/webhooks", "developer"),
-    ("GET", "/v1/workflows/w/timers", "client"),
-    ("POST", "/v1/workflows/w/webhooks/t/rotate", "developer"),
+    ("GET", "/v1/workflows/{name}", "client"),
+    ("GET", "/v1/workflows/{name}/versions", "client"),
+    ("PUT", "/v1/workflows/{name}/kill-switch", "admin"),
+    ("PUT", "/v1/workflows/{name}/enabled", "developer"),
+    ("GET", "/v1/workflows/{name}/webhooks", "developer"),
+    ("GET", "/v1/workflows/{name}/timers", "client"),
+    (
+        "POST",
+        "/v1/workflows/{name}/webhooks/{trigger}/rotate",
+        "developer",
+    ),
     ("PUT", "/v1/kill-switch", "admin"),
     ("GET", "/v1/kill-switch", "client"),
-    ("POST", "/v1/workflows/w/executions", "client"),
-    ("POST", "/v1/workflows/w/executions/bulk", "client"),
+    ("POST", "/v1/workflows/{name}/executions", "client"),
+    ("POST", "/v1/workflows/{name}/executions/bulk", "client"),
     ("GET", "/v1/executions", "client"),
-    ("GET", "/v1/executions/e", "client"),
-    ("POST", "/v1/executions/e/pause", "client"),
-    ("POST", "/v1/executions/e/resume", "client"),
-    ("POST", "/v1/executions/e/cancel", "client"),
-    ("POST", "/v1/executions/e/goals/g/meet", "client"),
-    ("PUT", "/v1/steps/m", "admin"),
+    ("GET", "/v1/executions/{id}", "client"),
+    ("POST", "/v1/executions/{id}/pause", "client"),
+    ("POST", "/v1/executions/{id}/resume", "client"),
+    ("POST", "/v1/executions/{id}/cancel", "client"),
+    ("POST", "/v1/executions/{id}/goals/{step}/meet", "client"),
+    ("PUT", "/v1/steps/{name}", "admin"),
     ("GET", "/v1/steps", "client"),
-    ("GET", "/v1/steps/m", "client"),
+    ("GET", "/v1/steps/{name}", "client"),
     ("POST", "/v1/objects", "developer"),
     ("GET", "/v1/objects", "client"),
-    ("GET", "/v1/objects/deal", "client"),
-    ("POST", "/v1/records/deal", "client"),
-    ("GET", "/v1/records/deal", "client"),
-    ("POST", "/v1/records/deal/import", "client"),
-    ("PUT", "/v1/records/deal/1", "client"),
-    ("GET", "/v1/records/deal/1", "client"),
-    ("PATCH", "/v1/records/deal/1", "client"),
-    ("DELETE", "/v1/records/deal/1", "client"),
-    ("POST", "/v1/records/deal/1/archive", "client"),
-    ("POST", "/v1/records/deal/1/unarchive", "client"),
-    ("GET", "/v1/records/deal/1/activities", "client"),
-    ("POST", "/v1/records/deal/1/activities", "client"),
-    ("GET", "/v1/records/deal/1/events", "client"),
-    ("POST", "/v1/activities/a/complete", "client"),
+    ("GET", "/v1/objects/{name}", "client"),
+    ("POST", "/v1/records/{object}", "client"),
+    ("GET", "/v1/records/{object}", "client"),
+    ("POST", "/v1/records/{object}/import", "client"),
+    ("PUT", "/v1/records/{object}/{id}", "client"),
+    ("GET", "/v1/records/{object}/{id}", "client"),
+    ("PATCH", "/v1/records/{object}/{id}", "client"),
+    ("DELETE", "/v1/records/{object}/{id}", "client"),
+    ("POST", "/v1/records/{object}/{id}/archive", "client"),
+    ("POST", "/v1/records/{object}/{id}/unarchive", "client"),
+    ("GET", "/v1/records/{object}/{id}/activities", "client"),
+    ("POST", "/v1/records/{object}/{id}/activities", "client"),
+    ("GET", "/v1/records/{object}/{id}/events", "client"),
+    ("POST", "/v1/activities/{id}/complete", "client"),
     ("GET", "/v1/tokens", "admin"),
     ("POST", "/v1/tokens", "admin"),
-    ("DELETE", "/v1/tokens/t", "admin"),
+    ("DELETE", "/v1/tokens/{id}", "admin"),
     ("GET", "/v1/audit", "admin"),
 ];
 
@@ -75,7 +80,21 @@ async fn new_token(s: &TestServer, role: &str) -> String {
     v["token"].as_str().unwrap().to_string()
 }
 
+/// A path template with sample values.
+fn concrete(template: &str) -> String {
+    template
+        .split('/')
+        .map(|part| match part {
+            "{object}" => "deal",
+            p if p.starts_with('{') => "x1",
+            p => p,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 async fn send(s: &TestServer, method: &str, path: &str, auth: Option<&str>) -> (u16, Value) {
+    let path = &concrete(path);
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut req = s
         .http

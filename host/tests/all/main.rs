@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod common;
 mod crash;
+mod openapi;
 mod records;
 mod sandbox;
 mod schedules;

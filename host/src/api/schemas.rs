@@ -1,0 +1,332 @@
+//! The shapes of the API's answers, for its OpenAPI description. The handlers build these as
+//! JSON (see [`super::views`]); the OpenAPI test checks real answers against these shapes, key
+//! by key, so the two cannot drift apart.
+#![allow(dead_code)]
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Every error: a stable code, a message, and for some codes details.
+#[derive(ToSchema, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct ErrorDetail {
+    /// e.g. `invalid_fields`, `record_not_found`, `unauthorized`.
+    pub code: String,
+    pub message: String,
+    /// e.g. one entry per bad field: `[{"field", "message"}]`.
+    pub details: Option<Value>,
+}
+
+/// A record reference.
+#[derive(ToSchema, Serialize)]
+pub struct RecordKey {
+    pub object: String,
+    pub id: String,
+}
+
+/// An execution (times are RFC 3339, UTC).
+#[derive(ToSchema, Serialize)]
+pub struct Execution {
+    pub id: String,
+    pub workflow: String,
+    pub version: i64,
+    /// queued, running, waiting, paused, completed, failed, cancelled.
+    pub status: String,
+    pub record: Option<RecordKey>,
+    pub parent_id: Option<String>,
+    /// What started it (`kind`: api, trigger, schedule, webhook, workflow) and the chain of
+    /// workflows that led to it.
+    pub cause: Option<Value>,
+    pub input: Value,
+    pub output: Option<Value>,
+    /// `{code, message, step}`.
+    pub error: Option<Value>,
+    pub variables: Value,
+    /// The next step.
+    pub position: Option<String>,
+    pub waiting: Option<Value>,
+    pub wake_at: Option<String>,
+    pub pause_reason: Option<String>,
+    /// When the event that started it happened.
+    pub event_at: String,
+    /// When it was created (for a trigger: when the event was evaluated).
+    pub created_at: String,
+    pub updated_at: String,
+    pub ended_at: Option<String>,
+}
+
+/// An execution with its step history.
+#[derive(ToSchema, Serialize)]
+pub struct ExecutionWithSteps {
+    #[serde(flatten)]
+    pub execution: Execution,
+    pub steps: Vec<StepRun>,
+}
+
+/// One run of one step.
+#[derive(ToSchema, Serialize)]
+pub struct StepRun {
+    pub seq: i64,
+    pub step_id: String,
+    pub kind: String,
+    /// running, completed, failed, waiting, cancelled.
+    pub status: String,
+    pub attempt: i64,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    /// The path a condition took, a delay's wake-up time, a child's id, ...
+    pub detail: Option<Value>,
+    pub logs: Option<Value>,
+    pub fuel_used: Option<i64>,
+    pub memory_peak_bytes: Option<i64>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub duration_ms: Option<i64>,
+}
+
+/// A page of executions, newest first.
+#[derive(ToSchema, Serialize)]
+pub struct ExecutionPage {
+    pub executions: Vec<Execution>,
+    pub next_cursor: Option<String>,
+}
+
+/// What a bulk start did.
+#[derive(ToSchema, Serialize)]
+pub struct BulkStarted {
+    /// `[{record_id, id, status}]`.
+    pub executions: Vec<Value>,
+    /// `[{record_id, code, message}]`.
+    pub errors: Vec<Value>,
+}
+
+/// A record.
+#[derive(ToSchema, Serialize)]
+pub struct Record {
+    pub object: String,
+    pub id: String,
+    pub fields: Value,
+    pub archived: bool,
+    pub archived_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A record after a write, with the event the write left (none if nothing changed).
+#[derive(ToSchema, Serialize)]
+pub struct RecordWritten {
+    #[serde(flatten)]
+    pub record: Record,
+    pub event: Option<Event>,
+}
+
+/// A record's event.
+#[derive(ToSchema, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub object: String,
+    pub record_id: String,
+    /// created, updated, stage_changed, form_submitted, archived, unarchived, deleted,
+    /// activity_scheduled, activity_logged, activity_past_due.
+    pub kind: String,
+    /// `{"field": {"old", "new"}}`.
+    pub changes: Option<Value>,
+    pub detail: Option<Value>,
+    pub cause: Value,
+    pub at: String,
+    pub evaluated_at: Option<String>,
+    /// What triggers and goals did with it: started, skipped, stopped, goals_met, errors.
+    pub outcome: Option<Value>,
+}
+
+/// A page of records, in id order.
+#[derive(ToSchema, Serialize)]
+pub struct RecordPage {
+    pub records: Vec<Record>,
+    pub next_cursor: Option<String>,
+}
+
+/// A deleted record.
+#[derive(ToSchema, Serialize)]
+pub struct RecordDeleted {
+    pub object: String,
+    pub id: String,
+    pub deleted: bool,
+    pub event: Option<Event>,
+}
+
+/// What an import did, record by record.
+#[derive(ToSchema, Serialize)]
+pub struct ImportResult {
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub failed: i64,
+    /// `[{index, id, status, error?}]`.
+    pub results: Vec<Value>,
+}
+
+/// An activity on a record.
+#[derive(ToSchema, Serialize)]
+pub struct Activity {
+    pub id: String,
+    pub object: String,
+    pub record_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: Option<String>,
+    pub details: Option<Value>,
+    /// scheduled or done.
+    pub status: String,
+    pub due_at: Option<String>,
+    pub done_at: Option<String>,
+    pub past_due_at: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct Activities {
+    pub activities: Vec<Activity>,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct Events {
+    pub events: Vec<Event>,
+}
+
+/// An object type: its typed fields.
+#[derive(ToSchema, Serialize)]
+pub struct ObjectType {
+    pub name: String,
+    pub description: Option<String>,
+    /// Field name -> `{type, required?, unique?, choices?, stages?, object?, description?}`.
+    pub fields: Value,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct ObjectTypes {
+    pub objects: Vec<ObjectType>,
+}
+
+/// A saved workflow definition.
+#[derive(ToSchema, Serialize)]
+pub struct WorkflowSaved {
+    pub name: String,
+    pub version: i64,
+    /// False when the definition was unchanged (same version).
+    pub created: bool,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct WorkflowSummary {
+    pub name: String,
+    pub latest_version: i64,
+    pub enabled: bool,
+    pub kill_switch: bool,
+    pub updated_at: String,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct Workflows {
+    pub workflows: Vec<WorkflowSummary>,
+}
+
+/// One version of a workflow.
+#[derive(ToSchema, Serialize)]
+pub struct WorkflowVersion {
+    pub name: String,
+    pub version: i64,
+    pub definition: Value,
+    /// Why starts are refused, if a kill switch is on.
+    pub kill_switch: Option<String>,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct Versions {
+    pub name: String,
+    /// `[{version, created_at}]`.
+    pub versions: Vec<Value>,
+}
+
+/// A workflow's upcoming timed runs.
+#[derive(ToSchema, Serialize)]
+pub struct Timers {
+    pub workflow: String,
+    /// `[{trigger, next_at}]`.
+    pub schedules: Vec<Value>,
+    /// `[{trigger, record, run_at}]`.
+    pub date_runs: Vec<Value>,
+}
+
+/// A webhook as developers see it.
+#[derive(ToSchema, Serialize)]
+pub struct Webhook {
+    pub trigger: String,
+    /// `/hooks/<token>`.
+    pub path: String,
+    pub methods: Vec<String>,
+    /// secret or hmac.
+    pub auth: String,
+    pub secret: String,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct Webhooks {
+    pub webhooks: Vec<Webhook>,
+}
+
+/// What a webhook call started.
+#[derive(ToSchema, Serialize)]
+pub struct WebhookStarted {
+    pub workflow: String,
+    pub execution_id: String,
+    pub status: String,
+    pub record: Option<RecordKey>,
+}
+
+/// A step module.
+#[derive(ToSchema, Serialize)]
+pub struct StepModule {
+    pub name: String,
+    /// SHA-256 of the component.
+    pub hash: String,
+    /// The capabilities granted: log, variables, records, http, llm, clock.
+    pub grants: Vec<String>,
+    /// Exports, imports, size.
+    pub info: Value,
+    pub created_at: i64,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct StepModules {
+    pub steps: Vec<StepModule>,
+}
+
+/// An API token; `token` itself only in the answer that creates it.
+#[derive(ToSchema, Serialize)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    /// admin, developer or client.
+    pub role: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    pub token: Option<String>,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct Tokens {
+    pub tokens: Vec<Token>,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct AuditLog {
+    /// `[{at, actor, action, target, detail}]`, newest first.
+    pub entries: Vec<Value>,
+}

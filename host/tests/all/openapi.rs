@@ -1,0 +1,255 @@
+//! The OpenAPI description at `/openapi.json` is the API: every served route is in it with the
+//! role it needs (and nothing else is), and real answers have the shapes it describes, key by
+//! key.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::auth::ROUTES;
+use crate::common::{Db, TestServer};
+
+/// Follow `$ref`s to the schema they name.
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => {
+            let name = r.rsplit('/').next().unwrap();
+            resolve(spec, &spec["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+/// The properties a schema gives an object, and which are required (merging `allOf`).
+fn properties(spec: &Value, schema: &Value) -> (serde_json::Map<String, Value>, BTreeSet<String>) {
+    let schema = resolve(spec, schema);
+    let mut props = schema["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut required: BTreeSet<String> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        let (p, r) = properties(spec, part);
+        props.extend(p);
+        required.extend(r);
+    }
+    (props, required)
+}
+
+/// Check `value` against `schema`: an object has only properties the schema lists, and all the
+/// required ones; so does each nested object or list of objects. `path` says where.
+fn assert_shape(spec: &Value, schema: &Value, value: &Value, path: &str) {
+    let schema = resolve(spec, schema);
+    // Option<T> is `oneOf: [null, T]`: check the non-null side.
+    if let Some(variants) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
+        if value.is_null() {
+            return;
+        }
+        let typed = variants
+            .iter()
+            .find(|v| v["type"] != "null")
+            .unwrap_or(&Value::Null);
+        return assert_shape(spec, typed, value, path);
+    }
+    match value {
+        Value::Object(map) => {
+            let (props, required) = properties(spec, schema);
+            if props.is_empty() {
+                return; // free-form JSON
+            }
+            let undescribed: Vec<&String> =
+                map.keys().filter(|k| !props.contains_key(*k)).collect();
+            let missing: Vec<&String> = required.iter().filter(|k| !map.contains_key(*k)).collect();
+            assert!(
+                undescribed.is_empty() && missing.is_empty(),
+                "{path}: answered but not described: {undescribed:?}; described as required but missing: {missing:?}"
+            );
+            for (k, v) in map {
+                assert_shape(spec, &props[k], v, &format!("{path}.{k}"));
+            }
+        }
+        Value::Array(items) => {
+            let item_schema = &resolve(spec, schema)["items"];
+            for (i, item) in items.iter().enumerate() {
+                assert_shape(spec, item_schema, item, &format!("{path}[{i}]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The schema of an operation's answer with `status`.
+fn answer_schema<'a>(spec: &'a Value, method: &str, path: &str, status: u16) -> &'a Value {
+    let op = &spec["paths"][path][method.to_lowercase()];
+    let schema = &op["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    assert!(
+        !schema.is_null(),
+        "{method} {path} describes no {status} answer"
+    );
+    schema
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_description_lists_every_route_with_its_role() {
+    let s = TestServer::start(Db::Sqlite).await;
+    let resp = s
+        .http
+        .get(format!("{}/openapi.json", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "served without a token");
+    let spec: Value = resp.json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(
+        spec["components"]["securitySchemes"]["token"]["scheme"],
+        "bearer"
+    );
+
+    let mut described = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let roles: Vec<String> = op["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|r| r["token"].as_array().cloned().unwrap_or_default())
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect();
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path} describes no answer"
+            );
+            described.insert((method, path.clone(), roles));
+        }
+    }
+    let mut expected: BTreeSet<(String, String, Vec<String>)> = ROUTES
+        .iter()
+        .map(|(m, p, role)| (m.to_string(), p.to_string(), vec![role.to_string()]))
+        .collect();
+    // Webhooks check their own secret, not an API token.
+    expected.insert(("GET".into(), "/hooks/{token}".into(), vec![]));
+    expected.insert(("POST".into(), "/hooks/{token}".into(), vec![]));
+    let missing: Vec<_> = expected.difference(&described).collect();
+    let extra: Vec<_> = described.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "routes and description differ:\n  served but not described (or another role): {missing:?}\n  described but not in the route list: {extra:?}"
+    );
+    // And every described route is served: without a token, a 401, not a 404 or 405.
+    for (method, path, roles) in &described {
+        if roles.is_empty() {
+            continue;
+        }
+        let url = format!("{}{}", s.url, path.replace(['{', '}'], ""));
+        let req = s
+            .http
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
+        let status = req.send().await.unwrap().status().as_u16();
+        assert_eq!(status, 401, "{method} {path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_have_the_described_shapes() {
+    let s = TestServer::start(Db::Sqlite).await;
+    let (_, spec) = s.get("/openapi.json").await;
+    let check = |method: &str, path: &str, status: u16, value: &Value| {
+        assert_shape(
+            &spec,
+            answer_schema(&spec, method, path, status),
+            value,
+            &format!("{method} {path}"),
+        );
+    };
+    let (status, v) = s.upload("increment", "increment", &[]).await;
+    check("PUT", "/v1/steps/{name}", status, &v);
+    let (status, v) = s.get("/v1/steps").await;
+    check("GET", "/v1/steps", status, &v);
+
+    let deal = "name: deal\nfields:\n  amount: { type: number }\n  stage: { type: stage, stages: [a, b] }\n";
+    let (status, v) = s.post_raw("/v1/objects", deal).await;
+    check("POST", "/v1/objects", status, &v);
+    let (status, v) = s.get("/v1/objects").await;
+    check("GET", "/v1/objects", status, &v);
+    let (status, v) = s
+        .post(
+            "/v1/records/deal",
+            json!({"id": "d1", "fields": {"amount": 1, "stage": "a"}}),
+        )
+        .await;
+    check("POST", "/v1/records/{object}", status, &v);
+    let (status, v) = s.patch("/v1/records/deal/d1", json!({"stage": "b"})).await;
+    check("PATCH", "/v1/records/{object}/{id}", status, &v);
+    let (status, v) = s.get("/v1/records/deal?limit=1").await;
+    check("GET", "/v1/records/{object}", status, &v);
+    let (status, v) = s
+        .post("/v1/records/deal/d1/activities", json!({"type": "call"}))
+        .await;
+    check("POST", "/v1/records/{object}/{id}/activities", status, &v);
+    let (status, v) = s
+        .post(
+            "/v1/records/deal/import",
+            json!({"records": [{"id": "d2", "fields": {}}, {"fields": {"amount": "x"}}]}),
+        )
+        .await;
+    check("POST", "/v1/records/{object}/import", status, &v);
+
+    s.apply("name: seq\nsteps:\n  - { id: a, action: increment }\n")
+        .await;
+    s.apply("name: hooked\nscope: { object: deal }\ntriggers:\n  - field_updated: { field: amount }\n  - webhook: { record: { id: \"$.body.id\" } }\nsteps:\n  - { id: s, stop: {} }\n").await;
+    let (status, v) = s.get("/v1/workflows").await;
+    check("GET", "/v1/workflows", status, &v);
+    let (status, v) = s
+        .post(
+            "/v1/workflows/seq/executions?wait=10",
+            json!({"input": {"n": 1}}),
+        )
+        .await;
+    check("POST", "/v1/workflows/{name}/executions", status, &v);
+    let id = v["id"].as_str().unwrap().to_string();
+    let (status, v) = s.get(&format!("/v1/executions/{id}")).await;
+    check("GET", "/v1/executions/{id}", status, &v);
+    assert!(!v["steps"].as_array().unwrap().is_empty());
+    let (status, v) = s.get("/v1/executions?limit=5").await;
+    check("GET", "/v1/executions", status, &v);
+    let (status, v) = s.get("/v1/workflows/hooked/webhooks").await;
+    check("GET", "/v1/workflows/{name}/webhooks", status, &v);
+    let hook = format!("{}{}", s.url, v["webhooks"][0]["path"].as_str().unwrap());
+    let secret = v["webhooks"][0]["secret"].as_str().unwrap().to_string();
+    let resp = s
+        .http
+        .post(hook)
+        .header("x-flowbox-secret", secret)
+        .json(&json!({"id": "d1"}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap();
+    check("POST", "/hooks/{token}", status, &v);
+
+    s.patch("/v1/records/deal/d1", json!({"amount": 2})).await;
+    s.engine.evaluate_events().await.unwrap();
+    let (status, v) = s.get("/v1/records/deal/d1/events").await;
+    check("GET", "/v1/records/{object}/{id}/events", status, &v);
+    let triggered = v["events"][0]["outcome"]["started"][0]["execution"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = s
+        .until_status(&triggered, "completed", Duration::from_secs(10))
+        .await;
+    check("GET", "/v1/executions/{id}", 200, &v);
+    let (status, v) = s.get("/v1/tokens").await;
+    check("GET", "/v1/tokens", status, &v);
+    let (status, v) = s.get("/v1/records/deal/nope").await;
+    check("GET", "/v1/records/{object}/{id}", status, &v);
+}
