@@ -27,9 +27,10 @@ say() { printf '\n== %s\n' "$*"; }
 say "step modules and workflows"
 "$fb" step upload increment "$w/increment.wasm"
 "$fb" step upload fail "$w/fail.wasm"
-for f in examples/*.yaml; do "$fb" workflow apply "$f"; done
+"$fb" step upload update_record "$w/update_record.wasm" --grant records
 api() { curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" "$@"; }
 api -X POST "$FLOWBOX_SERVER/v1/objects" --data-binary @examples/objects/customer.yaml >/dev/null
+for f in examples/*.yaml; do "$fb" workflow apply "$f"; done
 api -X PUT "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"name": "ACME", "seats": 120, "stage": "trial"}' >/dev/null
 api -X PUT "$FLOWBOX_SERVER/v1/records/customer/tiny" -d '{"name": "Tiny", "seats": 3, "stage": "trial"}' >/dev/null
 
@@ -46,6 +47,15 @@ say "onboarding on a small account: the condition ends it"
 run_and_show onboarding --record tiny
 say "flaky: a retryable failure, retried with backoff"
 run_and_show flaky
+
+say "a record event starts a workflow: acme's stage becomes active"
+api -X PATCH "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"stage": "active"}' >/dev/null
+for _ in $(seq 50); do
+  id=$(api "$FLOWBOX_SERVER/v1/executions?workflow=activation&status=completed" | python3 -c 'import json,sys; e=json.load(sys.stdin)["executions"]; print(e[0]["id"] if e else "")')
+  [ -n "$id" ] && break; sleep 0.1
+done
+"$fb" execution show "$id"
+echo "acme now: $(api "$FLOWBOX_SERVER/v1/records/customer/acme" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fields"])')"
 
 say "hostile steps in the sandbox"
 show() { printf '$ flowbox %s\n' "$*"; "$fb" "$@" || true; }

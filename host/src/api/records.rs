@@ -290,12 +290,7 @@ async fn archive(
     caller: Caller,
     Path((object, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
-    let w = s
-        .engine
-        .archive_record(&object, &id, true, &caller.cause())
-        .await?;
-    Ok(Json(written_view(&w)))
+    set_archived(s, caller, object, id, true).await
 }
 
 #[utoipa::path(post, path = "/v1/records/{object}/{id}/unarchive", tag = "records", params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id")),
@@ -306,10 +301,20 @@ async fn unarchive(
     caller: Caller,
     Path((object, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    set_archived(s, caller, object, id, false).await
+}
+
+async fn set_archived(
+    s: AppState,
+    caller: Caller,
+    object: String,
+    id: String,
+    archive: bool,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Client)?;
     let w = s
         .engine
-        .archive_record(&object, &id, false, &caller.cause())
+        .archive_record(&object, &id, archive, &caller.cause())
         .await?;
     Ok(Json(written_view(&w)))
 }

@@ -952,37 +952,14 @@ impl<'a> Run<'a> {
                 });
             }
         }
-        let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
-        let id = uuid::Uuid::now_v7().to_string();
         let mut chain = super::triggers::chain_of(&self.row);
         chain.push(super::triggers::link(workflow, record.as_ref()));
         let cause =
             json!({"kind": "workflow", "parent": self.row.id, "step": step.id, "chain": chain});
-        let child = ExecutionRow {
-            id: id.clone(),
-            workflow: wf.name.clone(),
-            version,
-            status: status::QUEUED.into(),
-            record_object: record.as_ref().map(|r| r.object.clone()),
-            record_id: record.map(|r| r.id),
-            parent_id: Some(self.row.id.clone()),
-            input: input.to_string(),
-            output: None,
-            error: None,
-            state: serde_json::to_string(&State::start(&first, Map::new())).unwrap_or_default(),
-            seq: 0,
-            wake_at: None,
-            control: None,
-            pause_reason: None,
-            lease_owner: None,
-            lease_until: None,
-            event_at: started,
-            created_at: started,
-            updated_at: started,
-            ended_at: None,
-            cause: Some(cause.to_string()),
-            exclusive,
-        };
+        let mut child =
+            super::triggers::queued(&wf, version, record, input.clone(), cause, started, started);
+        child.parent_id = Some(self.row.id.clone());
+        let id = child.id.clone();
         run.detail =
             Some(json!({"child": id, "workflow": workflow, "version": version}).to_string());
         run.input = Some(input.to_string());

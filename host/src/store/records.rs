@@ -100,6 +100,23 @@ impl Store {
         )
     }
 
+    /// Every record of an object type that is not archived, in id order (read a page at a time).
+    pub async fn live_records(&self, object: &str) -> Result<Vec<RecordRow>, StoreError> {
+        const PAGE: i64 = 500;
+        let mut all: Vec<RecordRow> = Vec::new();
+        loop {
+            let after = all.last().map(|r| r.id.clone());
+            let page = self
+                .records_page(object, Archived::Exclude, after.as_deref(), PAGE)
+                .await?;
+            let done = (page.len() as i64) < PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
     /// The record whose unique `field` holds `value`.
     pub async fn record_by_key(
         &self,

@@ -17,9 +17,7 @@ use crate::engine::definition::{Scope, Workflow};
 use crate::engine::records::record_matches;
 use crate::engine::{EngineError, Inner};
 use crate::sandbox::RecordRef;
-use crate::store::{
-    Archived, DateRunRow, RecordAction, RecordOp, RecordSchema, ScheduleRow, millis,
-};
+use crate::store::{DateRunRow, RecordAction, RecordOp, RecordSchema, ScheduleRow, millis};
 
 /// Due runs handled per kind and pass.
 const BATCH: i64 = 256;
@@ -59,29 +57,18 @@ pub(crate) async fn sync(inner: &Arc<Inner>, name: &str) -> Result<(), EngineErr
     if let Scope::Record(object) = &wf.scope
         && date_triggers(&wf).next().is_some()
     {
-        let mut after: Option<String> = None;
-        loop {
-            let page = inner
-                .store
-                .records_page(object, Archived::Exclude, after.as_deref(), 500)
-                .await?;
-            for r in &page {
-                let fields: Value = serde_json::from_str(&r.fields).unwrap_or(Value::Null);
-                for (id, d) in date_triggers(&wf) {
-                    if let Some(run_at) = future_run(d, &fields, now) {
-                        runs.push(DateRunRow {
-                            workflow: wf.name.clone(),
-                            trigger_id: id.to_string(),
-                            object: object.clone(),
-                            record_id: r.id.clone(),
-                            run_at,
-                        });
-                    }
+        for r in inner.store.live_records(object).await? {
+            let fields: Value = serde_json::from_str(&r.fields).unwrap_or(Value::Null);
+            for (id, d) in date_triggers(&wf) {
+                if let Some(run_at) = future_run(d, &fields, now) {
+                    runs.push(DateRunRow {
+                        workflow: wf.name.clone(),
+                        trigger_id: id.to_string(),
+                        object: object.clone(),
+                        record_id: r.id.clone(),
+                        run_at,
+                    });
                 }
-            }
-            match page.last() {
-                Some(last) if page.len() == 500 => after = Some(last.id.clone()),
-                _ => break,
             }
         }
     }
@@ -151,36 +138,25 @@ async fn cron_run(inner: &Arc<Inner>, row: ScheduleRow, now: i64) -> Result<bool
         .unwrap_or(i64::MAX);
     let records: Vec<Option<RecordRef>> = match &wf.scope {
         Scope::Global => vec![None],
-        Scope::Record(object) => {
-            let mut picked = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = inner
-                    .store
-                    .records_page(object, Archived::Exclude, after.as_deref(), 500)
-                    .await?;
-                for r in &page {
-                    let keep = match &schedule.filter {
-                        Some(f) => record_matches(f, r).unwrap_or_else(|e| {
-                            tracing::warn!(workflow = %wf.name, trigger = %row.trigger_id, error = %e, "schedule filter failed on a record");
-                            false
-                        }),
-                        None => true,
-                    };
-                    if keep {
-                        picked.push(Some(RecordRef {
-                            object: object.clone(),
-                            id: r.id.clone(),
-                        }));
-                    }
-                }
-                match page.last() {
-                    Some(last) if page.len() == 500 => after = Some(last.id.clone()),
-                    _ => break,
-                }
-            }
-            picked
-        }
+        Scope::Record(object) => inner
+            .store
+            .live_records(object)
+            .await?
+            .into_iter()
+            .filter(|r| match &schedule.filter {
+                Some(f) => record_matches(f, r).unwrap_or_else(|e| {
+                    tracing::warn!(workflow = %wf.name, trigger = %row.trigger_id, error = %e, "schedule filter failed on a record");
+                    false
+                }),
+                None => true,
+            })
+            .map(|r| {
+                Some(RecordRef {
+                    object: object.clone(),
+                    id: r.id,
+                })
+            })
+            .collect(),
     };
     let killed = inner.workflows.killed(&wf.name).await?;
     let mut tx = inner.store.begin_evaluation().await?;
