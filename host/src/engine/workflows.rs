@@ -10,13 +10,12 @@ use super::modules::Modules;
 use super::{EngineError, InvalidDefinition};
 use crate::store::Store;
 
-/// A workflow whose triggers watch an object type's record events.
+/// A workflow whose triggers watch an object type's record events. Whether it is switched on
+/// is read by each evaluation pass itself, not cached.
 #[derive(Debug, Clone)]
 pub(crate) struct Watcher {
     pub wf: Arc<Workflow>,
     pub version: i64,
-    /// Events before this time (Unix ms) are not its own (it was off, or did not exist).
-    pub enabled_at: i64,
 }
 
 /// Watchers by object type, and when they were read.
@@ -36,6 +35,9 @@ pub(crate) struct Workflows {
     latest: Mutex<HashMap<String, (i64, Instant)>>,
     kills: Mutex<Kills>,
     index: Mutex<Option<Index>>,
+    /// Bumped by every `forget`: an index built from reads older than the newest bump is not
+    /// kept.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Workflows {
@@ -47,6 +49,7 @@ impl Workflows {
             latest: Mutex::default(),
             kills: Mutex::default(),
             index: Mutex::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -120,11 +123,14 @@ impl Workflows {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
-        *self.index.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *index = None;
     }
 
-    /// The switched-on workflows (newest versions) whose triggers watch `object`'s events (record
-    /// events, and date fields).
+    /// The workflows (newest versions) whose triggers watch `object`'s events (record events, and
+    /// date fields), switched on or not.
     pub(crate) async fn watching(&self, object: &str) -> Result<Vec<Watcher>, EngineError> {
         let cached = self
             .index
@@ -136,11 +142,9 @@ impl Workflows {
         let index = match cached {
             Some(index) => index,
             None => {
+                let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
                 let mut index: HashMap<String, Vec<Watcher>> = HashMap::new();
                 for head in self.store.workflow_heads().await? {
-                    if !head.enabled {
-                        continue;
-                    }
                     let wf = match self.version(&head.name, head.latest_version).await {
                         Ok(wf) => wf,
                         Err(e) => {
@@ -161,13 +165,14 @@ impl Workflows {
                         index.entry(watched.clone()).or_default().push(Watcher {
                             wf: wf.clone(),
                             version: head.latest_version,
-                            enabled_at: head.enabled_at,
                         });
                     }
                 }
                 let index = Arc::new(index);
-                *self.index.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((index.clone(), Instant::now()));
+                let mut cache = self.index.lock().unwrap_or_else(|e| e.into_inner());
+                if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+                    *cache = Some((index.clone(), Instant::now()));
+                }
                 index
             }
         };

@@ -72,6 +72,19 @@ impl Evaluation {
             .bind(limit).fetch_all(&mut **t).await?))
     }
 
+    /// Every workflow's switch: whether it is on, and since when (Unix ms).
+    pub async fn switches(
+        &mut self,
+    ) -> Result<std::collections::HashMap<String, (bool, i64)>, StoreError> {
+        const SQL: &str = "SELECT name, enabled, enabled_at FROM workflow_heads";
+        let rows: Vec<(String, bool, i64)> =
+            on_tx!(&mut self.tx, t => sqlx::query_as(SQL).fetch_all(&mut **t).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(name, on, since)| (name, (on, since)))
+            .collect())
+    }
+
     /// Executions waiting (on a delay or a goal) on a record.
     pub async fn waiting_on_record(
         &mut self,

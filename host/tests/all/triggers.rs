@@ -528,6 +528,9 @@ steps:
     let id = first[0]["id"].as_str().unwrap();
     s.post(&format!("/v1/executions/{id}/cancel"), json!({}))
         .await;
+    // (A running execution acts on the cancel at its next step.)
+    s.until_status(id, "cancelled", Duration::from_secs(10))
+        .await;
     let (status, v) = s
         .post(
             "/v1/workflows/nurture/executions",

@@ -23,6 +23,7 @@ pub(crate) mod schedules;
 pub mod spec;
 pub mod webhook;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -186,9 +187,10 @@ async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
         return Ok(0);
     }
     let now = millis(inner.config.clock.now());
+    let switches = ev.switches().await?;
     let (mut started, mut met) = (false, false);
     for e in &events {
-        let outcome = evaluate(inner, &mut ev, e, now).await?;
+        let outcome = evaluate(inner, &mut ev, e, &switches, now).await?;
         started |= !outcome.started.is_empty();
         met |= !outcome.goals.is_empty();
         ev.evaluated(e.id, now, &outcome.to_json().to_string())
@@ -208,6 +210,7 @@ async fn evaluate(
     inner: &Arc<Inner>,
     ev: &mut Evaluation,
     e: &EventRow,
+    switches: &HashMap<String, (bool, i64)>,
     now: i64,
 ) -> Result<Outcome, EngineError> {
     let view = EventView::of(e);
@@ -220,10 +223,12 @@ async fn evaluate(
     let mut out = Outcome::default();
 
     for w in inner.workflows.watching(&e.object).await? {
-        if e.at < w.enabled_at {
-            continue;
-        }
         let wf = &w.wf;
+        // Off, or the event happened while it was off (or before it existed): not its own.
+        match switches.get(&wf.name) {
+            Some((true, since)) if e.at >= *since => {}
+            _ => continue,
+        }
         // Date triggers: the record's one future run follows its date field.
         for t in &wf.triggers {
             let TriggerKind::Date(d) = &t.kind else {
