@@ -1031,19 +1031,25 @@ impl<'a> Run<'a> {
                 );
             }
         };
-        let cause = json!({
-            "kind": "execution",
-            "execution": self.row.id,
-            "workflow": self.row.workflow,
-            "step": step.id,
-            "chain": super::triggers::chain_of(&self.row),
-        });
-        let records = Arc::new(super::records::step::StepRecords::new(
-            self.inner.store.clone(),
-            self.inner.objects.clone(),
-            started,
-            cause.to_string(),
-        ));
+        // Only a module granted `records` gets the backend (and its writes a cause).
+        let records = module
+            .grants()
+            .contains(crate::sandbox::Capability::Records)
+            .then(|| {
+                let cause = json!({
+                    "kind": "execution",
+                    "execution": self.row.id,
+                    "workflow": self.row.workflow,
+                    "step": step.id,
+                    "chain": super::triggers::chain_of(&self.row),
+                });
+                Arc::new(super::records::step::StepRecords::new(
+                    self.inner.store.clone(),
+                    self.inner.objects.clone(),
+                    started,
+                    cause.to_string(),
+                ))
+            });
         let request = StepRequest {
             input: input_text,
             context: StepContext {
@@ -1056,7 +1062,9 @@ impl<'a> Run<'a> {
             variables: Arc::new(self.state.variables.clone()),
             limits: *limits,
             backends: crate::sandbox::Backends {
-                records: Some(records.clone()),
+                records: records
+                    .clone()
+                    .map(|r| r as Arc<dyn crate::sandbox::RecordsBackend>),
                 ..Default::default()
             },
         };
@@ -1099,7 +1107,8 @@ impl<'a> Run<'a> {
                 self.state.outputs.insert(step.id.clone(), output.clone());
                 self.state.last_output = Some(output);
                 // The sandbox has dropped its handle: the buffer is ours alone now.
-                let side_writes = Arc::try_unwrap(records)
+                let side_writes = records
+                    .and_then(|r| Arc::try_unwrap(r).ok())
                     .map(|r| r.into_side_writes())
                     .unwrap_or_default();
                 self.records_changed = !side_writes.is_empty();

@@ -164,6 +164,12 @@ impl Store {
             .bind(object).bind(record_id).bind(before).bind(limit).fetch_all(p).await?))
     }
 
+    /// Whether any event waits to be evaluated (a read: it takes no write lock).
+    pub async fn events_pending(&self) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT id FROM record_events WHERE evaluated_at IS NULL LIMIT 1";
+        Ok(on_db!(&self.db, p => sqlx::query_scalar::<_, i64>(SQL).fetch_optional(p).await?).is_some())
+    }
+
     /// One event.
     pub async fn event(&self, id: i64) -> Result<Option<EventRow>, StoreError> {
         const SQL: &str = "SELECT * FROM record_events WHERE id = $1";

@@ -180,6 +180,11 @@ impl Outcome {
 }
 
 async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
+    // Most passes find nothing: look first without the write lock, which SQLite's commit writer
+    // would have to wait for.
+    if !inner.store.events_pending().await? {
+        return Ok(0);
+    }
     let mut ev = inner.store.begin_evaluation().await?;
     let events = ev.pending_events(BATCH).await?;
     if events.is_empty() {
