@@ -167,7 +167,10 @@ impl Store {
     /// Whether any event waits to be evaluated (a read: it takes no write lock).
     pub async fn events_pending(&self) -> Result<bool, StoreError> {
         const SQL: &str = "SELECT id FROM record_events WHERE evaluated_at IS NULL LIMIT 1";
-        Ok(on_db!(&self.db, p => sqlx::query_scalar::<_, i64>(SQL).fetch_optional(p).await?).is_some())
+        Ok(
+            on_db!(&self.db, p => sqlx::query_scalar::<_, i64>(SQL).fetch_optional(p).await?)
+                .is_some(),
+        )
     }
 
     /// One event.
