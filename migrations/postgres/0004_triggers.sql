@@ -8,5 +8,7 @@ CREATE UNIQUE INDEX executions_one_per_record ON executions (workflow, record_ob
     WHERE exclusive AND status IN ('queued', 'running', 'waiting', 'paused');
 
 ALTER TABLE workflow_heads ADD COLUMN enabled BOOLEAN NOT NULL DEFAULT TRUE;
--- Events before this time (Unix ms) are not the workflow's: it was off, or did not exist.
+-- Events before this time (Unix ms), or committed before it (the newest event id then), are
+-- not the workflow's: it was off, or did not exist.
 ALTER TABLE workflow_heads ADD COLUMN enabled_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE workflow_heads ADD COLUMN enabled_after_event BIGINT NOT NULL DEFAULT 0;

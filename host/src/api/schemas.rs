@@ -298,9 +298,22 @@ pub struct StepModule {
     pub hash: String,
     /// The capabilities granted: log, variables, records, http, llm, clock.
     pub grants: Vec<String>,
+    /// Hosts it may call with `http`.
+    pub http_hosts: Vec<String>,
     /// Exports, imports, size.
     pub info: Value,
     pub created_at: i64,
+}
+
+/// A step module with its history and users.
+#[derive(ToSchema, Serialize)]
+pub struct StepModuleDetail {
+    #[serde(flatten)]
+    pub module: StepModule,
+    /// `[{hash, created_at}]`, oldest first: every component the name has pointed at.
+    pub versions: Vec<Value>,
+    /// Workflows whose newest version uses it.
+    pub used_by: Vec<String>,
 }
 
 #[derive(ToSchema, Serialize)]

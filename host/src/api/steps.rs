@@ -4,13 +4,16 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
-use super::schemas::{ErrorBody, StepModule, StepModules};
-use super::{ApiError, AppState};
+use super::schemas::{ErrorBody, StepModule, StepModuleDetail, StepModules};
+use super::views::time;
+use super::{ApiError, AppState, json_body};
 use crate::sandbox::{Capability, Grants};
 
 /// Components can be large (a Python runtime is ~20 MB).
@@ -22,14 +25,16 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES));
     OpenApiRouter::new()
         .routes(routes!(list))
-        .routes(routes!(show))
+        .routes(routes!(show, delete))
+        .routes(routes!(set_grants))
         .merge(upload_route)
 }
 
 /// Upload a component as step module `name`, granted the capabilities named in `grant`
 /// (repeat it, or separate with commas): `PUT /v1/steps/notify?grant=log&grant=http`.
 #[utoipa::path(put, path = "/v1/steps/{name}", tag = "steps",
-    params(("name" = String, Path, description = "The step module's name"), ("grant" = Vec<String>, Query, description = "Capabilities granted (repeat, or separate with commas): log, variables, records, http, llm, clock")),
+    params(("name" = String, Path, description = "The step module's name"), ("grant" = Vec<String>, Query, description = "Capabilities granted (repeat, or separate with commas): log, variables, records, http, llm, clock"),
+        ("allow_host" = Vec<String>, Query, description = "With `http`: hosts it may call (`host`, `host:port`, `*.domain`)")),
     request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component's bytes (up to 64 MiB)"),
     responses((status = 201, description = "Validated and saved", body = StepModule),
         (status = 422, description = "Not a component, no or a mistyped `run` export, or imports that were not granted (`details.missing`)", body = ErrorBody),
@@ -46,18 +51,21 @@ async fn upload(
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     let mut grants = Vec::new();
+    let mut hosts = Vec::new();
     for (key, value) in pairs {
-        if key != "grant" {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("unknown parameter `{key}`: this route takes `grant`"),
-            ));
-        }
-        for g in value.split(',').filter(|g| !g.is_empty()) {
-            grants.push(
-                g.parse::<Capability>()
-                    .map_err(|e| ApiError::bad_request("unknown_capability", e.to_string()))?,
-            );
+        let list = value
+            .split(',')
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        match key.as_str() {
+            "grant" => grants.extend(list),
+            "allow_host" => hosts.extend(list),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    format!("unknown parameter `{key}`: this route takes `grant` and `allow_host`"),
+                ));
+            }
         }
     }
     if body.is_empty() {
@@ -66,9 +74,11 @@ async fn upload(
             "send the component's bytes as the body",
         ));
     }
-    let grants: Grants = grants.into_iter().collect();
-    let view = s.engine.upload_module(&name, &body, grants).await?;
-    let detail = json!({"hash": view.hash, "grants": view.grants});
+    let view = s
+        .engine
+        .upload_module(&name, &body, parse_grants(&grants)?, hosts)
+        .await?;
+    let detail = json!({"hash": view.hash, "grants": view.grants, "http_hosts": view.http_hosts});
     super::auth::audit(&s, &caller, "step_module.upload", &name, detail).await;
     Ok((StatusCode::CREATED, Json(json!(view))))
 }
@@ -83,7 +93,7 @@ async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, 
 
 #[utoipa::path(get, path = "/v1/steps/{name}", tag = "steps",
     params(("name" = String, Path, description = "The step module's name")),
-    responses((status = 200, description = "The step module", body = StepModule), (status = 404, description = "No such module", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "The step module, its versions and the workflows that use it", body = StepModuleDetail), (status = 404, description = "No such module", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn show(
     State(s): State<AppState>,
@@ -91,9 +101,77 @@ async fn show(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Client)?;
-    let all = s.engine.modules().await?;
-    let found = all.into_iter().find(|m| m.name == name).ok_or_else(|| {
-        ApiError::not_found("step module", format!("step module `{name}` not found"))
-    })?;
-    Ok(Json(json!(found)))
+    let (module, versions, used_by) = s.engine.module(&name).await?;
+    let mut v = json!(module);
+    v["versions"] = versions
+        .iter()
+        .map(|r| json!({"hash": r.hash, "created_at": time(r.created_at)}))
+        .collect();
+    v["used_by"] = json!(used_by);
+    Ok(Json(v))
+}
+
+fn parse_grants(names: &[String]) -> Result<Grants, ApiError> {
+    names
+        .iter()
+        .map(|g| {
+            g.parse::<Capability>()
+                .map_err(|e| ApiError::bad_request("unknown_capability", e.to_string()))
+        })
+        .collect()
+}
+
+/// What an admin grants a module.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct GrantsBody {
+    /// Capabilities: log, variables, records, http, llm, clock. What is left out is refused.
+    grants: Vec<String>,
+    /// With `http`: the hosts it may call (`host`, `host:port`, `*.domain`).
+    #[serde(default)]
+    allow_hosts: Vec<String>,
+}
+
+/// Grant a module capabilities (and refuse the rest).
+#[utoipa::path(put, path = "/v1/steps/{name}/grants", tag = "steps",
+    params(("name" = String, Path, description = "The step module's name")),
+    request_body = GrantsBody,
+    responses((status = 200, description = "Granted", body = StepModule),
+        (status = 422, description = "Its component imports what would not be granted (`ungranted_imports`, `details.missing`), or a bad host", body = ErrorBody),
+        (status = 404, description = "No such module", body = ErrorBody), (status = 400, description = "Malformed body or an unknown capability", body = ErrorBody),
+        (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["admin"])))]
+async fn set_grants(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let req: GrantsBody = json_body(&body)?;
+    let view = s
+        .engine
+        .set_module_grants(&name, parse_grants(&req.grants)?, req.allow_hosts)
+        .await?;
+    let detail = json!({"grants": view.grants, "http_hosts": view.http_hosts});
+    super::auth::audit(&s, &caller, "step_module.grants", &name, detail).await;
+    Ok(Json(json!(view)))
+}
+
+/// Delete a module, unless a workflow's newest version uses it.
+#[utoipa::path(delete, path = "/v1/steps/{name}", tag = "steps",
+    params(("name" = String, Path, description = "The step module's name")),
+    responses((status = 200, description = "Deleted", body = serde_json::Value),
+        (status = 409, description = "A workflow uses it (named)", body = ErrorBody), (status = 404, description = "No such module", body = ErrorBody),
+        (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["admin"])))]
+async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    s.engine.delete_module(&name).await?;
+    super::auth::audit(&s, &caller, "step_module.delete", &name, json!({})).await;
+    Ok(Json(json!({"name": name, "deleted": true})))
 }

@@ -82,6 +82,10 @@ pub(super) struct UploadArgs {
     /// Grant a capability (log, variables, records, http, llm, clock); repeat for several.
     #[arg(long = "grant", value_name = "INTERFACE")]
     grants: Vec<String>,
+    /// With `--grant http`: a host the module may call (`host`, `host:port`, `*.domain`);
+    /// repeat for several.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
 }
 
 struct Client {
@@ -336,7 +340,12 @@ pub(super) fn show(v: &Value) {
 pub(super) async fn upload(args: UploadArgs, server: &ServerArg) -> Result<(), Failure> {
     let client = Client::new(server);
     let bytes = read(&args.file)?;
-    let q: Vec<(&str, String)> = args.grants.iter().map(|g| ("grant", g.clone())).collect();
+    let q: Vec<(&str, String)> = args
+        .grants
+        .iter()
+        .map(|g| ("grant", g.clone()))
+        .chain(args.allow_hosts.iter().map(|h| ("allow_host", h.clone())))
+        .collect();
     let v = client
         .send(
             client

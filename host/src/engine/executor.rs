@@ -577,6 +577,22 @@ impl<'a> Run<'a> {
             .filter(|_| self.row.status == status::WAITING);
         self.commit(outcome.runs, outcome.side_writes, clear_control)
             .await?;
+        if self.row.status == status::WAITING
+            && let Some(what) = self
+                .row
+                .control
+                .clone()
+                .filter(|c| c == control::PAUSE || c == control::CANCEL)
+        {
+            // A pause or cancel asked for while this step ran: the row now waits, so it takes
+            // effect at once instead of when the wait ends.
+            // (The row read back is what `drive` hands to anyone waiting for the end.)
+            self.inner.store.control(&self.row.id, &what, now).await?;
+            if let Some(row) = self.inner.store.execution(&self.row.id).await? {
+                self.row = row;
+            }
+            return Ok(Flow::Done);
+        }
         if let Some(at) = wait_until {
             super::scheduler::timer_added(self.inner, at);
         }
@@ -1008,7 +1024,7 @@ impl<'a> Run<'a> {
         };
         let input_text = input.to_string();
         run.input = Some(input_text.clone());
-        let module = match self.inner.modules.get(module).await {
+        let runnable = match self.inner.modules.get(module).await {
             Ok(Some(m)) => m,
             Ok(None) => {
                 return self.step_failed(
@@ -1031,6 +1047,7 @@ impl<'a> Run<'a> {
                 );
             }
         };
+        let module = &runnable.module;
         // Only a module granted `records` gets the backend (and its writes a cause).
         let records = module
             .grants()
@@ -1065,6 +1082,15 @@ impl<'a> Run<'a> {
                 records: records
                     .clone()
                     .map(|r| r as Arc<dyn crate::sandbox::RecordsBackend>),
+                http: module
+                    .grants()
+                    .contains(crate::sandbox::Capability::Http)
+                    .then(|| {
+                        Arc::new(super::http::StepHttp::new(
+                            self.inner.http.clone(),
+                            runnable.http_hosts.clone(),
+                        )) as Arc<dyn crate::sandbox::HttpBackend>
+                    }),
                 ..Default::default()
             },
         };
@@ -1073,7 +1099,7 @@ impl<'a> Run<'a> {
         running.ended_at = None;
         self.local.set_current(Some(running));
         let outcome = tokio::select! {
-            outcome = self.inner.sandbox.run(&module, request) => Some(outcome),
+            outcome = self.inner.sandbox.run(module, request) => Some(outcome),
             _ = self.local.cancel.notified() => None,
         };
         self.local.set_current(None);

@@ -10,6 +10,7 @@ pub mod definition;
 mod delay;
 mod executor;
 pub mod expr;
+mod http;
 mod modules;
 pub mod records;
 mod scheduler;
@@ -140,6 +141,8 @@ pub(crate) struct Inner {
     pub(crate) workflows: Workflows,
     pub(crate) modules: Modules,
     pub(crate) objects: records::Objects,
+    /// The HTTP client steps' requests share.
+    pub(crate) http: reqwest::Client,
     /// Executions this node is driving now.
     pub(crate) running: Mutex<HashMap<String, Arc<executor::Local>>>,
     /// Callers waiting for executions to finish.
@@ -174,6 +177,7 @@ impl Engine {
             workflows: Workflows::new(store.clone(), ttl),
             modules: Modules::new(store.clone(), sandbox.clone(), ttl),
             objects: records::Objects::new(store.clone(), ttl),
+            http: http::client(),
             store,
             sandbox,
             config,
@@ -335,17 +339,73 @@ impl Engine {
 
     // ---- Step modules ----
 
-    /// Validate a component and save it as a step module with its grants.
+    /// Validate a component and save it as a step module with its grants (and, with `http`,
+    /// the hosts it may call).
     pub async fn upload_module(
         &self,
         name: &str,
         bytes: &[u8],
         grants: Grants,
+        http_hosts: Vec<String>,
     ) -> Result<ModuleInfoView, EngineError> {
         self.inner
             .modules
-            .upload(name, bytes, grants, self.now_ms())
+            .upload(name, bytes, grants, http_hosts, self.now_ms())
             .await
+    }
+
+    /// Grant a module these capabilities (and only these) and these hosts. Refused, with the
+    /// list, when its component imports what would no longer be granted.
+    pub async fn set_module_grants(
+        &self,
+        name: &str,
+        grants: Grants,
+        http_hosts: Vec<String>,
+    ) -> Result<ModuleInfoView, EngineError> {
+        self.inner
+            .modules
+            .set_grants(name, grants, http_hosts)
+            .await
+    }
+
+    /// A step module, its versions (by content hash, oldest first) and the workflows whose
+    /// newest version uses it.
+    pub async fn module(
+        &self,
+        name: &str,
+    ) -> Result<
+        (
+            ModuleInfoView,
+            Vec<crate::store::ModuleVersionRow>,
+            Vec<String>,
+        ),
+        EngineError,
+    > {
+        let view = self.inner.modules.one(name).await?;
+        let versions = self.inner.store.module_versions(name).await?;
+        let users = self.inner.workflows.using_module(name).await?;
+        Ok((view, versions, users))
+    }
+
+    /// Delete a step module; refused while a workflow's newest version uses it.
+    pub async fn delete_module(&self, name: &str) -> Result<(), EngineError> {
+        let users = self.inner.workflows.using_module(name).await?;
+        if !users.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "step module `{name}` is used by workflow{} {}: change {} first",
+                if users.len() == 1 { "" } else { "s" },
+                users.join(", "),
+                if users.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        if !self.inner.store.delete_module(name).await? {
+            return Err(EngineError::NotFound {
+                what: "step module",
+                id: name.to_string(),
+            });
+        }
+        self.inner.modules.forget(name);
+        Ok(())
     }
 
     /// Every step module.

@@ -211,6 +211,18 @@ impl Workflows {
         Ok(())
     }
 
+    /// The workflows whose newest version has an action step using step module `module`.
+    pub(crate) async fn using_module(&self, module: &str) -> Result<Vec<String>, EngineError> {
+        let mut users = Vec::new();
+        for head in self.store.workflow_heads().await? {
+            let wf = self.version(&head.name, head.latest_version).await?;
+            if wf.modules().any(|(_, m)| m == module) {
+                users.push(head.name);
+            }
+        }
+        Ok(users)
+    }
+
     /// Check what a definition refers to: step modules and other workflows must exist.
     pub(crate) async fn check_references(
         &self,

@@ -31,6 +31,25 @@ macro_rules! on_tx {
     };
 }
 
+/// A workflow's switch, as a pass reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Switch {
+    pub on: bool,
+    /// Switched on at (Unix ms).
+    pub since: i64,
+    /// The newest event id when it was switched on.
+    pub after_event: i64,
+}
+
+impl Switch {
+    /// Whether an event is the workflow's own: it is on, and the event happened after it was
+    /// switched on (later, and committed after; either alone can be fooled by a clock's
+    /// resolution or by a write still in flight).
+    pub fn takes(&self, event_id: i64, at: i64) -> bool {
+        self.on && at >= self.since && event_id > self.after_event
+    }
+}
+
 /// An evaluation pass in progress.
 pub struct Evaluation {
     tx: Tx,
@@ -72,16 +91,27 @@ impl Evaluation {
             .bind(limit).fetch_all(&mut **t).await?))
     }
 
-    /// Every workflow's switch: whether it is on, and since when (Unix ms).
+    /// Every workflow's switch: whether it is on, since when (Unix ms), and the newest event id
+    /// when it was switched on.
     pub async fn switches(
         &mut self,
-    ) -> Result<std::collections::HashMap<String, (bool, i64)>, StoreError> {
-        const SQL: &str = "SELECT name, enabled, enabled_at FROM workflow_heads";
-        let rows: Vec<(String, bool, i64)> =
+    ) -> Result<std::collections::HashMap<String, Switch>, StoreError> {
+        const SQL: &str =
+            "SELECT name, enabled, enabled_at, enabled_after_event FROM workflow_heads";
+        let rows: Vec<(String, bool, i64, i64)> =
             on_tx!(&mut self.tx, t => sqlx::query_as(SQL).fetch_all(&mut **t).await?);
         Ok(rows
             .into_iter()
-            .map(|(name, on, since)| (name, (on, since)))
+            .map(|(name, on, since, after_event)| {
+                (
+                    name,
+                    Switch {
+                        on,
+                        since,
+                        after_event,
+                    },
+                )
+            })
             .collect())
     }
 

@@ -30,9 +30,9 @@ use sqlx::sqlite::{
 
 pub use self::auth::{AuditRow, TokenRow};
 pub use self::commit::{Commit, CommitOutcome, Guard, SideWrite, Writer};
-pub use self::evaluation::Evaluation;
+pub use self::evaluation::{Evaluation, Switch};
 pub use self::executions::{ExecutionFilter, ExecutionPage};
-pub use self::modules::ModuleRow;
+pub use self::modules::{ModuleRow, ModuleVersionRow};
 pub use self::objects::ObjectRow;
 pub use self::record_writes::{
     RecordAction, RecordOp, RecordResult, RecordSchema, Refusal, Written, event_kind,

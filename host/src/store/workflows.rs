@@ -24,6 +24,8 @@ pub struct WorkflowHead {
     pub enabled: bool,
     /// Since when (Unix ms): events before it are ignored.
     pub enabled_at: i64,
+    /// The newest event id when it was switched on: events up to it are ignored.
+    pub enabled_after_event: i64,
 }
 
 const GLOBAL_KILL: &str = "kill_switch";
@@ -41,8 +43,8 @@ impl Store {
              JOIN workflows w ON w.name = h.name AND w.version = h.latest_version WHERE h.name = $1";
         const INSERT: &str =
             "INSERT INTO workflows (name, version, definition, created_at) VALUES ($1, $2, $3, $4)";
-        const HEAD: &str = "INSERT INTO workflow_heads (name, latest_version, killed, updated_at, enabled, enabled_at) \
-             VALUES ($1, $2, FALSE, $3, TRUE, $3) \
+        const HEAD: &str = "INSERT INTO workflow_heads (name, latest_version, killed, updated_at, enabled, enabled_at, \
+             enabled_after_event) VALUES ($1, $2, FALSE, $3, TRUE, $3, (SELECT COALESCE(MAX(id), 0) FROM record_events)) \
              ON CONFLICT (name) DO UPDATE SET latest_version = excluded.latest_version, updated_at = excluded.updated_at";
         Ok(on_db!(&self.db, p => {
             let mut tx = p.begin_with(self.begin_write()).await?;
@@ -134,6 +136,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE workflow_heads SET \
              enabled_at = CASE WHEN $1 AND NOT enabled THEN $2 ELSE enabled_at END, \
+             enabled_after_event = CASE WHEN $1 AND NOT enabled \
+                THEN (SELECT COALESCE(MAX(id), 0) FROM record_events) ELSE enabled_after_event END, \
              enabled = $1, updated_at = $2 WHERE name = $3";
         Ok(
             on_db!(&self.db, p => sqlx::query(SQL).bind(enabled).bind(now).bind(name).execute(p).await?.rows_affected() > 0),

@@ -39,6 +39,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("PUT", "/v1/steps/{name}", "admin"),
     ("GET", "/v1/steps", "client"),
     ("GET", "/v1/steps/{name}", "client"),
+    ("PUT", "/v1/steps/{name}/grants", "admin"),
+    ("DELETE", "/v1/steps/{name}", "admin"),
     ("POST", "/v1/objects", "developer"),
     ("GET", "/v1/objects", "client"),
     ("GET", "/v1/objects/{name}", "client"),

@@ -2,6 +2,7 @@
 //! The guests they run are built from source by `scripts/build-guests.sh` (the README's test
 //! command runs it first).
 
+mod actions;
 mod auth;
 mod cli;
 mod common;

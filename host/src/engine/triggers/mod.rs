@@ -33,7 +33,7 @@ use super::definition::{StepKind, Workflow};
 use super::state::{State, Waiting, control, status};
 use super::{EngineError, Inner};
 use crate::sandbox::RecordRef;
-use crate::store::{Evaluation, EventRow, ExecutionRow, event_kind, millis};
+use crate::store::{Evaluation, EventRow, ExecutionRow, Switch, event_kind, millis};
 
 /// Events per evaluation pass.
 const BATCH: i64 = 256;
@@ -215,7 +215,7 @@ async fn evaluate(
     inner: &Arc<Inner>,
     ev: &mut Evaluation,
     e: &EventRow,
-    switches: &HashMap<String, (bool, i64)>,
+    switches: &HashMap<String, Switch>,
     now: i64,
 ) -> Result<Outcome, EngineError> {
     let view = EventView::of(e);
@@ -230,9 +230,8 @@ async fn evaluate(
     for w in inner.workflows.watching(&e.object).await? {
         let wf = &w.wf;
         // Off, or the event happened while it was off (or before it existed): not its own.
-        match switches.get(&wf.name) {
-            Some((true, since)) if e.at >= *since => {}
-            _ => continue,
+        if !switches.get(&wf.name).is_some_and(|s| s.takes(e.id, e.at)) {
+            continue;
         }
         // Date triggers: the record's one future run follows its date field.
         for t in &wf.triggers {

@@ -1,0 +1,174 @@
+//! The `http` capability for steps: requests to the hosts the module's allow-list names, each
+//! carrying `idempotency-key: <execution>/<step>` (a step may run more than once: a retry, or a
+//! crash before its result committed), no redirects followed (a redirect could leave the
+//! allow-list), and a cap on the response size.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::sandbox::{HostError, HttpBackend, HttpRequest, HttpResponse, StepContext};
+
+/// The longest a request may take when the step sets no timeout of its own.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest response body a step may receive.
+const MAX_RESPONSE: usize = 10 << 20;
+
+/// The client every step's requests share (connection pools, TLS).
+pub(crate) fn client() -> reqwest::Client {
+    // The process's TLS provider; a second install (another engine in the process) is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("flowbox/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "building the HTTP client failed; using the default");
+            reqwest::Client::new()
+        })
+}
+
+/// Whether `host` (at `port`) is on an allow-list of `host`, `host:port` and `*.domain`.
+pub(crate) fn allowed(list: &[String], host: &str, port: Option<u16>) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    list.iter().any(|entry| {
+        let (pattern, want_port) = match entry.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().ok()),
+            None => (entry.as_str(), None),
+        };
+        let port_ok = want_port.is_none() || want_port == port;
+        let host_ok = match pattern.strip_prefix("*.") {
+            Some(domain) => host
+                .strip_suffix(domain)
+                .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
+            None => pattern.eq_ignore_ascii_case(host),
+        };
+        port_ok && host_ok
+    })
+}
+
+/// One step run's view of the network.
+pub(crate) struct StepHttp {
+    client: reqwest::Client,
+    hosts: Arc<Vec<String>>,
+}
+
+impl StepHttp {
+    pub(crate) fn new(client: reqwest::Client, hosts: Arc<Vec<String>>) -> Self {
+        StepHttp { client, hosts }
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpBackend for StepHttp {
+    async fn send(
+        &self,
+        ctx: &StepContext,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, HostError> {
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| HostError::Invalid(format!("`{}` is not a URL: {e}", request.url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HostError::Invalid(format!(
+                "`{}`: only http and https URLs",
+                request.url
+            )));
+        }
+        let host = url.host_str().unwrap_or_default().to_string();
+        if !allowed(&self.hosts, &host, url.port_or_known_default()) {
+            return Err(HostError::Denied(format!(
+                "{host} is not on this module's allow-list ({})",
+                if self.hosts.is_empty() {
+                    "empty".to_string()
+                } else {
+                    self.hosts.join(", ")
+                }
+            )));
+        }
+        let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| {
+                HostError::Invalid(format!("`{}` is not an HTTP method", request.method))
+            })?;
+        let timeout = request
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()))
+            .unwrap_or(DEFAULT_TIMEOUT)
+            .min(DEFAULT_TIMEOUT);
+        let mut builder = self.client.request(method, url).timeout(timeout);
+        for (name, value) in &request.headers {
+            if name.eq_ignore_ascii_case("idempotency-key") {
+                continue;
+            }
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| HostError::Invalid(format!("`{name}` is not a header name")))?;
+            let value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                HostError::Invalid(format!("the `{name}` header's value is not valid"))
+            })?;
+            builder = builder.header(name, value);
+        }
+        builder = builder.header(
+            "idempotency-key",
+            format!("{}/{}", ctx.execution_id, ctx.step_id),
+        );
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|e| HostError::Failed(format!("the request to {host} failed: {e}")))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| HostError::Failed(format!("reading the response from {host}: {e}")))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE {
+                return Err(HostError::Failed(format!(
+                    "the response from {host} is over {MAX_RESPONSE} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+
+    #[test]
+    fn allow_lists() {
+        let list = vec![
+            "api.example.com".to_string(),
+            "127.0.0.1:8080".to_string(),
+            "*.hooks.io".to_string(),
+        ];
+        assert!(allowed(&list, "api.example.com", Some(443)));
+        assert!(allowed(&list, "API.example.com", Some(80)));
+        assert!(!allowed(&list, "example.com", Some(443)));
+        assert!(!allowed(&list, "api.example.com.evil.io", Some(443)));
+        assert!(allowed(&list, "127.0.0.1", Some(8080)));
+        assert!(!allowed(&list, "127.0.0.1", Some(8081)));
+        assert!(allowed(&list, "a.hooks.io", Some(443)));
+        assert!(!allowed(&list, "hooks.io", Some(443)));
+        assert!(!allowed(&list, "ahooks.io", Some(443)));
+        assert!(!allowed(&[], "api.example.com", Some(443)));
+    }
+}
