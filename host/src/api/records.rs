@@ -326,7 +326,7 @@ struct ListQuery {
     /// An expression over `record`, e.g. `record.amount > 100 and record.stage == 'won'`.
     filter: Option<String>,
     /// `false` (default), `true` (only archived) or `any`.
-    archived: Option<String>,
+    archived: Option<ArchivedParam>,
     limit: Option<usize>,
     cursor: Option<String>,
 }
@@ -344,16 +344,10 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Client)?;
     let q: ListQuery = query(q)?;
-    let archived = match q.archived.as_deref() {
-        None | Some("false") => Archived::Exclude,
-        Some("true") => Archived::Only,
-        Some("any") => Archived::Include,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("archived: `{other}` is not false, true or any"),
-            ));
-        }
+    let archived = match q.archived.unwrap_or_default() {
+        ArchivedParam::False => Archived::Exclude,
+        ArchivedParam::True => Archived::Only,
+        ArchivedParam::Any => Archived::Include,
     };
     let page = s
         .engine
@@ -377,7 +371,25 @@ struct ImportBody {
     records: Vec<ImportRecord>,
     /// `create` (default: existing ids are errors) or `upsert` (replace them).
     #[serde(default)]
-    mode: Option<String>,
+    mode: ImportModeParam,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum ImportModeParam {
+    #[default]
+    Create,
+    Upsert,
+}
+
+/// Which records a listing includes: not archived, only archived, or both.
+#[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum ArchivedParam {
+    #[default]
+    False,
+    True,
+    Any,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -412,15 +424,9 @@ async fn import(
             ),
         ));
     }
-    let mode = match req.mode.as_deref() {
-        None | Some("create") => ImportMode::Create,
-        Some("upsert") => ImportMode::Upsert,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                format!("mode: `{other}` is not create or upsert"),
-            ));
-        }
+    let mode = match req.mode {
+        ImportModeParam::Create => ImportMode::Create,
+        ImportModeParam::Upsert => ImportMode::Upsert,
     };
     let items = req
         .records

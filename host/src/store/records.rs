@@ -172,12 +172,4 @@ impl Store {
                 .is_some(),
         )
     }
-
-    /// One event.
-    pub async fn event(&self, id: i64) -> Result<Option<EventRow>, StoreError> {
-        const SQL: &str = "SELECT * FROM record_events WHERE id = $1";
-        Ok(
-            on_db!(&self.db, p => sqlx::query_as::<_, EventRow>(SQL).bind(id).fetch_optional(p).await?),
-        )
-    }
 }

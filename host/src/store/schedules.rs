@@ -112,11 +112,13 @@ impl Store {
             .bind(now).bind(limit).fetch_all(p).await?))
     }
 
-    /// The earliest time a timed trigger is due: a cron run, a date run, an activity's due time.
+    /// The earliest time a timed trigger is due: a cron run or a date run of a switched-on
+    /// workflow, an open activity's due time. (A switched-off workflow's runs wait without
+    /// waking anyone: the scheduler would otherwise spin on them.)
     pub async fn next_trigger_time(&self) -> Result<Option<i64>, StoreError> {
         const SQL: &str = "SELECT MIN(t) FROM ( \
              SELECT MIN(s.next_at) AS t FROM schedules s JOIN workflow_heads h ON h.name = s.workflow WHERE h.enabled \
-             UNION ALL SELECT MIN(run_at) AS t FROM date_runs \
+             UNION ALL SELECT MIN(d.run_at) AS t FROM date_runs d JOIN workflow_heads h ON h.name = d.workflow WHERE h.enabled \
              UNION ALL SELECT MIN(due_at) AS t FROM activities WHERE done_at IS NULL AND past_due_at IS NULL \
              ) AS times";
         Ok(on_db!(&self.db, p => sqlx::query_scalar::<_, Option<i64>>(SQL).fetch_one(p).await?))

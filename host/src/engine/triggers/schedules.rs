@@ -79,6 +79,15 @@ pub(crate) async fn sync(inner: &Arc<Inner>, name: &str) -> Result<(), EngineErr
 /// Start what is due now. Returns how many runs were handled.
 pub(crate) async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
     let now = millis(inner.config.clock.now());
+    // One read says whether anything is due; most scheduler passes stop here.
+    if inner
+        .store
+        .next_trigger_time()
+        .await?
+        .is_none_or(|t| t > now)
+    {
+        return Ok(0);
+    }
     let mut handled = past_due(inner, now).await?;
     let mut started = false;
     for row in inner.store.due_schedules(now, BATCH).await? {
