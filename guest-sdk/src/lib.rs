@@ -52,10 +52,12 @@ pub mod __bindings {
 use __bindings::flowbox::step as wit;
 
 pub mod clock;
+pub mod email;
 pub mod http;
 pub mod llm;
 pub mod log;
 pub mod records;
+pub mod teams;
 pub mod variables;
 
 /// A reference to one record: its object type and its id.

@@ -26,3 +26,10 @@ pub fn create_related(
     let created = raw::create_related(&parent.into(), object, relation, &fields.to_string())?;
     Ok(created.into())
 }
+
+/// Attach an activity to a record: `{"type": "call", "subject"?, "details"?, "due_at"?, "done"?}`
+/// (`due_at` an RFC 3339 time or Unix ms). With a due time it is scheduled; without, logged as
+/// done. Returns the activity's id. Written with the step's result.
+pub fn add_activity(record: &RecordRef, activity: &Value) -> Result<String, HostError> {
+    Ok(raw::add_activity(&record.into(), &activity.to_string())?)
+}

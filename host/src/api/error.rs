@@ -40,6 +40,7 @@ impl ApiError {
             "object type" => "object_not_found",
             "activity" => "activity_not_found",
             "webhook" => "webhook_not_found",
+            "team" => "team_not_found",
             _ => "not_found",
         };
         Self::new(StatusCode::NOT_FOUND, code, message)

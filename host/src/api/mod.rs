@@ -8,6 +8,7 @@ mod openapi;
 mod records;
 mod schemas;
 mod steps;
+mod teams;
 mod views;
 mod webhooks;
 mod workflows;
@@ -38,6 +39,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(records::router())
         .merge(steps::router())
         .merge(webhooks::router())
+        .merge(teams::router())
         .split_for_parts()
 }
 

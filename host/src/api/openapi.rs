@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "executions", description = "Starting, reading and controlling executions"),
         (name = "records", description = "Object types, records, activities and record events"),
         (name = "webhooks", description = "Webhook triggers"),
+        (name = "teams", description = "Teams: round-robin members and notification channels"),
         (name = "steps", description = "Step modules (WebAssembly components) and their grants"),
         (name = "tokens", description = "API tokens and the audit log"),
     )

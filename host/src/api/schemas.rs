@@ -296,7 +296,7 @@ pub struct StepModule {
     pub name: String,
     /// SHA-256 of the component.
     pub hash: String,
-    /// The capabilities granted: log, variables, records, http, llm, clock.
+    /// The capabilities granted: log, variables, records, teams, email, http, llm, clock.
     pub grants: Vec<String>,
     /// Hosts it may call with `http`.
     pub http_hosts: Vec<String>,
@@ -342,4 +342,50 @@ pub struct Tokens {
 pub struct AuditLog {
     /// `[{at, actor, action, target, detail}]`, newest first.
     pub entries: Vec<Value>,
+}
+
+/// A team: members in round-robin order, and channels for notifications.
+#[derive(ToSchema, Serialize)]
+pub struct Team {
+    pub name: String,
+    pub members: Vec<String>,
+    pub channels: Vec<String>,
+    /// Round-robin picks made so far; the next goes to `members[rotation % len]`.
+    pub rotation: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct Teams {
+    pub teams: Vec<Team>,
+}
+
+/// A deleted team.
+#[derive(ToSchema, Serialize)]
+pub struct TeamDeleted {
+    pub name: String,
+    pub deleted: bool,
+}
+
+/// A notification a step posted to a team's channel.
+#[derive(ToSchema, Serialize)]
+pub struct Notification {
+    pub id: i64,
+    pub team: String,
+    pub channel: String,
+    pub text: String,
+    /// The JSON the step attached, if any.
+    pub data: Option<serde_json::Value>,
+    pub execution_id: Option<String>,
+    pub step_id: Option<String>,
+    pub created_at: String,
+}
+
+/// A page of notifications.
+#[derive(ToSchema, Serialize)]
+pub struct Notifications {
+    pub notifications: Vec<Notification>,
+    /// Pass as `after` for the next page.
+    pub next_after: i64,
 }

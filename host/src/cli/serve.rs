@@ -33,6 +33,18 @@ pub(super) struct ServeArgs {
     /// guard stops a start that would make one longer.
     #[arg(long, default_value_t = 8)]
     max_chain_depth: usize,
+    /// The SMTP server for steps granted `email`: smtp://HOST:PORT (plain),
+    /// smtp://HOST?tls=required (STARTTLS), smtps://USER:PASSWORD@HOST (TLS). None: steps cannot
+    /// send email.
+    #[arg(long, env = "FLOWBOX_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of steps' email.
+    #[arg(
+        long,
+        env = "FLOWBOX_SMTP_FROM",
+        default_value = "flowbox <flowbox@localhost>"
+    )]
+    smtp_from: String,
 }
 
 pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Failure> {
@@ -61,9 +73,17 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
             "error: --max-chain-depth must be at least 1",
         ));
     }
+    let mailer = match &args.smtp_url {
+        Some(url) => Some(Arc::new(
+            flowbox::engine::Mailer::new(url, &args.smtp_from)
+                .map_err(|e| Failure::new(EXIT_USAGE, format!("error: {e}")))?,
+        )),
+        None => None,
+    };
     let config = EngineConfig {
         lease: std::time::Duration::from_secs_f64(args.lease_secs),
         max_chain_depth: args.max_chain_depth,
+        mailer,
         ..EngineConfig::default()
     };
     let now = flowbox::store::millis(std::time::SystemTime::now());

@@ -1067,6 +1067,13 @@ impl<'a> Run<'a> {
                     cause.to_string(),
                 ))
             });
+        let grants = module.grants();
+        let teams = grants.contains(crate::sandbox::Capability::Teams).then(|| {
+            Arc::new(super::teams::StepTeams::new(
+                self.inner.store.clone(),
+                started,
+            ))
+        });
         let request = StepRequest {
             input: input_text,
             context: StepContext {
@@ -1082,16 +1089,21 @@ impl<'a> Run<'a> {
                 records: records
                     .clone()
                     .map(|r| r as Arc<dyn crate::sandbox::RecordsBackend>),
-                http: module
-                    .grants()
-                    .contains(crate::sandbox::Capability::Http)
-                    .then(|| {
-                        Arc::new(super::http::StepHttp::new(
-                            self.inner.http.clone(),
-                            runnable.http_hosts.clone(),
-                        )) as Arc<dyn crate::sandbox::HttpBackend>
-                    }),
-                ..Default::default()
+                teams: teams
+                    .clone()
+                    .map(|t| t as Arc<dyn crate::sandbox::TeamsBackend>),
+                email: grants.contains(crate::sandbox::Capability::Email).then(|| {
+                    Arc::new(super::email::StepEmail::new(
+                        self.inner.config.mailer.clone(),
+                    )) as Arc<dyn crate::sandbox::EmailBackend>
+                }),
+                http: grants.contains(crate::sandbox::Capability::Http).then(|| {
+                    Arc::new(super::http::StepHttp::new(
+                        self.inner.http.clone(),
+                        runnable.http_hosts.clone(),
+                    )) as Arc<dyn crate::sandbox::HttpBackend>
+                }),
+                llm: None,
             },
         };
         let mut running = run.clone();
@@ -1133,11 +1145,14 @@ impl<'a> Run<'a> {
                 self.state.outputs.insert(step.id.clone(), output.clone());
                 self.state.last_output = Some(output);
                 // The sandbox has dropped its handle: the buffer is ours alone now.
-                let side_writes = records
+                let mut side_writes = records
                     .and_then(|r| Arc::try_unwrap(r).ok())
                     .map(|r| r.into_side_writes())
                     .unwrap_or_default();
                 self.records_changed = !side_writes.is_empty();
+                if let Some(t) = teams.and_then(|t| Arc::try_unwrap(t).ok()) {
+                    side_writes.extend(t.into_side_writes());
+                }
                 Outcome {
                     runs: vec![run],
                     side_writes,

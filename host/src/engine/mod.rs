@@ -8,6 +8,7 @@
 
 pub mod definition;
 mod delay;
+mod email;
 mod executor;
 pub mod expr;
 mod http;
@@ -15,6 +16,7 @@ mod modules;
 pub mod records;
 mod scheduler;
 pub mod state;
+mod teams;
 pub mod triggers;
 pub mod variables;
 mod workflows;
@@ -27,9 +29,11 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, oneshot};
 
 pub use self::definition::{DefinitionError, InvalidDefinition, Workflow};
+pub use self::email::{Mailer, MailerError};
 pub use self::modules::ModuleInfoView;
 use self::modules::Modules;
 use self::state::{State, status};
+pub use self::teams::{DEFAULT_CHANNEL, TeamView};
 use self::workflows::Workflows;
 use crate::clock::{Clock, SystemClock};
 use crate::sandbox::{Grants, LoadError, RecordRef, Sandbox};
@@ -55,6 +59,8 @@ pub struct EngineConfig {
     /// The longest chain of workflows triggering each other through record changes; a start
     /// that would make it longer is stopped by the loop guard. Default: 8.
     pub max_chain_depth: usize,
+    /// The SMTP server behind the `email` capability; none: steps' email is unavailable.
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +72,7 @@ impl Default for EngineConfig {
             cache_ttl: Duration::from_secs(2),
             clock: Arc::new(SystemClock),
             max_chain_depth: 8,
+            mailer: None,
         }
     }
 }

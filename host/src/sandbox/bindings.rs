@@ -8,6 +8,8 @@ wasmtime::component::bindgen!({
         // These reach outside the process (database, network): async, so a slow call does not
         // hold a worker thread.
         "flowbox:step/records": async | trappable,
+        "flowbox:step/teams": async | trappable,
+        "flowbox:step/email": async | trappable,
         "flowbox:step/http": async | trappable,
         "flowbox:step/llm": async | trappable,
         default: trappable,

@@ -33,9 +33,9 @@ use wasmtime::{
 };
 
 pub use self::capabilities::{
-    Backends, Capability, ChatMessage, ChatRequest, ChatResponse, Grants, HostError, HttpBackend,
-    HttpRequest, HttpResponse, LlmBackend, LogLevel, LogLine, LogSource, RecordsBackend,
-    UnknownCapability,
+    Backends, Capability, ChatMessage, ChatRequest, ChatResponse, EmailBackend, EmailMessage,
+    Grants, HostError, HttpBackend, HttpRequest, HttpResponse, LlmBackend, LogLevel, LogLine,
+    LogSource, RecordsBackend, TeamsBackend, UnknownCapability,
 };
 pub use self::config::{Limits, SandboxConfig};
 pub use self::error::{GuestErrorKind, LoadError, StepFailure};

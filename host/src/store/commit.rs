@@ -44,6 +44,8 @@ pub enum SideWrite {
     /// Write a record (with its event). A write refused by then (the record is gone, a unique
     /// value was taken meanwhile) is skipped and logged; the step checked it when it asked.
     Record(Box<RecordOp>),
+    /// Post a notification to a team's channel (its `id` is assigned on insert).
+    Notify(Box<super::NotificationRow>),
 }
 
 /// One execution's progress: its new row, the step runs to upsert, and side writes.
@@ -332,6 +334,18 @@ async fn apply_pg(
                     if let Err(refused) = record_op_pg(conn, op).await? {
                         skipped_side_write(&c.execution.id, &refused);
                     }
+                }
+                SideWrite::Notify(n) => {
+                    sqlx::query(super::teams::INSERT_NOTIFICATION_SQL)
+                        .bind(&n.team)
+                        .bind(&n.channel)
+                        .bind(&n.text)
+                        .bind(&n.data)
+                        .bind(&n.execution_id)
+                        .bind(&n.step_id)
+                        .bind(n.created_at)
+                        .execute(&mut *conn)
+                        .await?;
                 }
             }
         }

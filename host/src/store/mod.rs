@@ -16,6 +16,7 @@ mod records;
 mod rows;
 mod schedules;
 mod sqlite_writer;
+mod teams;
 mod webhooks;
 mod workflows;
 
@@ -40,6 +41,7 @@ pub use self::record_writes::{
 pub use self::records::{ActivityRow, Archived, EventRow, RecordRow};
 pub use self::rows::{ExecutionRow, StepRunRow};
 pub use self::schedules::{DateRunRow, ScheduleRow};
+pub use self::teams::{NotificationRow, TeamRow};
 pub use self::webhooks::WebhookRow;
 pub use self::workflows::{WorkflowHead, WorkflowRow};
 

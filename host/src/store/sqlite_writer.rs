@@ -256,6 +256,18 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> rusqlite::Result<Vec<An
                         skipped_side_write(&c.execution.id, &refused);
                     }
                 }
+                SideWrite::Notify(n) => {
+                    tx.prepare_cached(super::teams::INSERT_NOTIFICATION_SQL)?
+                        .execute(rusqlite::params![
+                            n.team,
+                            n.channel,
+                            n.text,
+                            n.data,
+                            n.execution_id,
+                            n.step_id,
+                            n.created_at
+                        ])?;
+                }
             }
         }
     }

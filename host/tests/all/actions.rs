@@ -1,7 +1,8 @@
 //! Built-in action steps and step-module administration over HTTP, on SQLite and PostgreSQL:
 //! an HTTP request reaches an allow-listed host (a real server on loopback) with its idempotency
 //! key, and no other host; JSON is reshaped; related records are created; modules are granted,
-//! refused, versioned and deleted only when unused.
+//! refused, versioned and deleted only when unused; owners are assigned (fixed and round-robin),
+//! activities scheduled, notifications stored, and email received by a real SMTP server.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,8 @@ on_both_databases!(
     http_requests_reach_allow_listed_hosts_with_an_idempotency_key,
     json_is_reshaped_and_related_records_are_created,
     modules_are_granted_versioned_and_deleted_only_when_unused,
+    owners_are_assigned_and_activities_scheduled,
+    notifications_are_stored_once_and_read_by_channel,
 );
 
 /// What the loopback server received: path, idempotency key, body.
@@ -278,5 +281,321 @@ async fn modules_are_granted_versioned_and_deleted_only_when_unused(db: Db) {
     assert!(
         actions.contains(&"step_module.grants") && actions.contains(&"step_module.delete"),
         "{actions:?}"
+    );
+}
+
+async fn owners_are_assigned_and_activities_scheduled(db: Db) {
+    let s = TestServer::start(db).await;
+    for (name, grants) in [
+        ("assign_owner", vec!["records", "teams"]),
+        ("schedule_activity", vec!["records"]),
+    ] {
+        let (status, v) = s.upload(name, name, &grants).await;
+        assert_eq!(status, 201, "{v}");
+    }
+    let (status, v) = s
+        .put("/v1/teams/sales", json!({"members": ["ana", "ben"]}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["channels"], json!(["general"]));
+    s.define_object("name: lead\nfields:\n  name: { type: text }\n  owner: { type: owner }\n  reviewer: { type: owner }\n")
+        .await;
+    s.apply(
+        r#"
+name: route
+scope: { object: lead }
+steps:
+  - { id: assign, action: assign_owner, input: { team: sales } }
+  - { id: review, action: assign_owner, input: { owner: cy, field: reviewer } }
+  - id: call
+    action: schedule_activity
+    input: { type: call, subject: "Call {{ record.name }}", due_in: 2d }
+"#,
+    )
+    .await;
+    let mut owners = vec![];
+    for id in ["l1", "l2", "l3"] {
+        s.create_record("lead", id, json!({"name": format!("Lead {id}")}))
+            .await;
+        let v = s.run("route", json!({"record_id": id})).await;
+        assert_eq!(v["status"], "completed", "{v}");
+        let (_, record) = s.get(&format!("/v1/records/lead/{id}")).await;
+        owners.push(record["fields"]["owner"].as_str().unwrap().to_string());
+        assert_eq!(record["fields"]["reviewer"], "cy");
+        let (_, acts) = s.get(&format!("/v1/records/lead/{id}/activities")).await;
+        let acts = acts["activities"].as_array().unwrap();
+        assert_eq!(acts.len(), 1, "{acts:?}");
+        assert_eq!(acts[0]["type"], "call");
+        assert_eq!(acts[0]["subject"], format!("Call Lead {id}"));
+        assert!(acts[0]["done_at"].is_null(), "scheduled, open: {acts:?}");
+        let due = crate::common::rfc3339_ms(acts[0]["due_at"].as_str().unwrap());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!(
+            (due - now - 2 * 86_400_000).abs() < 120_000,
+            "due in two days: {acts:?}"
+        );
+    }
+    assert_eq!(owners, ["ana", "ben", "ana"], "round-robin");
+    let (_, team) = s.get("/v1/teams/sales").await;
+    assert_eq!(team["rotation"], 3);
+
+    // The rotation advances once per step: asking again for the same step gets the same member.
+    let store = s.engine.store();
+    let first = store.pick_member("sales", "e1", "assign", 0).await.unwrap();
+    let again = store.pick_member("sales", "e1", "assign", 0).await.unwrap();
+    let other = store.pick_member("sales", "e2", "assign", 0).await.unwrap();
+    assert_eq!(first, again);
+    assert_ne!(first, other);
+    assert_eq!(store.pick_member("nope", "e1", "a", 0).await.unwrap(), None);
+
+    // Mistakes fail the step as invalid input, naming what is wrong.
+    s.apply(
+        "name: wrong\nscope: { object: lead }\nsteps:\n  - { id: a, action: assign_owner, input: { team: nobody } }\n",
+    )
+    .await;
+    let v = s.run("wrong", json!({"record_id": "l1"})).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    let e = &v["error"];
+    assert!(e.to_string().contains("team `nobody`"), "{v}");
+    s.apply(
+        "name: both\nscope: { object: lead }\nsteps:\n  - { id: a, action: assign_owner, input: { team: sales, owner: x } }\n  - { id: b, action: schedule_activity, input: { type: call, due_in: soon }, on_failure: continue_silently }\n",
+    )
+    .await;
+    let v = s.run("both", json!({"record_id": "l1"})).await;
+    assert!(v["error"].to_string().contains("either `owner`"), "{v}");
+    s.apply(
+        "name: when\nscope: { object: lead }\nsteps:\n  - { id: b, action: schedule_activity, input: { type: call, due_in: soon } }\n",
+    )
+    .await;
+    let v = s.run("when", json!({"record_id": "l1"})).await;
+    assert!(v["error"].to_string().contains("`soon`"), "{v}");
+
+    // Teams are checked.
+    let (status, v) = s.put("/v1/teams/dup", json!({"members": ["a", "a"]})).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`a` appears twice"),
+        "{v}"
+    );
+    let (status, v) = s.put("/v1/teams/x", json!({"people": []})).await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = s.get("/v1/teams/ghost").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("team_not_found"))
+    );
+}
+
+async fn notifications_are_stored_once_and_read_by_channel(db: Db) {
+    let s = TestServer::start(db).await;
+    let (status, v) = s.upload("notify_team", "notify_team", &["teams"]).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = s
+        .put(
+            "/v1/teams/support",
+            json!({"members": ["ana"], "channels": ["general", "alerts"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    s.apply(
+        r#"
+name: tell
+steps:
+  - { id: hello, action: notify_team, input: { team: support, text: "New ticket {{ input.n }}" } }
+  - { id: alert, action: notify_team, input: { team: support, channel: alerts, text: "Urgent", data: { n: "{{ input.n }}" } } }
+  - { id: typo, action: notify_team, input: { team: support, channel: alrets, text: "x" }, on_failure: continue_silently }
+"#,
+    )
+    .await;
+    let v = s.run("tell", json!({"input": {"n": 7}})).await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s.execution(&id).await;
+    let typo = &v["steps"][2];
+    assert_eq!(typo["status"], "failed");
+    assert!(
+        typo["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("channel `alrets` of team `support` (its channels: general, alerts)"),
+        "{typo}"
+    );
+
+    let (status, v) = s.get("/v1/teams/support/notifications").await;
+    assert_eq!(status, 200, "{v}");
+    let all = v["notifications"].as_array().unwrap();
+    assert_eq!(all.len(), 2, "exactly once each: {v}");
+    assert_eq!(all[0]["channel"], "general");
+    assert_eq!(all[0]["text"], "New ticket 7");
+    assert_eq!(all[0]["execution_id"], id.as_str());
+    assert_eq!(all[0]["step_id"], "hello");
+    assert_eq!(all[1]["data"], json!({"n": 7}), "a whole template keeps its type");
+    let (_, v) = s
+        .get("/v1/teams/support/notifications?channel=alerts")
+        .await;
+    assert_eq!(v["notifications"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["notifications"][0]["text"], "Urgent");
+    // Paging by cursor.
+    let first = all[0]["id"].as_i64().unwrap();
+    let (_, v) = s
+        .get(&format!(
+            "/v1/teams/support/notifications?after={first}&limit=5"
+        ))
+        .await;
+    assert_eq!(v["notifications"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["next_after"], all[1]["id"]);
+    let (status, v) = s.get("/v1/teams/support/notifications?limit=0").await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = s.get("/v1/teams/nobody/notifications").await;
+    assert_eq!(status, 404, "{v}");
+    let (status, _) = s.delete("/v1/teams/support").await;
+    assert_eq!(status, 200);
+    let (status, _) = s.delete("/v1/teams/support").await;
+    assert_eq!(status, 404);
+}
+
+/// A real SMTP server (Python's aiosmtpd, from Debian's python3-aiosmtpd) on a loopback port,
+/// keeping what it receives in a maildir. Stopped when dropped.
+struct SmtpServer {
+    port: u16,
+    maildir: tempfile::TempDir,
+    _child: tokio::process::Child,
+}
+
+impl SmtpServer {
+    async fn start() -> SmtpServer {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let maildir = tempfile::tempdir().unwrap();
+        let child = tokio::process::Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 -m aiosmtpd (apt install python3-aiosmtpd; scripts/test.sh does)");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return SmtpServer {
+                    port,
+                    maildir,
+                    _child: child,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("aiosmtpd did not listen on {port} within 10 s");
+    }
+
+    /// Every message received, as raw text.
+    fn messages(&self) -> Vec<String> {
+        let dir = self.maildir.path().join("mail/new");
+        let mut out = vec![];
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            out.push(std::fs::read_to_string(e.path()).unwrap());
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_reaches_a_real_smtp_server() {
+    let smtp = SmtpServer::start().await;
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let mailer = flowbox::engine::Mailer::new(&url, "Flowbox <flowbox@example.com>").unwrap();
+    let s = TestServer::start_with(Db::Sqlite, |c| c.mailer = Some(Arc::new(mailer))).await;
+    let (status, v) = s.upload("send_email", "send_email", &["email"]).await;
+    assert_eq!(status, 201, "{v}");
+    s.apply(
+        r#"
+name: welcome
+steps:
+  - id: mail
+    action: send_email
+    input: { to: "{{ input.to }}", cc: [boss@example.com], subject: "Welcome, {{ input.name }}", text: "Hello {{ input.name }}!", html: "<p>Hello</p>" }
+"#,
+    )
+    .await;
+    let v = s
+        .run(
+            "welcome",
+            json!({"input": {"to": "ada@example.com", "name": "Ada"}}),
+        )
+        .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let id = v["id"].as_str().unwrap();
+    assert_eq!(v["output"]["message_id"], format!("<{id}.mail@flowbox>"));
+    let got = smtp.messages();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = &got[0];
+    for want in [
+        "Subject: Welcome, Ada",
+        "To: ada@example.com",
+        "Cc: boss@example.com",
+        "From: Flowbox <flowbox@example.com>",
+        &format!("Message-ID: <{id}.mail@flowbox>"),
+        "Hello Ada!",
+        "<p>Hello</p>",
+        "X-RcptTo: ada@example.com, boss@example.com",
+    ] {
+        assert!(m.contains(want), "{want:?} missing from:\n{m}");
+    }
+
+    // A bad address is the input's fault: not sent, not retried.
+    let v = s
+        .run(
+            "welcome",
+            json!({"input": {"to": "not an address", "name": "X"}}),
+        )
+        .await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(
+        v["error"]
+            .to_string()
+            .contains("`not an address` is not an email address"),
+        "{v}"
+    );
+    assert_eq!(smtp.messages().len(), 1);
+
+    // A server that is down fails the step as retryable (it is retried, then fails).
+    drop(smtp);
+    s.apply(
+        "name: down\nsteps:\n  - { id: mail, action: send_email, input: { to: a@example.com, subject: s, text: t }, retry: { attempts: 2, backoff: 10ms } }\n",
+    )
+    .await;
+    let v = s.run("down", json!({})).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    let v = s.execution(v["id"].as_str().unwrap()).await;
+    assert_eq!(v["steps"].as_array().unwrap().len(), 2, "retried once: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_without_a_server_says_how_to_configure_one() {
+    let s = TestServer::start(Db::Sqlite).await;
+    s.upload("send_email", "send_email", &["email"]).await;
+    s.apply("name: m\nsteps:\n  - { id: mail, action: send_email, input: { to: a@example.com, subject: s, text: t } }\n")
+        .await;
+    let v = s.run("m", json!({})).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(v["error"].to_string().contains("--smtp-url"), "{v}");
+    let e = flowbox::engine::Mailer::new("ftp://x", "a@b.c").unwrap_err();
+    assert!(e.to_string().contains("smtp://HOST:PORT"), "{e}");
+    let e = flowbox::engine::Mailer::new("smtp://user:secret@x:25", "nobody").unwrap_err();
+    assert!(e.to_string().contains("--smtp-from `nobody`"), "{e}");
+    let e = flowbox::engine::Mailer::new("smtp://user:secret@x:25?tls=maybe", "a@b.c").unwrap_err();
+    assert!(
+        !e.to_string().contains("secret"),
+        "the password is not shown: {e}"
     );
 }

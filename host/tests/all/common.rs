@@ -367,3 +367,10 @@ macro_rules! on_both_databases {
     };
 }
 pub(crate) use on_both_databases;
+
+/// An RFC 3339 time as Unix ms.
+pub fn rfc3339_ms(t: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .unwrap_or_else(|e| panic!("`{t}` is not RFC 3339: {e}"))
+        .timestamp_millis()
+}

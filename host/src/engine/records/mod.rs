@@ -164,6 +164,40 @@ pub struct NewActivity {
     pub done: Option<bool>,
 }
 
+/// The row of a new activity on `object`/`id`, checked.
+pub(crate) fn activity_row(
+    activity: NewActivity,
+    object: &str,
+    id: &str,
+    now: i64,
+) -> Result<ActivityRow, EngineError> {
+    if !objects::valid_name(&activity.kind) {
+        return Err(EngineError::Invalid(format!(
+            "`{}` is not an activity type: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`",
+            activity.kind
+        )));
+    }
+    let done = activity.done.unwrap_or(activity.due_at.is_none());
+    if !done && activity.due_at.is_none() {
+        return Err(EngineError::Invalid(
+            "an activity that is not done needs a `due_at`".into(),
+        ));
+    }
+    Ok(ActivityRow {
+        id: new_id(),
+        object: object.to_string(),
+        record_id: id.to_string(),
+        kind: activity.kind,
+        subject: activity.subject,
+        details: activity.details.map(|d| d.to_string()),
+        due_at: activity.due_at,
+        done_at: done.then_some(now),
+        past_due_at: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
 /// One record to import.
 #[derive(Debug, Clone)]
 pub struct ImportItem {
@@ -507,32 +541,7 @@ impl Engine {
         cause: &Value,
     ) -> Result<Written, EngineError> {
         let t = self.object_type(object).await?;
-        if !objects::valid_name(&activity.kind) {
-            return Err(EngineError::Invalid(format!(
-                "`{}` is not an activity type: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`",
-                activity.kind
-            )));
-        }
-        let now = self.now_ms();
-        let done = activity.done.unwrap_or(activity.due_at.is_none());
-        if !done && activity.due_at.is_none() {
-            return Err(EngineError::Invalid(
-                "an activity that is not done needs a `due_at`".into(),
-            ));
-        }
-        let row = ActivityRow {
-            id: new_id(),
-            object: object.to_string(),
-            record_id: id.to_string(),
-            kind: activity.kind,
-            subject: activity.subject,
-            details: activity.details.map(|d| d.to_string()),
-            due_at: activity.due_at,
-            done_at: done.then_some(now),
-            past_due_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let row = activity_row(activity, object, id, self.now_ms())?;
         self.write_one(&t, id.to_string(), RecordAction::AddActivity(row), cause)
             .await
     }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value};
 
-use super::{Objects, WriteMode, schema_of};
+use super::{NewActivity, Objects, WriteMode, schema_of};
 use crate::engine::EngineError;
 use crate::sandbox::{HostError, RecordRef, RecordsBackend, StepContext};
 use crate::store::{RecordAction, RecordOp, RecordSchema, SideWrite, Store};
@@ -234,4 +234,83 @@ impl RecordsBackend for StepRecords {
         );
         Ok(record)
     }
+
+    async fn add_activity(
+        &self,
+        _ctx: &StepContext,
+        record: &RecordRef,
+        activity: Value,
+    ) -> Result<String, HostError> {
+        let activity = new_activity(object_of(activity)?)?;
+        if self.current(record).await?.is_none() {
+            return Err(not_found(record));
+        }
+        let t = self
+            .objects
+            .require(&record.object)
+            .await
+            .map_err(|e| HostError::Failed(e.to_string()))?;
+        let row = super::activity_row(activity, &record.object, &record.id, self.now)
+            .map_err(|e| HostError::Invalid(e.to_string()))?;
+        let id = row.id.clone();
+        self.push(
+            &record.object,
+            &record.id,
+            RecordAction::AddActivity(row),
+            schema_of(&t),
+        );
+        Ok(id)
+    }
+}
+
+/// An activity as a step describes it (the API's shape; `due_at` may also be Unix ms).
+fn new_activity(mut a: Map<String, Value>) -> Result<NewActivity, HostError> {
+    let kind = match a.remove("type") {
+        Some(Value::String(k)) => k,
+        _ => {
+            return Err(HostError::Invalid(
+                "an activity needs a `type` (text)".into(),
+            ));
+        }
+    };
+    let text = |v: Option<Value>, name: &str| match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(HostError::Invalid(format!("`{name}` must be text"))),
+    };
+    let subject = text(a.remove("subject"), "subject")?;
+    let due_at = match a.remove("due_at") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
+            HostError::Invalid("`due_at` must be Unix milliseconds or an RFC 3339 time".into())
+        })?),
+        Some(Value::String(t)) => Some(
+            crate::engine::variables::parse_datetime(&t)
+                .map(|t| t.timestamp_millis())
+                .ok_or_else(|| HostError::Invalid(format!("`due_at`: `{t}` is not a time")))?,
+        ),
+        Some(_) => {
+            return Err(HostError::Invalid(
+                "`due_at` must be Unix milliseconds or an RFC 3339 time".into(),
+            ));
+        }
+    };
+    let done = match a.remove("done") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(b),
+        Some(_) => return Err(HostError::Invalid("`done` must be true or false".into())),
+    };
+    let details = a.remove("details").filter(|d| !d.is_null());
+    if let Some(unknown) = a.keys().next() {
+        return Err(HostError::Invalid(format!(
+            "unknown activity field `{unknown}`; the fields are type, subject, details, due_at, done"
+        )));
+    }
+    Ok(NewActivity {
+        kind,
+        subject,
+        details,
+        due_at,
+        done,
+    })
 }

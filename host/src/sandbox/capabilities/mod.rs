@@ -1,14 +1,16 @@
 //! The capabilities a step may be granted (one WIT interface each), and the host side of each.
 //!
-//! `log`, `variables` and `clock` are served by the sandbox itself. `records`, `http` and `llm`
-//! are served by backends the caller passes with each run ([`Backends`]); a capability whose
+//! `log`, `variables` and `clock` are served by the sandbox itself. `records`, `teams`, `email`,
+//! `http` and `llm` are served by backends the caller passes with each run ([`Backends`]); a capability whose
 //! backend is absent answers `unavailable`, so the step fails cleanly instead of trapping.
 
 pub(crate) mod clock;
+mod email;
 mod http;
 mod llm;
 mod log;
 mod records;
+mod teams;
 mod variables;
 
 use std::collections::BTreeSet;
@@ -16,11 +18,13 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub use self::email::{EmailBackend, EmailMessage};
 pub use self::http::{HttpBackend, HttpRequest, HttpResponse};
 pub use self::llm::{ChatMessage, ChatRequest, ChatResponse, LlmBackend};
 pub(crate) use self::log::LogBuffer;
 pub use self::log::{LogLevel, LogLine, LogSource};
 pub use self::records::RecordsBackend;
+pub use self::teams::TeamsBackend;
 
 /// The package every flowbox interface belongs to.
 pub const PACKAGE: &str = "flowbox:step";
@@ -35,8 +39,12 @@ pub enum Capability {
     Log,
     /// `variables`: read and set the execution's variables.
     Variables,
-    /// `records`: read, update and create records.
+    /// `records`: read, update and create records, and attach activities.
     Records,
+    /// `teams`: team members, round-robin rotation, channel notifications.
+    Teams,
+    /// `email`: send email through the configured SMTP server.
+    Email,
     /// `http`: outgoing HTTP to allow-listed hosts.
     Http,
     /// `llm`: chat completion through the configured provider.
@@ -47,10 +55,12 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Log,
         Capability::Variables,
         Capability::Records,
+        Capability::Teams,
+        Capability::Email,
         Capability::Http,
         Capability::Llm,
         Capability::Clock,
@@ -62,6 +72,8 @@ impl Capability {
             Capability::Log => "log",
             Capability::Variables => "variables",
             Capability::Records => "records",
+            Capability::Teams => "teams",
+            Capability::Email => "email",
             Capability::Http => "http",
             Capability::Llm => "llm",
             Capability::Clock => "clock",
@@ -85,7 +97,7 @@ impl fmt::Display for Capability {
 /// An unknown capability name.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown capability `{0}`; the capabilities are: log, variables, records, http, llm, clock"
+    "unknown capability `{0}`; the capabilities are: log, variables, records, teams, email, http, llm, clock"
 )]
 pub struct UnknownCapability(pub String);
 
@@ -174,6 +186,10 @@ impl From<HostError> for super::bindings::flowbox::step::types::HostError {
 pub struct Backends {
     /// Behind `records`.
     pub records: Option<Arc<dyn RecordsBackend>>,
+    /// Behind `teams`.
+    pub teams: Option<Arc<dyn TeamsBackend>>,
+    /// Behind `email`.
+    pub email: Option<Arc<dyn EmailBackend>>,
     /// Behind `http`.
     pub http: Option<Arc<dyn HttpBackend>>,
     /// Behind `llm`.
@@ -184,6 +200,8 @@ impl fmt::Debug for Backends {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Backends")
             .field("records", &self.records.is_some())
+            .field("teams", &self.teams.is_some())
+            .field("email", &self.email.is_some())
             .field("http", &self.http.is_some())
             .field("llm", &self.llm.is_some())
             .finish()

@@ -32,6 +32,13 @@ pub trait RecordsBackend: Send + Sync {
         relation: &str,
         fields: Value,
     ) -> Result<RecordRef, HostError>;
+    /// Attach an activity (a JSON object) to a record; returns its id.
+    async fn add_activity(
+        &self,
+        ctx: &StepContext,
+        record: &RecordRef,
+        activity: Value,
+    ) -> Result<String, HostError>;
 }
 
 fn parse_object(what: &str, text: &str) -> Result<Value, HostError> {
@@ -96,6 +103,25 @@ impl Host for StepState {
             .create_related(&self.context, &parent, &object, &relation, fields)
             .await
             .map(Into::into)
+            .map_err(Into::into))
+    }
+
+    async fn add_activity(
+        &mut self,
+        record: WitRecordRef,
+        activity: String,
+    ) -> wasmtime::Result<Result<String, WitHostError>> {
+        let Some(backend) = self.backends.records.clone() else {
+            return Ok(Err(unavailable(Capability::Records).into()));
+        };
+        let activity = match parse_object("activity", &activity) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let record = RecordRef::from(record);
+        Ok(backend
+            .add_activity(&self.context, &record, activity)
+            .await
             .map_err(Into::into))
     }
 }

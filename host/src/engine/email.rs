@@ -1,0 +1,184 @@
+//! The `email` capability for steps: messages go through the SMTP server the host is configured
+//! with (`--smtp-url`), from its configured address. Sending is not transactional: a step that
+//! fails after sending, or a crash before its result commits, sends again on the retry. Every
+//! message of one step carries the same Message-ID, `<execution.step@flowbox>`, so that the
+//! receiving side can drop the duplicate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart, SinglePart, header};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::sandbox::{EmailBackend, EmailMessage, HostError, StepContext};
+
+/// Recipients (to and cc together) one message may have.
+const MAX_RECIPIENTS: usize = 50;
+/// The largest body (text and HTML together) a step may send.
+const MAX_BODY: usize = 1 << 20;
+
+/// A misconfigured mail server.
+#[derive(Debug, thiserror::Error)]
+pub enum MailerError {
+    #[error(
+        "--smtp-url `{url}`: {reason} (use smtp://HOST:PORT, smtp://HOST?tls=required, or smtps://USER:PASS@HOST)"
+    )]
+    Url { url: String, reason: String },
+    #[error("--smtp-from `{0}` is not an address (e.g. `Flowbox <flowbox@example.com>`)")]
+    From(String),
+}
+
+/// The SMTP server and the sender address every step's email goes out with.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    server: String,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: show only the host.
+        f.debug_struct("Mailer")
+            .field("server", &self.server)
+            .field("from", &self.from.to_string())
+            .finish()
+    }
+}
+
+impl Mailer {
+    /// A mailer for `url` (`smtp://`, `smtp://...?tls=required|opportunistic`, `smtps://`, with
+    /// optional `user:password@`) sending from `from`.
+    pub fn new(url: &str, from: &str) -> Result<Mailer, MailerError> {
+        let bad = |reason: String| MailerError::Url {
+            url: redact(url),
+            reason,
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        let server = format!(
+            "{}:{}",
+            parsed.host_str().unwrap_or_default(),
+            parsed.port().map(|p| p.to_string()).unwrap_or_default()
+        );
+        // The process's TLS provider, as for HTTP.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| bad(e.to_string()))?
+            .timeout(Some(Duration::from_secs(30)))
+            .build();
+        let from = from
+            .parse::<Mailbox>()
+            .map_err(|_| MailerError::From(from.to_string()))?;
+        Ok(Mailer {
+            transport,
+            from,
+            server,
+        })
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// One step run's view of email.
+pub(crate) struct StepEmail {
+    mailer: Option<Arc<Mailer>>,
+}
+
+impl StepEmail {
+    pub(crate) fn new(mailer: Option<Arc<Mailer>>) -> Self {
+        StepEmail { mailer }
+    }
+}
+
+fn mailboxes(what: &str, list: &[String]) -> Result<Vec<Mailbox>, HostError> {
+    list.iter()
+        .map(|a| {
+            a.parse::<Mailbox>()
+                .map_err(|_| HostError::Invalid(format!("{what}: `{a}` is not an email address")))
+        })
+        .collect()
+}
+
+fn build(
+    from: &Mailbox,
+    ctx: &StepContext,
+    m: EmailMessage,
+) -> Result<(Message, String), HostError> {
+    if m.to.is_empty() {
+        return Err(HostError::Invalid(
+            "a message needs at least one `to`".into(),
+        ));
+    }
+    if m.to.len() + m.cc.len() > MAX_RECIPIENTS {
+        return Err(HostError::Invalid(format!(
+            "{} recipients: at most {MAX_RECIPIENTS}",
+            m.to.len() + m.cc.len()
+        )));
+    }
+    let size = m.text.len() + m.html.as_ref().map_or(0, String::len);
+    if size > MAX_BODY {
+        return Err(HostError::Invalid(format!(
+            "the body is {size} bytes: at most {MAX_BODY}"
+        )));
+    }
+    let id = format!("<{}.{}@flowbox>", ctx.execution_id, ctx.step_id);
+    let mut b = Message::builder()
+        .from(from.clone())
+        .subject(m.subject)
+        .message_id(Some(id.clone()));
+    for to in mailboxes("to", &m.to)? {
+        b = b.to(to);
+    }
+    for cc in mailboxes("cc", &m.cc)? {
+        b = b.cc(cc);
+    }
+    if let Some(r) = m.reply_to {
+        b = b.reply_to(mailboxes("reply_to", &[r])?.remove(0));
+    }
+    let message = match m.html {
+        Some(html) => b.multipart(MultiPart::alternative_plain_html(m.text, html)),
+        None => b.singlepart(
+            SinglePart::builder()
+                .header(header::ContentType::TEXT_PLAIN)
+                .body(m.text),
+        ),
+    }
+    .map_err(|e| HostError::Invalid(format!("the message cannot be built: {e}")))?;
+    Ok((message, id))
+}
+
+#[async_trait::async_trait]
+impl EmailBackend for StepEmail {
+    async fn send(&self, ctx: &StepContext, message: EmailMessage) -> Result<String, HostError> {
+        let Some(mailer) = &self.mailer else {
+            return Err(HostError::Unavailable(
+                "this host has no SMTP server configured (flowbox serve --smtp-url)".into(),
+            ));
+        };
+        let (message, id) = build(&mailer.from, ctx, message)?;
+        match mailer.transport.send(message).await {
+            Ok(_) => {
+                tracing::debug!(message_id = %id, server = %mailer.server, "email sent");
+                Ok(id)
+            }
+            // A 5xx answer: the server refused this message for good.
+            Err(e) if e.is_permanent() => Err(HostError::Denied(format!(
+                "the SMTP server {} refused the message: {e}",
+                mailer.server
+            ))),
+            Err(e) => Err(HostError::Failed(format!(
+                "sending through {} failed: {e}",
+                mailer.server
+            ))),
+        }
+    }
+}

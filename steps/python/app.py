@@ -1,0 +1,289 @@
+"""The Python code step: runs the user's Python source, given as data.
+
+Input:  {"code": "<python source>", "inputs": {...}}
+Output: the `outputs` dict the code filled, as JSON.
+
+The code runs in fresh globals: `inputs` (the input's "inputs"), `outputs` (a dict to fill;
+`outputs.log(...)` writes a log line), `variables` (the execution's variables, read lazily,
+written by assignment), `record` (the execution's record, read lazily; None for a global
+workflow), `context` (execution/workflow/step ids, attempt) and `log`. print() and sys.stderr go
+to the step's log (stdout at info, stderr at warn). `import requests` gives flowbox.http.
+
+Failures: a SyntaxError is `invalid-input`; an uncaught exception is `permanent` (or `retryable`
+for flowbox.RetryableError and its kin, `invalid-input` for flowbox.InvalidInputError) with the
+traceback of the user's code only, line numbers counted from its first line.
+
+Everything heavy is imported at module level: componentize-py runs this module when it builds
+the component and snapshots the interpreter, so a run starts with it all loaded.
+"""
+
+import builtins
+import io
+import json
+import linecache
+import logging
+import random
+import sys
+import traceback
+
+import wit_world
+from componentize_py_types import Err
+from wit_world.imports import log as _log
+from wit_world.imports import types as _types
+
+import flowbox
+import flowbox.http
+from flowbox import _preload
+
+_preload.preload()
+
+# `import requests` is flowbox.http: the real one needs sockets, which a step does not have.
+sys.modules["requests"] = flowbox.http
+sys.modules["requests.exceptions"] = flowbox.http
+
+CODE_FILENAME = "<code>"
+
+
+# --- print() and logging go to the step's log ---------------------------------------------------
+
+class _LogStream(io.TextIOBase):
+    """A text stream that writes each complete line as one log line."""
+
+    MAX_PARTIAL = 64 * 1024
+
+    def __init__(self, level, name):
+        super().__init__()
+        self._level = level
+        self._name = name
+        self._partial = []
+        self._partial_len = 0
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    @property
+    def errors(self):
+        return "strict"
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        if "\n" not in s:
+            self._partial.append(s)
+            self._partial_len += len(s)
+            if self._partial_len > self.MAX_PARTIAL:
+                self.end_line()
+            return len(s)
+        lines = s.split("\n")
+        lines[0] = "".join(self._partial) + lines[0]
+        self._partial, self._partial_len = ([lines[-1]], len(lines[-1])) if lines[-1] else ([], 0)
+        for line in lines[:-1]:
+            _log.write(self._level, line)
+        return len(s)
+
+    def end_line(self):
+        """Write out a last line that had no newline."""
+        if self._partial:
+            text = "".join(self._partial)
+            self._partial, self._partial_len = [], 0
+            _log.write(self._level, text)
+
+    def flush(self):
+        pass
+
+
+class _LogHandler(logging.Handler):
+    """The logging module's records as log lines, at their level."""
+
+    def emit(self, record):
+        try:
+            message = self.format(record)
+            if record.levelno >= logging.ERROR:
+                level = _log.Level.ERROR
+            elif record.levelno >= logging.WARNING:
+                level = _log.Level.WARN
+            elif record.levelno >= logging.INFO:
+                level = _log.Level.INFO
+            else:
+                level = _log.Level.DEBUG
+            _log.write(level, message)
+        except Exception:  # noqa: BLE001 - logging must not fail the step
+            self.handleError(record)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record):
+        text = super().format(record)
+        return text if record.name == "root" else f"{record.name}: {text}"
+
+
+_handler = _LogHandler()
+_handler.setFormatter(_Formatter("%(message)s"))
+logging.basicConfig(level=logging.INFO, handlers=[_handler], force=True)
+
+
+# --- what the code sees ---------------------------------------------------------------------------
+
+class Outputs(dict):
+    """The step's result: fill it like a dict. `outputs.log(...)` writes an info log line."""
+
+    def log(self, *args):
+        _log.write(_log.Level.INFO, " ".join(str(a) for a in args))
+
+
+def _globals(ctx, inputs):
+    ref = ctx.record
+    return {
+        "__name__": "__main__",
+        "__builtins__": builtins,
+        "__doc__": None,
+        "inputs": inputs,
+        "outputs": Outputs(),
+        "variables": flowbox.variables,
+        "record": flowbox.Record(ref) if ref is not None else None,
+        "context": {
+            "execution_id": ctx.execution_id,
+            "workflow_id": ctx.workflow_id,
+            "step_id": ctx.step_id,
+            "attempt": ctx.attempt,
+            "record": {"object": ref.object, "id": ref.id} if ref is not None else None,
+        },
+        "log": flowbox.log,
+    }
+
+
+# --- failures -------------------------------------------------------------------------------------
+
+def _fail(kind, message):
+    return Err(kind(message))
+
+
+def _only_user_frames(te, seen=None):
+    """Drop the frames that are not the user's code, through the whole exception chain."""
+    seen = set() if seen is None else seen
+    if te is None or id(te) in seen:
+        return
+    seen.add(id(te))
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if f.filename == CODE_FILENAME]
+    )
+    _only_user_frames(te.__cause__, seen)
+    _only_user_frames(te.__context__, seen)
+    for sub in getattr(te, "exceptions", None) or ():
+        _only_user_frames(sub, seen)
+
+
+def _format_exception(e):
+    te = traceback.TracebackException.from_exception(e)
+    _only_user_frames(te)
+    text = "".join(te.format()).rstrip("\n")
+    if isinstance(e, ModuleNotFoundError) and e.name and e.name.partition(".")[0] not in sys.modules:
+        text += (
+            "\n(a flowbox Python step can import the standard library and the bundled "
+            "libraries only: pytz, msgpack, requests (flowbox.http); it has no filesystem "
+            "or package installer)"
+        )
+    return text
+
+
+def _format_syntax_error(e):
+    text = "".join(traceback.format_exception_only(type(e), e)).rstrip("\n")
+    if isinstance(e, SyntaxError) and "'return' outside function" in str(e.msg):
+        text += "\n(the code is not a function: put the result in `outputs` instead of returning it)"
+    return text
+
+
+def _error_kind(e):
+    if isinstance(e, flowbox.InvalidInputError):
+        return _types.StepError_InvalidInput
+    if isinstance(e, flowbox.RetryableError) or getattr(e, "retryable", False) is True:
+        return _types.StepError_Retryable
+    return _types.StepError_Permanent
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+def _parse_input(text):
+    try:
+        request = json.loads(text)
+    except ValueError as e:
+        raise _fail(_types.StepError_InvalidInput, f"the input is not JSON: {e}") from None
+    if not isinstance(request, dict) or not isinstance(request.get("code"), str):
+        raise _fail(
+            _types.StepError_InvalidInput,
+            'the input must be a JSON object {"code": "<python source>", "inputs": {...}}',
+        )
+    inputs = request.get("inputs")
+    if inputs is None:
+        inputs = {}
+    if not isinstance(inputs, dict):
+        raise _fail(
+            _types.StepError_InvalidInput,
+            f'"inputs" must be a JSON object, not {type(inputs).__name__}',
+        )
+    return request["code"], inputs
+
+
+def _compile(source):
+    try:
+        return compile(source, CODE_FILENAME, "exec", dont_inherit=True)
+    except SyntaxError as e:  # IndentationError and TabError too
+        raise _fail(_types.StepError_InvalidInput, _format_syntax_error(e)) from None
+    except (ValueError, OverflowError, MemoryError, RecursionError) as e:
+        raise _fail(_types.StepError_InvalidInput, f"the code cannot be compiled: {type(e).__name__}: {e}") from None
+
+
+def _result(value):
+    try:
+        return flowbox.to_json(value)
+    except (TypeError, ValueError, RecursionError) as e:
+        found = flowbox._json_path_error(value)
+        where = f"{found[0]}: {found[1]}" if found else str(e)
+        raise _fail(
+            _types.StepError_Permanent,
+            f"the step's outputs are not JSON: {where}",
+        ) from None
+
+
+def run_code(ctx, input_text):
+    source, inputs = _parse_input(input_text)
+    # The traceback quotes the user's lines; there is no file to read them from.
+    linecache.cache[CODE_FILENAME] = (len(source), None, source.splitlines(True), CODE_FILENAME)
+    code = _compile(source)
+
+    # Python's random module was seeded when the component was built: seed it per run.
+    random.seed()
+    out, err = _LogStream(_log.Level.INFO, "<stdout>"), _LogStream(_log.Level.WARN, "<stderr>")
+    sys.stdout, sys.stderr = out, err
+    scope = _globals(ctx, inputs)
+    try:
+        try:
+            exec(code, scope)
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                raise _fail(_types.StepError_Permanent, f"the code called exit({e.code!r})") from None
+        except BaseException as e:  # noqa: BLE001 - every failure of user code is reported
+            raise _fail(_error_kind(e), _format_exception(e)) from None
+    finally:
+        out.end_line()
+        err.end_line()
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+    value = scope.get("outputs", {})
+    return _result(value)
+
+
+class WitWorld(wit_world.WitWorld):
+    def run(self, ctx, input):
+        return run_code(ctx, input)
