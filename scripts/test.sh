@@ -10,6 +10,13 @@ step() { printf '\n==> %s\n' "$*"; }
 step "guest components (scripts/build-guests.sh)"
 bash scripts/build-guests.sh
 
+step "an SMTP server for the email tests (Debian's python3-aiosmtpd)"
+if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-aiosmtpd; } >&2
+fi
+/usr/bin/python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'
+
 step "PostgreSQL for the tests (scripts/test-postgres.sh)"
 FLOWBOX_TEST_PG=$(bash scripts/test-postgres.sh)
 export FLOWBOX_TEST_PG
