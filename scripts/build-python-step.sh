@@ -96,7 +96,7 @@ stamp_of_inputs() {
   {
     echo "componentize-py $COMPONENTIZE_PY_VERSION"
     sha256sum < "${BASH_SOURCE[0]}"
-    (cd "$root" && find steps/python wit -type f ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    (cd "$root" && find -L steps/python wit -type f ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
   } | sha256sum | cut -d' ' -f1
 }
 stamp=$(stamp_of_inputs)

@@ -184,10 +184,32 @@ def _only_user_frames(te, seen=None):
         _only_user_frames(sub, seen)
 
 
+# The frames a traceback shows at most (the innermost ones): extracting the frames of a deep
+# recursion one by one would take seconds.
+MAX_FRAMES = 100
+
+# Exceptions reported, kept alive until the instance is dropped: freeing the traceback of a deep
+# recursion recurses in C deeper than the host's wasm stack allows (CPython 3.14 guards its C
+# recursion by the shadow stack's size, which is larger).
+_reported = []
+
+
 def _format_exception(e):
-    te = traceback.TracebackException.from_exception(e)
+    _reported.append(e)
+    depth, tb = 0, e.__traceback__
+    while tb is not None:
+        depth += 1
+        tb = tb.tb_next
+    limit = -MAX_FRAMES if depth > MAX_FRAMES else None
+    te = traceback.TracebackException.from_exception(e, limit=limit)
     _only_user_frames(te)
     text = "".join(te.format()).rstrip("\n")
+    if limit is not None:
+        text = text.replace(
+            "Traceback (most recent call last):\n",
+            f"Traceback (most recent call last; the {MAX_FRAMES} innermost of {depth} frames):\n",
+            1,
+        )
     if isinstance(e, ModuleNotFoundError) and e.name and e.name.partition(".")[0] not in sys.modules:
         text += (
             "\n(a flowbox Python step can import the standard library and the bundled "
@@ -197,8 +219,12 @@ def _format_exception(e):
     return text
 
 
-def _format_syntax_error(e):
-    text = "".join(traceback.format_exception_only(type(e), e)).rstrip("\n")
+def _format_syntax_error(e, source):
+    if e.text is None and e.filename == CODE_FILENAME and e.lineno:
+        lines = source.splitlines()
+        if 0 < e.lineno <= len(lines):
+            e.text = lines[e.lineno - 1]
+    text = "".join(traceback.format_exception_only(type(e), e)).strip("\n").lstrip()
     if isinstance(e, SyntaxError) and "'return' outside function" in str(e.msg):
         text += "\n(the code is not a function: put the result in `outputs` instead of returning it)"
     return text
@@ -239,7 +265,7 @@ def _compile(source):
     try:
         return compile(source, CODE_FILENAME, "exec", dont_inherit=True)
     except SyntaxError as e:  # IndentationError and TabError too
-        raise _fail(_types.StepError_InvalidInput, _format_syntax_error(e)) from None
+        raise _fail(_types.StepError_InvalidInput, _format_syntax_error(e, source)) from None
     except (ValueError, OverflowError, MemoryError, RecursionError) as e:
         raise _fail(_types.StepError_InvalidInput, f"the code cannot be compiled: {type(e).__name__}: {e}") from None
 
@@ -248,7 +274,10 @@ def _result(value):
     try:
         return flowbox.to_json(value)
     except (TypeError, ValueError, RecursionError) as e:
-        found = flowbox._json_path_error(value)
+        try:
+            found = flowbox._json_path_error(value)
+        except RecursionError:
+            found = None
         where = f"{found[0]}: {found[1]}" if found else str(e)
         raise _fail(
             _types.StepError_Permanent,

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveTime, Weekday};
@@ -144,6 +145,9 @@ pub enum StepKind {
         module: String,
         /// The input; `None` passes the previous step's output (or the execution input).
         input: Option<Template>,
+        /// A code step's source (`python:`), run by `module`: the step's input is then
+        /// `{"code": source, "inputs": <the input>}`. Never rendered as a template.
+        code: Option<Arc<str>>,
         save_as: Option<String>,
         limits: Limits,
         retry: Retry,
@@ -195,6 +199,7 @@ impl StepKind {
     /// The kind's name, as stored in the step history.
     pub fn name(&self) -> &'static str {
         match self {
+            StepKind::Action { code: Some(_), .. } => "python",
             StepKind::Action { .. } => "action",
             StepKind::Condition { .. } => "condition",
             StepKind::Delay(_) => "delay",
@@ -360,6 +365,10 @@ struct RawStep {
     next: Option<String>,
     #[serde(default)]
     action: Option<String>,
+    #[serde(default)]
+    python: Option<String>,
+    #[serde(default)]
+    runner: Option<String>,
     #[serde(default)]
     input: Option<Value>,
     #[serde(default)]
@@ -776,6 +785,22 @@ impl StepErrors<'_> {
     }
 }
 
+/// The step module that runs `python:` steps unless a step names its `runner`.
+pub const PYTHON_RUNNER: &str = "python";
+/// The largest code a code step may hold, in bytes.
+const MAX_CODE: usize = 256 << 10;
+
+/// A Python step's default limits: the interpreter needs more room and time than a compiled
+/// step (1 GiB and 30 s, as in the platforms users come from), and more fuel to match.
+pub fn python_limits() -> Limits {
+    Limits {
+        memory_bytes: 1 << 30,
+        timeout: Duration::from_secs(30),
+        fuel: 100_000_000_000,
+        ..Limits::default()
+    }
+}
+
 fn build_step(
     path: &str,
     s: RawStep,
@@ -788,6 +813,7 @@ fn build_step(
     };
     let kinds: Vec<&str> = [
         ("action", s.action.is_some()),
+        ("python", s.python.is_some()),
         ("condition", s.condition.is_some()),
         ("delay", s.delay.is_some()),
         ("goal", s.goal.is_some()),
@@ -805,24 +831,26 @@ fn build_step(
         e.add(
             "",
             format!(
-                "a step has exactly one of action, condition, delay, goal, goto, set, start_workflow, pause_workflow, cancel_workflow, stop (found: {})",
+                "a step has exactly one of action, python, condition, delay, goal, goto, set, start_workflow, pause_workflow, cancel_workflow, stop (found: {})",
                 if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
             ),
         );
         return Err(e.errors);
     }
     let kind = kinds[0];
+    let runs_a_module = kind == "action" || kind == "python";
     // Fields that belong to one kind only.
     let stray: Vec<&str> = [
-        ("input", s.input.is_some() && kind != "action"),
-        ("save_as", s.save_as.is_some() && kind != "action"),
-        ("limits", s.limits.is_some() && kind != "action"),
-        ("retry", s.retry.is_some() && kind != "action"),
-        ("on_failure", s.on_failure.is_some() && kind != "action"),
+        ("input", s.input.is_some() && !runs_a_module),
+        ("save_as", s.save_as.is_some() && !runs_a_module),
+        ("limits", s.limits.is_some() && !runs_a_module),
+        ("retry", s.retry.is_some() && !runs_a_module),
+        ("on_failure", s.on_failure.is_some() && !runs_a_module),
         (
             "on_failure_goto",
-            s.on_failure_goto.is_some() && kind != "action",
+            s.on_failure_goto.is_some() && !runs_a_module,
         ),
+        ("runner", s.runner.is_some() && kind != "python"),
         ("then", s.then.is_some() && kind != "condition"),
         ("else", s.otherwise.is_some() && kind != "condition"),
         (
@@ -841,10 +869,26 @@ fn build_step(
         .unwrap_or(Target::Step(String::new()));
 
     let step_kind = match kind {
-        "action" => {
-            let module = s.action.unwrap_or_default();
+        "action" | "python" => {
+            let code: Option<Arc<str>> = s.python.map(Into::into);
+            let module = match &code {
+                Some(_) => s.runner.unwrap_or_else(|| PYTHON_RUNNER.to_string()),
+                None => s.action.unwrap_or_default(),
+            };
+            let field = if code.is_some() { "runner" } else { "action" };
             if !valid_name(&module) {
-                e.add("action", format!("`{module}` is not a step module name"));
+                e.add(field, format!("`{module}` is not a step module name"));
+            }
+            if let Some(c) = &code {
+                if c.trim().is_empty() {
+                    e.add("python", "the code is empty");
+                }
+                if c.len() > MAX_CODE {
+                    e.add(
+                        "python",
+                        format!("the code is {} bytes: at most {MAX_CODE}", c.len()),
+                    );
+                }
             }
             let input = s.input.as_ref().and_then(|v| e.template("input", v));
             if let Some(name) = &s.save_as
@@ -852,7 +896,11 @@ fn build_step(
             {
                 e.add("save_as", format!("`{name}` is not a variable name"));
             }
-            let mut limits = Limits::default();
+            let mut limits = if code.is_some() {
+                python_limits()
+            } else {
+                Limits::default()
+            };
             if let Some(l) = s.limits {
                 if let Some(f) = l.fuel {
                     limits.fuel = f;
@@ -896,6 +944,7 @@ fn build_step(
             StepKind::Action {
                 module,
                 input,
+                code,
                 save_as: s.save_as,
                 limits,
                 retry,

@@ -991,6 +991,7 @@ impl<'a> Run<'a> {
         let StepKind::Action {
             module,
             input,
+            code,
             save_as,
             limits,
             retry,
@@ -1021,6 +1022,11 @@ impl<'a> Run<'a> {
                     on_failure_goto.clone(),
                 );
             }
+        };
+        // A code step hands its runner the source with the input.
+        let input = match code {
+            Some(code) => json!({ "code": code.as_ref(), "inputs": input }),
+            None => input,
         };
         let input_text = input.to_string();
         run.input = Some(input_text.clone());

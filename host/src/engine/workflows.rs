@@ -232,9 +232,22 @@ impl Workflows {
         let mut errors = Vec::new();
         for (step, module) in wf.modules() {
             if modules.get(module).await?.is_none() {
+                let python = wf
+                    .position(step)
+                    .is_some_and(|i| wf.steps[i].kind.name() == "python");
+                let (field, what) = if python {
+                    (
+                        "runner",
+                        "the Python runner: upload target/wasm/python.wasm as",
+                    )
+                } else {
+                    ("action", "upload it first:")
+                };
                 errors.push(definition::DefinitionError {
-                    path: format!("steps (id {step:?}).action"),
-                    message: format!("there is no step module `{module}` (upload it first: PUT /v1/steps/{module})"),
+                    path: format!("steps (id {step:?}).{field}"),
+                    message: format!(
+                        "there is no step module `{module}` ({what} PUT /v1/steps/{module})"
+                    ),
                 });
             }
         }

@@ -57,13 +57,17 @@ pub enum ImportKind {
 }
 
 /// WASI interfaces a step may import. They are linked with an empty context: no preopened
-/// directories, no environment, no sockets; clocks and randomness come from the host.
+/// directories, no environment; clocks and randomness come from the host. `wasi:sockets` is
+/// linked because language runtimes import it whether or not they use it (componentize-py's
+/// CPython does), but TCP, UDP and name lookup are switched off in every step's context: each
+/// socket call fails with `access-denied`. A step reaches the network only through `http`.
 const ALLOWED_WASI: &[&str] = &[
     "wasi:cli/",
     "wasi:io/",
     "wasi:clocks/",
     "wasi:random/",
     "wasi:filesystem/",
+    "wasi:sockets/",
 ];
 
 fn classify_import(name: &str) -> ImportKind {

@@ -20,10 +20,10 @@ on_both_databases!(
 );
 
 /// What the loopback server received: path, idempotency key, body.
-type Received = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
 
 /// A server on loopback that records each request; `/orders` answers 201, `/busy` 503.
-async fn receiver() -> (u16, Received) {
+pub(crate) async fn receiver() -> (u16, Received) {
     let received: Received = Arc::default();
     let seen = received.clone();
     let handler = move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
@@ -435,7 +435,11 @@ steps:
     assert_eq!(all[0]["text"], "New ticket 7");
     assert_eq!(all[0]["execution_id"], id.as_str());
     assert_eq!(all[0]["step_id"], "hello");
-    assert_eq!(all[1]["data"], json!({"n": 7}), "a whole template keeps its type");
+    assert_eq!(
+        all[1]["data"],
+        json!({"n": 7}),
+        "a whole template keeps its type"
+    );
     let (_, v) = s
         .get("/v1/teams/support/notifications?channel=alerts")
         .await;

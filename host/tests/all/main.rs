@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod crash;
 mod openapi;
+mod python;
 mod records;
 mod sandbox;
 mod schedules;
