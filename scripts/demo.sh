@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: builds the step components and flowbox, starts the server on the embedded SQLite
 # default, loads the example workflows, runs them, and prints each execution with its step
-# history. Then a few hostile steps in the sandbox, each stopped with its own error.
+# history: a record event running a Python step and the built-in actions (owner, activity,
+# notification, email to a local SMTP server). Then hostile steps, each stopped with its own error.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -13,13 +14,23 @@ w="$root/target/wasm"
 data="$root/target/demo"
 rm -rf "$data"
 port=${DEMO_PORT:-18181}
+smtp_port=${DEMO_SMTP_PORT:-18125}
+# A local SMTP server (Debian's python3-aiosmtpd) receives the demo's email into a maildir.
+if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-aiosmtpd; } >&2
+fi
 export FLOWBOX_SERVER="http://127.0.0.1:$port"
 # The bootstrap admin token (created on the server's first start) and the CLI's token.
 export FLOWBOX_ADMIN_TOKEN=fbx_demo_admin FLOWBOX_TOKEN=fbx_demo_admin
 
-"$fb" serve --listen "127.0.0.1:$port" --data-dir "$data" > "$data.log" 2>&1 &
+mkdir -p "$data"
+/usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$data/mail" &
+smtp=$!
+"$fb" serve --listen "127.0.0.1:$port" --data-dir "$data" --smtp-url "smtp://127.0.0.1:$smtp_port" \
+  --smtp-from "flowbox demo <demo@flowbox.localhost>" > "$data.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+trap 'kill $server $smtp 2>/dev/null; wait $server $smtp 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fsS "$FLOWBOX_SERVER/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "$FLOWBOX_SERVER/healthz" >/dev/null || { echo "the server did not start:"; cat "$data.log"; exit 1; }
 say() { printf '\n== %s\n' "$*"; }
@@ -28,17 +39,38 @@ say "step modules and workflows"
 "$fb" step upload increment "$w/increment.wasm"
 "$fb" step upload fail "$w/fail.wasm"
 "$fb" step upload update_record "$w/update_record.wasm" --grant records
+"$fb" step upload assign_owner "$w/assign_owner.wasm" --grant records --grant teams
+"$fb" step upload schedule_activity "$w/schedule_activity.wasm" --grant records
+"$fb" step upload notify_team "$w/notify_team.wasm" --grant teams
+"$fb" step upload send_email "$w/send_email.wasm" --grant email
+echo "uploading the Python runner (compiled once, then cached)..."
+"$fb" step upload python "$w/python.wasm" --grant log --grant variables --grant records --grant http --grant clock
 api() { curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" "$@"; }
+api -X PUT "$FLOWBOX_SERVER/v1/teams/success" -d '{"members": ["ana", "ben"]}' >/dev/null
 api -X POST "$FLOWBOX_SERVER/v1/objects" --data-binary @examples/objects/customer.yaml >/dev/null
 for f in examples/*.yaml; do "$fb" workflow apply "$f"; done
-api -X PUT "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"name": "ACME", "seats": 120, "stage": "trial"}' >/dev/null
-api -X PUT "$FLOWBOX_SERVER/v1/records/customer/tiny" -d '{"name": "Tiny", "seats": 3, "stage": "trial"}' >/dev/null
+api -X PUT "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"name": "ACME", "seats": 120, "stage": "trial", "email": "it@acme.example"}' >/dev/null
+api -X PUT "$FLOWBOX_SERVER/v1/records/customer/tiny" -d '{"name": "Tiny", "seats": 3, "stage": "trial", "email": "hi@tiny.example"}' >/dev/null
 
 run_and_show() {
   local id
   id=$("$fb" run "$@" | sed -n 's/^  "id": "\(.*\)",$/\1/p')
   "$fb" execution show "$id"
 }
+say "intake: started by each customer's creation; a Python step, then the built-in actions"
+for _ in $(seq 100); do
+  n=$(api "$FLOWBOX_SERVER/v1/executions?workflow=intake&status=completed" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["executions"]))')
+  [ "$n" = 2 ] && break; sleep 0.2
+done
+id=$(api "$FLOWBOX_SERVER/v1/executions?workflow=intake&status=completed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["executions"][0]["id"])')
+"$fb" execution show "$id"
+echo "owners: acme $(api "$FLOWBOX_SERVER/v1/records/customer/acme" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fields"]["owner"])'), tiny $(api "$FLOWBOX_SERVER/v1/records/customer/tiny" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fields"]["owner"])') (round-robin)"
+echo "acme's activities: $(api "$FLOWBOX_SERVER/v1/records/customer/acme/activities" | python3 -c 'import json,sys; print([(a["type"], a["subject"], a["due_at"]) for a in json.load(sys.stdin)["activities"]])')"
+echo "the success team's notifications:"
+api "$FLOWBOX_SERVER/v1/teams/success/notifications" | python3 -c 'import json,sys; [print("  #" + n["channel"] + ": " + n["text"]) for n in json.load(sys.stdin)["notifications"]]'
+echo "email received by the SMTP server:"
+for m in "$data"/mail/new/*; do grep -E '^(To|Subject|Message-ID):' "$m" | sed 's/^/  /'; done
+
 say "seq3: three action steps"
 run_and_show seq3 --input '{"n": 0}'
 say "onboarding on a big account: condition (then), a 2 s delay (a row, not a sleeping task), an action"

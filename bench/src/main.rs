@@ -3,8 +3,10 @@
 //! ```text
 //! scripts/build-guests.sh
 //! cargo run --release -p flowbox-bench -- step-overhead
+//! cargo run --release -p flowbox-bench -- python-step
 //! ```
 
+mod python_step;
 mod stats;
 mod step_overhead;
 
@@ -22,6 +24,9 @@ enum Command {
     /// Per-step sandbox overhead (instantiate, call, drop) of a trivial step, with and without
     /// fuel, beside the raw-wasmtime floor.
     StepOverhead(step_overhead::Args),
+    /// A Python code step's cost: compiling the runner, loading it from the cache, the first
+    /// call after a load, and warm calls (p50/p99).
+    PythonStep(python_step::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,5 +36,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::StepOverhead(args) => runtime.block_on(step_overhead::run(args)),
+        Command::PythonStep(args) => runtime.block_on(python_step::run(args)),
     }
 }

@@ -20,3 +20,9 @@ pub mod clock;
 pub mod engine;
 pub mod sandbox;
 pub mod store;
+
+/// Make ring the process's TLS provider (HTTP clients, SMTP). Every TLS client needs one;
+/// installing it again is a no-op.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -8,6 +8,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // The API client and the server's outgoing HTTP and SMTP all use TLS.
+    flowbox::install_tls_provider();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

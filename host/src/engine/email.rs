@@ -60,8 +60,7 @@ impl Mailer {
             parsed.host_str().unwrap_or_default(),
             parsed.port().map(|p| p.to_string()).unwrap_or_default()
         );
-        // The process's TLS provider, as for HTTP.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_tls_provider();
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| bad(e.to_string()))?
             .timeout(Some(Duration::from_secs(30)))

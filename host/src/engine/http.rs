@@ -15,8 +15,7 @@ const MAX_RESPONSE: usize = 10 << 20;
 
 /// The client every step's requests share (connection pools, TLS).
 pub(crate) fn client() -> reqwest::Client {
-    // The process's TLS provider; a second install (another engine in the process) is a no-op.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))

@@ -1,4 +1,5 @@
-//! `flowbox step inspect` and `flowbox step run`, as a user runs them.
+//! `flowbox step inspect` and `flowbox step run`, as a user runs them; the API client commands
+//! against a real server.
 
 use std::process::{Command, Output};
 
@@ -199,4 +200,68 @@ fn inspect_prints_exports_imports_size_and_hash() {
     let out = flowbox(&["step", "inspect", "--json", &path("http_call")]);
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(info["capabilities"], serde_json::json!(["http"]));
+}
+
+/// The client commands, run as a user runs them (a separate process), against a real server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_commands_reach_a_server() {
+    let s = crate::common::TestServer::start(crate::common::Db::Sqlite).await;
+    let (url, token) = (s.url.clone(), s.admin.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        let upload = flowbox(&[
+            "step",
+            "upload",
+            "increment",
+            &path("increment"),
+            "--server",
+            &url,
+            "--token",
+            &token,
+        ]);
+        let refused = flowbox(&[
+            "step",
+            "upload",
+            "x",
+            &path("increment"),
+            "--server",
+            &url,
+            "--token",
+            "fbx_wrong",
+        ]);
+        let down = flowbox(&[
+            "step",
+            "upload",
+            "x",
+            &path("increment"),
+            "--server",
+            "http://127.0.0.1:9",
+            "--token",
+            &token,
+        ]);
+        (upload, refused, down)
+    })
+    .await
+    .unwrap();
+    let (upload, refused, down) = out;
+    assert!(
+        upload.status.success(),
+        "{}{}",
+        stdout(&upload),
+        stderr(&upload)
+    );
+    let (status, v) = s.get("/v1/steps/increment").await;
+    assert_eq!(status, 200, "uploaded through the CLI: {v}");
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("the API token is not valid"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!down.status.success());
+    let err = stderr(&down);
+    assert!(
+        !err.contains("panicked"),
+        "a clear error, not a panic: {err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
