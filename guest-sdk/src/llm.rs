@@ -24,6 +24,8 @@ impl Message {
 /// A chat completion request.
 #[derive(Debug, Clone, Default)]
 pub struct ChatRequest {
+    /// The provider, by name; `None` for the one named `default`.
+    pub provider: Option<String>,
     /// The model; `None` for the provider's default.
     pub model: Option<String>,
     /// The conversation so far.
@@ -52,6 +54,7 @@ pub struct ChatResponse {
 /// Ask the model and wait for the answer.
 pub fn chat(request: ChatRequest) -> Result<ChatResponse, HostError> {
     let response = raw::chat(&raw::ChatRequest {
+        provider: request.provider,
         model: request.model,
         messages: request
             .messages

@@ -41,6 +41,7 @@ impl ApiError {
             "activity" => "activity_not_found",
             "webhook" => "webhook_not_found",
             "team" => "team_not_found",
+            "provider" => "provider_not_found",
             _ => "not_found",
         };
         Self::new(StatusCode::NOT_FOUND, code, message)

@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 mod executions;
+mod llm;
 mod openapi;
 mod records;
 mod schemas;
@@ -40,6 +41,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(steps::router())
         .merge(webhooks::router())
         .merge(teams::router())
+        .merge(llm::router())
         .split_for_parts()
 }
 

@@ -389,3 +389,32 @@ pub struct Notifications {
     /// Pass as `after` for the next page.
     pub next_after: i64,
 }
+
+/// A model provider. Its API key is never shown: only the environment variable that holds it.
+#[derive(ToSchema, Serialize)]
+pub struct Provider {
+    pub name: String,
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    /// Whether that variable is set on this server.
+    pub api_key_set: bool,
+    pub default_model: String,
+    pub timeout_ms: i64,
+    pub max_retries: i64,
+    pub requests_per_minute: Option<i64>,
+    pub workflow_daily_tokens: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct Providers {
+    pub providers: Vec<Provider>,
+}
+
+/// A deleted provider.
+#[derive(ToSchema, Serialize)]
+pub struct ProviderDeleted {
+    pub name: String,
+    pub deleted: bool,
+}

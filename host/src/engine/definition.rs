@@ -148,6 +148,9 @@ pub enum StepKind {
         /// A code step's source (`python:`), run by `module`: the step's input is then
         /// `{"code": source, "inputs": <the input>}`. Never rendered as a template.
         code: Option<Arc<str>>,
+        /// Where to go when the step's output names a branch (`{"branch": "low_confidence"}`);
+        /// an output that names none of these goes to `next`.
+        branches: BTreeMap<String, Target>,
         save_as: Option<String>,
         limits: Limits,
         retry: Retry,
@@ -369,6 +372,8 @@ struct RawStep {
     python: Option<String>,
     #[serde(default)]
     runner: Option<String>,
+    #[serde(default)]
+    branches: Option<BTreeMap<String, String>>,
     #[serde(default)]
     input: Option<Value>,
     #[serde(default)]
@@ -796,7 +801,7 @@ pub fn python_limits() -> Limits {
     Limits {
         memory_bytes: 1 << 30,
         timeout: Duration::from_secs(30),
-        fuel: 100_000_000_000,
+        fuel: 400_000_000_000,
         ..Limits::default()
     }
 }
@@ -851,6 +856,7 @@ fn build_step(
             s.on_failure_goto.is_some() && !runs_a_module,
         ),
         ("runner", s.runner.is_some() && kind != "python"),
+        ("branches", s.branches.is_some() && !runs_a_module),
         ("then", s.then.is_some() && kind != "condition"),
         ("else", s.otherwise.is_some() && kind != "condition"),
         (
@@ -941,10 +947,20 @@ fn build_step(
                 }
             }
             let on_failure_goto = e.target("on_failure_goto", s.on_failure_goto.as_deref(), ids);
+            let mut branches = BTreeMap::new();
+            for (name, target) in s.branches.iter().flatten() {
+                if !valid_name(name) {
+                    e.add("branches", format!("`{name}` is not a branch name"));
+                }
+                if let Some(t) = e.target(&format!("branches.{name}"), Some(target), ids) {
+                    branches.insert(name.clone(), t);
+                }
+            }
             StepKind::Action {
                 module,
                 input,
                 code,
+                branches,
                 save_as: s.save_as,
                 limits,
                 retry,

@@ -992,6 +992,7 @@ impl<'a> Run<'a> {
             module,
             input,
             code,
+            branches,
             save_as,
             limits,
             retry,
@@ -1080,6 +1081,15 @@ impl<'a> Run<'a> {
                 started,
             ))
         });
+        let llm = grants.contains(crate::sandbox::Capability::Llm).then(|| {
+            Arc::new(super::llm::StepLlm::new(
+                self.inner.store.clone(),
+                self.inner.http.clone(),
+                self.inner.config.clock.clone(),
+                self.inner.llm_limits.clone(),
+                self.row.workflow.clone(),
+            ))
+        });
         let request = StepRequest {
             input: input_text,
             context: StepContext {
@@ -1109,7 +1119,9 @@ impl<'a> Run<'a> {
                         runnable.http_hosts.clone(),
                     )) as Arc<dyn crate::sandbox::HttpBackend>
                 }),
-                llm: None,
+                llm: llm
+                    .clone()
+                    .map(|l| l as Arc<dyn crate::sandbox::LlmBackend>),
             },
         };
         let mut running = run.clone();
@@ -1138,12 +1150,27 @@ impl<'a> Run<'a> {
         if !outcome.logs.is_empty() {
             run.logs = serde_json::to_string(&outcome.logs).ok();
         }
+        let mut detail = json!({"duration_us": outcome.duration.as_micros() as u64});
+        if let Some(calls) = llm.as_ref().and_then(|l| l.history()) {
+            detail["llm"] = calls;
+        }
         match outcome.result {
             Ok(output) => {
                 run.status = step_status::COMPLETED.into();
                 run.output = Some(output.to_string());
-                run.detail =
-                    Some(json!({"duration_us": outcome.duration.as_micros() as u64}).to_string());
+                // A step with `branches` picks one by naming it in its output's `branch`.
+                let branch = output
+                    .get("branch")
+                    .and_then(Value::as_str)
+                    .and_then(|b| branches.get(b).map(|t| (b, t)));
+                let next = match branch {
+                    Some((name, target)) => {
+                        detail["branch"] = json!(name);
+                        target.clone()
+                    }
+                    None => step.next.clone(),
+                };
+                run.detail = Some(detail.to_string());
                 self.state.variables.extend(outcome.variable_writes);
                 if let Some(name) = save_as {
                     self.state.variables.insert(name.clone(), output.clone());
@@ -1162,12 +1189,11 @@ impl<'a> Run<'a> {
                 Outcome {
                     runs: vec![run],
                     side_writes,
-                    next: Next::Go(step.next.clone()),
+                    next: Next::Go(next),
                 }
             }
             Err(failure) => {
-                run.detail =
-                    Some(json!({"duration_us": outcome.duration.as_micros() as u64}).to_string());
+                run.detail = Some(detail.to_string());
                 if failure.is_retryable() && self.state.attempt < retry.attempts {
                     let next_attempt = self.state.attempt + 1;
                     run.error = Some(failure_json(&failure).to_string());

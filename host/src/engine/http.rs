@@ -2,8 +2,14 @@
 //! carrying `idempotency-key: <execution>/<step>` (a step may run more than once: a retry, or a
 //! crash before its result committed), no redirects followed (a redirect could leave the
 //! allow-list), and a cap on the response size.
+//!
+//! A step that sends several requests: the first carries `<execution>/<step>`, the n-th
+//! `<execution>/<step>/<n>`, so a receiver that drops duplicates keeps each of them, and a retry
+//! (which sends them again in the same order) repeats the same keys. A step that sets its own
+//! `idempotency-key` header keeps it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::sandbox::{HostError, HttpBackend, HttpRequest, HttpResponse, StepContext};
@@ -50,11 +56,17 @@ pub(crate) fn allowed(list: &[String], host: &str, port: Option<u16>) -> bool {
 pub(crate) struct StepHttp {
     client: reqwest::Client,
     hosts: Arc<Vec<String>>,
+    /// Requests sent so far by this run of the step.
+    sent: AtomicU32,
 }
 
 impl StepHttp {
     pub(crate) fn new(client: reqwest::Client, hosts: Arc<Vec<String>>) -> Self {
-        StepHttp { client, hosts }
+        StepHttp {
+            client,
+            hosts,
+            sent: AtomicU32::new(0),
+        }
     }
 }
 
@@ -94,10 +106,9 @@ impl HttpBackend for StepHttp {
             .unwrap_or(DEFAULT_TIMEOUT)
             .min(DEFAULT_TIMEOUT);
         let mut builder = self.client.request(method, url).timeout(timeout);
+        let mut own_key = false;
         for (name, value) in &request.headers {
-            if name.eq_ignore_ascii_case("idempotency-key") {
-                continue;
-            }
+            own_key |= name.eq_ignore_ascii_case("idempotency-key");
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| HostError::Invalid(format!("`{name}` is not a header name")))?;
             let value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
@@ -105,17 +116,27 @@ impl HttpBackend for StepHttp {
             })?;
             builder = builder.header(name, value);
         }
-        builder = builder.header(
-            "idempotency-key",
-            format!("{}/{}", ctx.execution_id, ctx.step_id),
-        );
+        let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        if !own_key {
+            let key = match n {
+                1 => format!("{}/{}", ctx.execution_id, ctx.step_id),
+                n => format!("{}/{}/{n}", ctx.execution_id, ctx.step_id),
+            };
+            builder = builder.header("idempotency-key", key);
+        }
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
-        let mut response = builder
-            .send()
-            .await
-            .map_err(|e| HostError::Failed(format!("the request to {host} failed: {e}")))?;
+        let mut response = builder.send().await.map_err(|e| {
+            if e.is_timeout() {
+                HostError::Failed(format!(
+                    "the request to {host} timed out after {} ms",
+                    timeout.as_millis()
+                ))
+            } else {
+                HostError::Failed(format!("the request to {host} failed: {e}"))
+            }
+        })?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -133,8 +154,9 @@ impl HttpBackend for StepHttp {
             .await
             .map_err(|e| HostError::Failed(format!("reading the response from {host}: {e}")))?
         {
+            // Refused, not failed: sending it again would get the same answer.
             if body.len() + chunk.len() > MAX_RESPONSE {
-                return Err(HostError::Failed(format!(
+                return Err(HostError::Denied(format!(
                     "the response from {host} is over {MAX_RESPONSE} bytes"
                 )));
             }

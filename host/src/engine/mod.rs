@@ -12,6 +12,7 @@ mod email;
 mod executor;
 pub mod expr;
 mod http;
+mod llm;
 mod modules;
 pub mod records;
 mod scheduler;
@@ -30,6 +31,7 @@ use tokio::sync::{Notify, oneshot};
 
 pub use self::definition::{DefinitionError, InvalidDefinition, Workflow};
 pub use self::email::{Mailer, MailerError};
+pub use self::llm::{DEFAULT_PROVIDER, ProviderSettings, ProviderView};
 pub use self::modules::ModuleInfoView;
 use self::modules::Modules;
 use self::state::{State, status};
@@ -150,6 +152,8 @@ pub(crate) struct Inner {
     pub(crate) objects: records::Objects,
     /// The HTTP client steps' requests share.
     pub(crate) http: reqwest::Client,
+    /// Each model provider's requests of the last minute.
+    pub(crate) llm_limits: Arc<llm::RateLimits>,
     /// Executions this node is driving now.
     pub(crate) running: Mutex<HashMap<String, Arc<executor::Local>>>,
     /// Callers waiting for executions to finish.
@@ -185,6 +189,7 @@ impl Engine {
             modules: Modules::new(store.clone(), sandbox.clone(), ttl),
             objects: records::Objects::new(store.clone(), ttl),
             http: http::client(),
+            llm_limits: Arc::default(),
             store,
             sandbox,
             config,

@@ -9,6 +9,7 @@ mod auth;
 mod commit;
 mod evaluation;
 mod executions;
+mod llm;
 mod modules;
 mod objects;
 mod record_writes;
@@ -33,6 +34,7 @@ pub use self::auth::{AuditRow, TokenRow};
 pub use self::commit::{Commit, CommitOutcome, Guard, SideWrite, Writer};
 pub use self::evaluation::{Evaluation, Switch};
 pub use self::executions::{ExecutionFilter, ExecutionPage};
+pub use self::llm::ProviderRow;
 pub use self::modules::{ModuleRow, ModuleVersionRow};
 pub use self::objects::ObjectRow;
 pub use self::record_writes::{

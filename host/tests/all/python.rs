@@ -216,7 +216,7 @@ async fn python_reaches_the_network_only_through_allow_listed_http() {
     let host = format!("127.0.0.1:{port}");
     let s = server(Db::Sqlite, &[&host]).await;
     let code = format!(
-        "import requests\nr = requests.post('http://{host}/orders', json={{'sku': inputs['sku']}})\nr.raise_for_status()\noutputs['status'] = r.status_code\noutputs['body'] = r.json()\n"
+        "import requests\nr = requests.post('http://{host}/orders', json={{'sku': inputs['sku']}})\nr.raise_for_status()\nrequests.get('http://{host}/again')\nrequests.get('http://{host}/mine', headers={{'Idempotency-Key': 'k-1'}})\noutputs['status'] = r.status_code\noutputs['body'] = r.json()\n"
     );
     s.apply(&format!(
         "name: order\nsteps:\n  - id: call\n    python: |\n{}",
@@ -230,7 +230,21 @@ async fn python_reaches_the_network_only_through_allow_listed_http() {
     assert_eq!(v["output"], json!({"status": 201, "body": {"order": 42}}));
     {
         let got = received.lock().unwrap();
-        assert_eq!(got.len(), 1);
+        assert_eq!(got.len(), 3);
+        let id = v["id"].as_str().unwrap();
+        let keys: Vec<_> = got
+            .iter()
+            .map(|r| r.1.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                format!("{id}/call"),
+                format!("{id}/call/2"),
+                "k-1".to_string()
+            ],
+            "one key per request; a step's own key is kept"
+        );
         assert_eq!(
             got[0].1.as_deref(),
             Some(format!("{}/call", v["id"].as_str().unwrap()).as_str())
@@ -268,7 +282,7 @@ async fn python_reaches_the_network_only_through_allow_listed_http() {
             .contains("PermissionError"),
         "{run}"
     );
-    assert_eq!(received.lock().unwrap().len(), 1, "nothing else arrived");
+    assert_eq!(received.lock().unwrap().len(), 3, "nothing else arrived");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,8 @@ pub struct ChatMessage {
 /// A chat completion request from a step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
+    /// The provider, or `None` for `default`.
+    pub provider: Option<String>,
     /// The model, or `None` for the provider's default.
     pub model: Option<String>,
     /// The conversation.
@@ -63,6 +65,7 @@ impl Host for StepState {
             return Ok(Err(unavailable(Capability::Llm).into()));
         };
         let request = ChatRequest {
+            provider: req.provider,
             model: req.model,
             messages: req
                 .messages
