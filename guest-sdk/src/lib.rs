@@ -51,8 +51,10 @@ pub mod __bindings {
 
 use __bindings::flowbox::step as wit;
 
+pub mod audio;
 pub mod clock;
 pub mod email;
+pub mod files;
 pub mod http;
 pub mod llm;
 pub mod log;

@@ -5,6 +5,7 @@ CREATE TABLE llm_providers (
     base_url              TEXT    NOT NULL,
     api_key_env           TEXT,
     default_model         TEXT    NOT NULL,
+    transcription_model   TEXT,
     timeout_ms            INTEGER NOT NULL,
     max_retries           INTEGER NOT NULL,
     requests_per_minute   INTEGER,

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A local OpenAI-compatible server for flowbox's tests, on loopback, speaking the real wire
 format of POST /v1/chat/completions (messages, response_format json_schema, usage, error bodies,
-429 with Retry-After). Standard library only.
+429 with Retry-After) and POST /v1/audio/transcriptions (multipart/form-data; verbose_json
+answers). Standard library only.
 
 What it answers is scripted by the first user message (tests write the prompts):
   REPLY <text>       the assistant's content on a first attempt (the rest of the line)
@@ -10,12 +11,19 @@ What it answers is scripted by the first user message (tests write the prompts):
   THROTTLE <id> <n>  answer the first n requests carrying <id> with 429 and Retry-After: 1
 Without REPLY it echoes the prompt. Usage: tokens are characters / 4, rounded up.
 
+A transcription answers with the audio's duration (read by the `wave` module from a WAV file)
+and the text `<N> seconds of audio from <filename>`, or `STATUS <code>` / the language given.
+
 GET /requests returns every request received (path, headers, body) for the tests to check.
 Usage: server.py PORT [API_KEY]   (with API_KEY, requests need `Authorization: Bearer API_KEY`)
 """
 
+import email.parser
+import email.policy
+import io
 import json
 import math
+import wave
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,9 +72,43 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.error(404, f"no route {self.path}")
 
+    def transcription(self, raw):
+        """multipart/form-data: file, model, response_format, language?, prompt?"""
+        ctype = self.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            return self.error(400, "a transcription is multipart/form-data")
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+        fields, audio, filename = {}, None, None
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name == "file":
+                audio, filename = part.get_payload(decode=True), part.get_filename()
+            else:
+                fields[name] = part.get_content().strip()
+        with lock:
+            received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                             "body": {**fields, "file": {"name": filename, "size": len(audio or b"")}}})
+        if KEY is not None and self.headers.get("authorization") != f"Bearer {KEY}":
+            return self.error(401, "Incorrect API key provided", "invalid_api_key")
+        if not audio or not fields.get("model"):
+            return self.error(400, "`file` and `model` are required")
+        if fields.get("prompt", "").startswith("STATUS "):
+            return self.error(int(fields["prompt"].split()[1]), "scripted failure", "server_error")
+        try:
+            with wave.open(io.BytesIO(audio)) as w:
+                duration = w.getnframes() / w.getframerate()
+        except (wave.Error, EOFError):
+            return self.error(400, "Invalid file format: the audio cannot be decoded")
+        text = f"{duration:g} seconds of audio from {filename}"
+        self.send_json(200, {"task": "transcribe", "language": fields.get("language", "english"),
+                             "duration": duration, "text": text, "segments": []})
+
     def do_POST(self):
         length = int(self.headers.get("content-length", 0))
         raw = self.rfile.read(length)
+        if self.path == "/v1/audio/transcriptions":
+            return self.transcription(raw)
         try:
             body = json.loads(raw)
         except ValueError:

@@ -42,6 +42,7 @@ impl ApiError {
             "webhook" => "webhook_not_found",
             "team" => "team_not_found",
             "provider" => "provider_not_found",
+            "file" => "file_not_found",
             _ => "not_found",
         };
         Self::new(StatusCode::NOT_FOUND, code, message)

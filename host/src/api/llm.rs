@@ -29,6 +29,7 @@ fn provider_view(p: &ProviderView) -> Value {
         "api_key_env": p.api_key_env,
         "api_key_set": p.api_key_set,
         "default_model": p.default_model,
+        "transcription_model": p.transcription_model,
         "timeout_ms": p.timeout_ms,
         "max_retries": p.max_retries,
         "requests_per_minute": p.requests_per_minute,
@@ -51,6 +52,9 @@ pub(super) struct ProviderBody {
     api_key_env: Option<String>,
     /// The model used when a step names none.
     default_model: String,
+    /// The model for audio transcriptions; default `whisper-1`.
+    #[serde(default)]
+    transcription_model: Option<String>,
     /// Per attempt; default 60000.
     #[serde(default)]
     timeout_ms: Option<u64>,
@@ -109,6 +113,7 @@ async fn put(
                 base_url: b.base_url,
                 api_key_env: b.api_key_env,
                 default_model: b.default_model,
+                transcription_model: b.transcription_model,
                 timeout_ms: b.timeout_ms,
                 max_retries: b.max_retries,
                 requests_per_minute: b.requests_per_minute,

@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 mod executions;
+mod files;
 mod llm;
 mod openapi;
 mod records;
@@ -42,6 +43,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(webhooks::router())
         .merge(teams::router())
         .merge(llm::router())
+        .merge(files::router())
         .split_for_parts()
 }
 

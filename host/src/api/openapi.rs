@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "records", description = "Object types, records, activities and record events"),
         (name = "webhooks", description = "Webhook triggers"),
         (name = "teams", description = "Teams: round-robin members and notification channels"),
+        (name = "files", description = "Files for records' file fields, named by their SHA-256"),
         (name = "llm", description = "Model providers for AI steps (admin); keys stay in the server's environment"),
         (name = "steps", description = "Step modules (WebAssembly components) and their grants"),
         (name = "tokens", description = "API tokens and the audit log"),

@@ -296,7 +296,7 @@ pub struct StepModule {
     pub name: String,
     /// SHA-256 of the component.
     pub hash: String,
-    /// The capabilities granted: log, variables, records, teams, email, http, llm, clock.
+    /// The capabilities granted: log, variables, records, files, teams, email, http, llm, audio, clock.
     pub grants: Vec<String>,
     /// Hosts it may call with `http`.
     pub http_hosts: Vec<String>,
@@ -399,6 +399,7 @@ pub struct Provider {
     /// Whether that variable is set on this server.
     pub api_key_set: bool,
     pub default_model: String,
+    pub transcription_model: String,
     pub timeout_ms: i64,
     pub max_retries: i64,
     pub requests_per_minute: Option<i64>,
@@ -417,4 +418,15 @@ pub struct Providers {
 pub struct ProviderDeleted {
     pub name: String,
     pub deleted: bool,
+}
+
+/// A file the host keeps.
+#[derive(ToSchema, Serialize)]
+pub struct StoredFile {
+    /// The SHA-256 of its bytes, in hex.
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub created_at: String,
 }

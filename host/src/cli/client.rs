@@ -79,7 +79,7 @@ pub(super) struct UploadArgs {
     name: String,
     /// The component (.wasm).
     file: PathBuf,
-    /// Grant a capability (log, variables, records, teams, email, http, llm, clock); repeat for several.
+    /// Grant a capability (log, variables, records, files, teams, email, http, llm, audio, clock); repeat for several.
     #[arg(long = "grant", value_name = "INTERFACE")]
     grants: Vec<String>,
     /// With `--grant http`: a host the module may call (`host`, `host:port`, `*.domain`);

@@ -52,7 +52,7 @@ pub(super) struct RunArgs {
     /// Output size limit in KiB.
     #[arg(long, default_value_t = Limits::DEFAULT_OUTPUT_BYTES >> 10)]
     output_kb: u64,
-    /// Grant a capability: log, variables, records, teams, email, http, llm, clock (or the interface name,
+    /// Grant a capability: log, variables, records, files, teams, email, http, llm, audio, clock (or the interface name,
     /// e.g. flowbox:step/http). Repeat for several.
     #[arg(long = "grant", value_name = "INTERFACE")]
     grants: Vec<String>,

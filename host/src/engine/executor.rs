@@ -1081,7 +1081,9 @@ impl<'a> Run<'a> {
                 started,
             ))
         });
-        let llm = grants.contains(crate::sandbox::Capability::Llm).then(|| {
+        let llm = (grants.contains(crate::sandbox::Capability::Llm)
+            || grants.contains(crate::sandbox::Capability::Audio))
+        .then(|| {
             Arc::new(super::llm::StepLlm::new(
                 self.inner.store.clone(),
                 self.inner.http.clone(),
@@ -1108,6 +1110,10 @@ impl<'a> Run<'a> {
                 teams: teams
                     .clone()
                     .map(|t| t as Arc<dyn crate::sandbox::TeamsBackend>),
+                files: grants.contains(crate::sandbox::Capability::Files).then(|| {
+                    Arc::new(super::files::StepFiles::new(self.inner.store.clone()))
+                        as Arc<dyn crate::sandbox::FilesBackend>
+                }),
                 email: grants.contains(crate::sandbox::Capability::Email).then(|| {
                     Arc::new(super::email::StepEmail::new(
                         self.inner.config.mailer.clone(),
@@ -1121,7 +1127,12 @@ impl<'a> Run<'a> {
                 }),
                 llm: llm
                     .clone()
+                    .filter(|_| grants.contains(crate::sandbox::Capability::Llm))
                     .map(|l| l as Arc<dyn crate::sandbox::LlmBackend>),
+                audio: llm
+                    .clone()
+                    .filter(|_| grants.contains(crate::sandbox::Capability::Audio))
+                    .map(|l| l as Arc<dyn crate::sandbox::AudioBackend>),
             },
         };
         let mut running = run.clone();

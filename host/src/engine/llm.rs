@@ -16,11 +16,16 @@ use serde_json::{Value, json};
 
 use super::{Engine, EngineError};
 use crate::clock::Clock;
-use crate::sandbox::{ChatRequest, ChatResponse, HostError, LlmBackend, StepContext};
+use crate::sandbox::{
+    AudioBackend, ChatRequest, ChatResponse, HostError, LlmBackend, StepContext, Transcription,
+    TranscriptionRequest,
+};
 use crate::store::{ProviderRow, Store, millis};
 
 /// The provider a step gets when it names none.
 pub const DEFAULT_PROVIDER: &str = "default";
+/// The transcription model of a provider that names none.
+pub const DEFAULT_TRANSCRIPTION_MODEL: &str = "whisper-1";
 /// The longest a Retry-After is honoured for; a longer one fails the call (the step may retry).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// The first backoff when the provider gives no Retry-After; doubled on each attempt.
@@ -34,6 +39,7 @@ pub struct ProviderSettings {
     pub base_url: String,
     pub api_key_env: Option<String>,
     pub default_model: String,
+    pub transcription_model: Option<String>,
     pub timeout_ms: Option<u64>,
     pub max_retries: Option<u32>,
     pub requests_per_minute: Option<u32>,
@@ -50,6 +56,7 @@ pub struct ProviderView {
     /// Whether the environment variable is set on this server.
     pub api_key_set: bool,
     pub default_model: String,
+    pub transcription_model: String,
     pub timeout_ms: i64,
     pub max_retries: i64,
     pub requests_per_minute: Option<i64>,
@@ -69,6 +76,9 @@ impl From<ProviderRow> for ProviderView {
             base_url: r.base_url,
             api_key_env: r.api_key_env,
             default_model: r.default_model,
+            transcription_model: r
+                .transcription_model
+                .unwrap_or_else(|| DEFAULT_TRANSCRIPTION_MODEL.to_string()),
             timeout_ms: r.timeout_ms,
             max_retries: r.max_retries,
             requests_per_minute: r.requests_per_minute,
@@ -137,6 +147,7 @@ impl Engine {
                 base_url: s.base_url.trim_end_matches('/').to_string(),
                 api_key_env: s.api_key_env,
                 default_model: s.default_model,
+                transcription_model: s.transcription_model.filter(|m| !m.trim().is_empty()),
                 timeout_ms: timeout_ms as i64,
                 max_retries: max_retries.into(),
                 requests_per_minute: s.requests_per_minute.map(i64::from),
@@ -223,6 +234,8 @@ impl RateLimits {
 /// One call, as the step history shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub(crate) struct LlmCall {
+    /// `chat` or `transcription`.
+    pub kind: &'static str,
     pub provider: String,
     pub model: String,
     pub prompt_tokens: u32,
@@ -230,6 +243,9 @@ pub(crate) struct LlmCall {
     pub latency_ms: u64,
     /// 1, or more when 429s and 5xx were retried.
     pub attempts: u32,
+    /// The audio's length, for a transcription.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -317,14 +333,14 @@ impl StepLlm {
         Ok(body)
     }
 
-    /// Send with retries; returns the answer's JSON and the attempts it took.
+    /// Send a request (`make` builds each attempt) with retries; returns the answer's JSON and
+    /// the attempts it took.
     async fn send(
         &self,
         p: &ProviderRow,
-        body: &Value,
+        make: impl Fn() -> reqwest::RequestBuilder,
         key: Option<&str>,
     ) -> Result<(Value, u32), (HostError, u32)> {
-        let url = format!("{}/chat/completions", p.base_url);
         let timeout = Duration::from_millis(p.timeout_ms as u64);
         let mut attempt = 0u32;
         loop {
@@ -344,7 +360,7 @@ impl StepLlm {
                     attempt - 1,
                 ));
             }
-            let mut req = self.client.post(&url).timeout(timeout).json(body);
+            let mut req = make().timeout(timeout);
             if let Some(key) = key {
                 req = req.bearer_auth(key);
             }
@@ -468,14 +484,13 @@ fn retry_after(value: &str, clock: &dyn Clock) -> Option<Duration> {
     Some(Duration::from_millis(ms.max(0) as u64))
 }
 
-#[async_trait::async_trait]
-impl LlmBackend for StepLlm {
-    async fn chat(
+impl StepLlm {
+    /// The provider a step names (or `default`) and its key, from the server's environment.
+    async fn provider_and_key(
         &self,
-        _ctx: &StepContext,
-        request: ChatRequest,
-    ) -> Result<ChatResponse, HostError> {
-        let name = request.provider.as_deref().unwrap_or(DEFAULT_PROVIDER);
+        name: Option<&str>,
+    ) -> Result<(ProviderRow, Option<String>), HostError> {
+        let name = name.unwrap_or(DEFAULT_PROVIDER);
         let p = self.provider(name).await?;
         let key = match &p.api_key_env {
             Some(env) => Some(std::env::var(env).map_err(|_| {
@@ -485,6 +500,26 @@ impl LlmBackend for StepLlm {
             })?),
             None => None,
         };
+        Ok((p, key))
+    }
+
+    fn record(&self, call: LlmCall) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(call);
+    }
+}
+
+#[async_trait::async_trait]
+impl LlmBackend for StepLlm {
+    async fn chat(
+        &self,
+        _ctx: &StepContext,
+        request: ChatRequest,
+    ) -> Result<ChatResponse, HostError> {
+        let (p, key) = self.provider_and_key(request.provider.as_deref()).await?;
+        let name = p.name.clone();
         if request.messages.is_empty() {
             return Err(HostError::Invalid(
                 "a chat needs at least one message".into(),
@@ -494,7 +529,7 @@ impl LlmBackend for StepLlm {
         if let Some(budget) = p.workflow_daily_tokens {
             let used = self
                 .store
-                .llm_tokens(name, &self.workflow, &day)
+                .llm_tokens(&name, &self.workflow, &day)
                 .await
                 .map_err(|e| HostError::Failed(e.to_string()))?;
             if used >= budget {
@@ -509,27 +544,33 @@ impl LlmBackend for StepLlm {
             .clone()
             .unwrap_or_else(|| p.default_model.clone());
         let body = Self::body(&model, &request)?;
+        let url = format!("{}/chat/completions", p.base_url);
         let started = Instant::now();
-        let sent = self.send(&p, &body, key.as_deref()).await;
+        let sent = self
+            .send(&p, || self.client.post(&url).json(&body), key.as_deref())
+            .await;
         let latency_ms = started.elapsed().as_millis() as u64;
+        let mut call = LlmCall {
+            kind: "chat",
+            provider: name.clone(),
+            model: model.clone(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            latency_ms,
+            attempts: 0,
+            audio_seconds: None,
+            error: None,
+        };
         let (answer, attempts) = match sent {
             Ok(ok) => ok,
             Err((e, attempts)) => {
-                self.calls
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(LlmCall {
-                        provider: name.to_string(),
-                        model,
-                        prompt_tokens: 0,
-                        completion_tokens: 0,
-                        latency_ms,
-                        attempts,
-                        error: Some(e.to_string()),
-                    });
+                call.attempts = attempts;
+                call.error = Some(e.to_string());
+                self.record(call);
                 return Err(e);
             }
         };
+        call.attempts = attempts;
         let content = answer["choices"][0]["message"]["content"]
             .as_str()
             .map(str::to_string)
@@ -548,23 +589,101 @@ impl LlmBackend for StepLlm {
         let spent = i64::from(response.prompt_tokens) + i64::from(response.completion_tokens);
         if let Err(e) = self
             .store
-            .add_llm_tokens(name, &self.workflow, &day, spent)
+            .add_llm_tokens(&name, &self.workflow, &day, spent)
             .await
         {
-            tracing::warn!(error = %e, provider = name, "counting a model call's tokens failed");
+            tracing::warn!(error = %e, provider = %name, "counting a model call's tokens failed");
         }
-        self.calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(LlmCall {
-                provider: name.to_string(),
-                model: response.model.clone(),
-                prompt_tokens: response.prompt_tokens,
-                completion_tokens: response.completion_tokens,
-                latency_ms,
-                attempts,
-                error: None,
-            });
+        call.model = response.model.clone();
+        call.prompt_tokens = response.prompt_tokens;
+        call.completion_tokens = response.completion_tokens;
+        self.record(call);
         Ok(response)
+    }
+}
+
+#[async_trait::async_trait]
+impl AudioBackend for StepLlm {
+    async fn transcribe(
+        &self,
+        _ctx: &StepContext,
+        request: TranscriptionRequest,
+    ) -> Result<Transcription, HostError> {
+        let (p, key) = self.provider_and_key(request.provider.as_deref()).await?;
+        let missing = || HostError::NotFound(format!("file `{}`", request.file_id));
+        let failed = |e: crate::store::StoreError| HostError::Failed(e.to_string());
+        let file = self
+            .store
+            .file(&request.file_id)
+            .await
+            .map_err(failed)?
+            .ok_or_else(missing)?;
+        let bytes = self
+            .store
+            .file_bytes(&request.file_id)
+            .await
+            .map_err(failed)?
+            .ok_or_else(missing)?;
+        let model = request.model.clone().unwrap_or_else(|| {
+            p.transcription_model
+                .clone()
+                .unwrap_or_else(|| DEFAULT_TRANSCRIPTION_MODEL.to_string())
+        });
+        let url = format!("{}/audio/transcriptions", p.base_url);
+        let make = || {
+            let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name(file.name.clone());
+            let part = match part.mime_str(&file.content_type) {
+                Ok(p) => p,
+                Err(_) => {
+                    reqwest::multipart::Part::bytes(bytes.clone()).file_name(file.name.clone())
+                }
+            };
+            let mut form = reqwest::multipart::Form::new()
+                .part("file", part)
+                .text("model", model.clone())
+                .text("response_format", "verbose_json");
+            if let Some(l) = &request.language {
+                form = form.text("language", l.clone());
+            }
+            if let Some(t) = &request.prompt {
+                form = form.text("prompt", t.clone());
+            }
+            self.client.post(&url).multipart(form)
+        };
+        let started = Instant::now();
+        let sent = self.send(&p, make, key.as_deref()).await;
+        let mut call = LlmCall {
+            kind: "transcription",
+            provider: p.name.clone(),
+            model: model.clone(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            latency_ms: started.elapsed().as_millis() as u64,
+            attempts: 0,
+            audio_seconds: None,
+            error: None,
+        };
+        let (answer, attempts) = match sent {
+            Ok(ok) => ok,
+            Err((e, attempts)) => {
+                call.attempts = attempts;
+                call.error = Some(e.to_string());
+                self.record(call);
+                return Err(e);
+            }
+        };
+        call.attempts = attempts;
+        let text = answer["text"].as_str().map(str::to_string).ok_or_else(|| {
+            HostError::Failed(format!("provider `{}` answered without `text`", p.name))
+        })?;
+        let t = Transcription {
+            text,
+            language: answer["language"].as_str().map(str::to_string),
+            duration_seconds: answer["duration"].as_f64(),
+            model,
+        };
+        call.audio_seconds = t.duration_seconds;
+        self.record(call);
+        Ok(t)
     }
 }

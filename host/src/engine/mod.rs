@@ -11,6 +11,7 @@ mod delay;
 mod email;
 mod executor;
 pub mod expr;
+mod files;
 mod http;
 mod llm;
 mod modules;
@@ -31,6 +32,7 @@ use tokio::sync::{Notify, oneshot};
 
 pub use self::definition::{DefinitionError, InvalidDefinition, Workflow};
 pub use self::email::{Mailer, MailerError};
+pub use self::files::MAX_FILE_BYTES;
 pub use self::llm::{DEFAULT_PROVIDER, ProviderSettings, ProviderView};
 pub use self::modules::ModuleInfoView;
 use self::modules::Modules;

@@ -9,9 +9,11 @@ wasmtime::component::bindgen!({
         // hold a worker thread.
         "flowbox:step/records": async | trappable,
         "flowbox:step/teams": async | trappable,
+        "flowbox:step/files": async | trappable,
         "flowbox:step/email": async | trappable,
         "flowbox:step/http": async | trappable,
         "flowbox:step/llm": async | trappable,
+        "flowbox:step/audio": async | trappable,
         default: trappable,
     },
     exports: { default: async },

@@ -33,9 +33,10 @@ use wasmtime::{
 };
 
 pub use self::capabilities::{
-    Backends, Capability, ChatMessage, ChatRequest, ChatResponse, EmailBackend, EmailMessage,
-    Grants, HostError, HttpBackend, HttpRequest, HttpResponse, LlmBackend, LogLevel, LogLine,
-    LogSource, RecordsBackend, TeamsBackend, UnknownCapability,
+    AudioBackend, Backends, Capability, ChatMessage, ChatRequest, ChatResponse, EmailBackend,
+    EmailMessage, FileInfo, FilesBackend, Grants, HostError, HttpBackend, HttpRequest,
+    HttpResponse, LlmBackend, LogLevel, LogLine, LogSource, RecordsBackend, TeamsBackend,
+    Transcription, TranscriptionRequest, UnknownCapability,
 };
 pub use self::config::{Limits, SandboxConfig};
 pub use self::error::{GuestErrorKind, LoadError, StepFailure};

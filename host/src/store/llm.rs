@@ -9,6 +9,8 @@ pub struct ProviderRow {
     pub base_url: String,
     pub api_key_env: Option<String>,
     pub default_model: String,
+    /// The model for `audio` transcriptions; none: `whisper-1`.
+    pub transcription_model: Option<String>,
     pub timeout_ms: i64,
     pub max_retries: i64,
     pub requests_per_minute: Option<i64>,
@@ -21,17 +23,19 @@ impl Store {
     /// Create or replace a provider.
     pub async fn put_provider(&self, row: &ProviderRow) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO llm_providers (name, base_url, api_key_env, default_model, \
-             timeout_ms, max_retries, requests_per_minute, workflow_daily_tokens, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (name) DO UPDATE SET \
+             timeout_ms, max_retries, requests_per_minute, workflow_daily_tokens, created_at, updated_at, \
+             transcription_model) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) ON CONFLICT (name) DO UPDATE SET \
              base_url = excluded.base_url, api_key_env = excluded.api_key_env, \
              default_model = excluded.default_model, timeout_ms = excluded.timeout_ms, \
+             transcription_model = excluded.transcription_model, \
              max_retries = excluded.max_retries, requests_per_minute = excluded.requests_per_minute, \
              workflow_daily_tokens = excluded.workflow_daily_tokens, updated_at = excluded.updated_at";
         on_db!(&self.db, p => {
             sqlx::query(SQL).bind(&row.name).bind(&row.base_url).bind(&row.api_key_env)
                 .bind(&row.default_model).bind(row.timeout_ms).bind(row.max_retries)
                 .bind(row.requests_per_minute).bind(row.workflow_daily_tokens)
-                .bind(row.updated_at).execute(p).await?;
+                .bind(row.updated_at).bind(&row.transcription_model).execute(p).await?;
         });
         Ok(())
     }

@@ -19,12 +19,19 @@ impl Store {
         definition: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        const SQL: &str = "INSERT INTO objects (name, definition, created_at, updated_at) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at \
-             RETURNING created_at";
-        let created_at = on_db!(&self.db, p => sqlx::query_scalar::<_, i64>(SQL)
-            .bind(name).bind(definition).bind(now).fetch_one(p).await?);
-        Ok(created_at == now)
+        // Two statements, not one upsert: whether it was created cannot be told from the times
+        // when two saves fall in the same millisecond.
+        const INSERT: &str = "INSERT INTO objects (name, definition, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3) ON CONFLICT (name) DO NOTHING";
+        const UPDATE: &str = "UPDATE objects SET definition = $2, updated_at = $3 WHERE name = $1";
+        on_db!(&self.db, p => {
+            let inserted = sqlx::query(INSERT).bind(name).bind(definition).bind(now)
+                .execute(p).await?.rows_affected() == 1;
+            if !inserted {
+                sqlx::query(UPDATE).bind(name).bind(definition).bind(now).execute(p).await?;
+            }
+            Ok(inserted)
+        })
     }
 
     /// One object type.

@@ -380,3 +380,277 @@ async fn providers_are_retried_limited_and_never_show_their_key() {
     let (v, _) = run_one(&s, "other", &ask("hi", "default"), None).await;
     assert_eq!(v["status"], "completed", "{v}");
 }
+
+async fn upload_file(
+    s: &TestServer,
+    name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
+    s.call(
+        s.http
+            .post(format!("{}/v1/files", s.url))
+            .query(&[("name", name)])
+            .header("content-type", content_type)
+            .body(bytes),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_kept_by_hash_and_read_inside_wasm() {
+    let fake = FakeOpenAi::start().await;
+    let s = TestServer::start(Db::Sqlite).await;
+    provider(
+        &s,
+        "default",
+        json!({"base_url": fake.base_url(), "api_key_env": KEY_ENV, "default_model": "fake-small"}),
+    )
+    .await;
+    let pdf = std::fs::read(root().join("tests/fixtures/invoice.pdf")).unwrap();
+    let docx = std::fs::read(root().join("tests/fixtures/memo.docx")).unwrap();
+
+    // Files: named by their hash; the same bytes are the same file.
+    let (status, f) = upload_file(&s, "invoice.pdf", "application/pdf", pdf.clone()).await;
+    assert_eq!(status, 201, "{f}");
+    let id = f["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 64);
+    assert_eq!(f["size"], pdf.len());
+    let (_, again) = upload_file(&s, "copy.pdf", "application/pdf", pdf.clone()).await;
+    assert_eq!(again["id"], id.as_str());
+    assert_eq!(
+        again["name"], "invoice.pdf",
+        "the first upload's name is kept"
+    );
+    let got = s
+        .http
+        .get(format!("{}/v1/files/{id}/content", s.url))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.headers()["content-type"], "application/pdf");
+    assert_eq!(got.bytes().await.unwrap().to_vec(), pdf);
+    let (status, v) = s.get(&format!("/v1/files/{}", "0".repeat(64))).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("file_not_found"))
+    );
+    let (status, _) = s.get("/v1/files/..%2Fetc").await;
+    assert_eq!(status, 404);
+    let (status, v) = upload_file(&s, "empty.txt", "text/plain", vec![]).await;
+    assert_eq!(status, 422, "{v}");
+    let (status, v) = upload_file(
+        &s,
+        "big.bin",
+        "application/octet-stream",
+        vec![0; (25 << 20) + 1],
+    )
+    .await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("at most"),
+        "{v}"
+    );
+    let (_, d) = upload_file(
+        &s,
+        "memo.docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        docx,
+    )
+    .await;
+
+    let (status, v) = s
+        .upload("file_extract", "file_extract", &["files", "llm", "records"])
+        .await;
+    assert_eq!(status, 201, "{v}");
+    s.define_object("name: deal\nfields:\n  name: { type: text }\n  invoice: { type: file }\n  invoice_number: { type: text }\n  total: { type: number }\n")
+        .await;
+    s.create_record("deal", "d1", json!({"name": "Globex", "invoice": id}))
+        .await;
+
+    // The text, extracted inside the component.
+    let (v, run) = run_one(
+        &s,
+        "read",
+        "  - { id: read, action: file_extract, input: { file: \"{{ record.invoice }}\" } }\n",
+        Some("d1"),
+    )
+    .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let text = run["output"]["text"].as_str().unwrap();
+    for want in [
+        "Invoice number: INV-2041",
+        "Bill to: Globex Corporation",
+        "Total due: 1250.00 EUR",
+    ] {
+        assert!(text.contains(want), "{want:?} not in {text:?}");
+    }
+    assert_eq!(run["output"]["file"]["kind"], "pdf");
+    let (v, run) = run_one(
+        &s,
+        "memo",
+        &format!(
+            "  - {{ id: read, action: file_extract, input: {{ file: {} }} }}\n",
+            d["id"]
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(run["output"]["file"]["kind"], "docx");
+    assert_eq!(
+        run["output"]["text"],
+        "Memo: renewal for Globex\nSeats:\t120 (Smith & Sons)\n"
+    );
+
+    // Then the fields of a schema, from the model, into the record.
+    let (v, run) = run_one(
+        &s,
+        "extract",
+        r#"  - id: extract
+    action: file_extract
+    input:
+      file: "{{ record.invoice }}"
+      instructions: "Extract the invoice's number and total.\nREPLY {\"answer\": {\"invoice_number\": \"INV-2041\", \"total\": 1250}, \"confidence\": 0.95}"
+      schema: { type: object, properties: { invoice_number: { type: string }, total: { type: number } }, required: [invoice_number, total] }
+      confidence_threshold: 0.8
+      fields: { invoice_number: invoice_number, total: total }
+"#,
+        Some("d1"),
+    )
+    .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(run["output"]["answer"]["invoice_number"], "INV-2041");
+    let (_, record) = s.get("/v1/records/deal/d1").await;
+    assert_eq!(record["fields"]["invoice_number"], "INV-2041", "{record}");
+    assert_eq!(record["fields"]["total"], 1250);
+    let sent = fake.requests().await;
+    let prompt = sent.last().unwrap()["body"]["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        prompt.contains("Total due: 1250.00 EUR"),
+        "the extracted text went to the model: {prompt}"
+    );
+
+    // A file that is not there fails as invalid input.
+    let (v, run) = run_one(
+        &s,
+        "ghost",
+        &format!(
+            "  - {{ id: read, action: file_extract, input: {{ file: \"{}\" }} }}\n",
+            "a".repeat(64)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(run["error"]["code"], "invalid_input", "{run}");
+}
+
+/// A WAV file of `seconds` of silence, 8 kHz mono 16-bit.
+fn wav(seconds: u32) -> Vec<u8> {
+    let data = 8000 * 2 * seconds;
+    let mut w = Vec::new();
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&8000u32.to_le_bytes());
+    w.extend_from_slice(&16000u32.to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data.to_le_bytes());
+    w.resize(w.len() + data as usize, 0);
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_is_transcribed_by_the_provider() {
+    let fake = FakeOpenAi::start().await;
+    let s = TestServer::start(Db::Sqlite).await;
+    provider(
+        &s,
+        "default",
+        json!({"base_url": fake.base_url(), "api_key_env": KEY_ENV, "default_model": "fake-small",
+               "transcription_model": "fake-whisper", "max_retries": 1}),
+    )
+    .await;
+    let (status, v) = s
+        .upload(
+            "audio_transcribe",
+            "audio_transcribe",
+            &["audio", "records"],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (_, f) = upload_file(&s, "call.wav", "audio/wav", wav(3)).await;
+    let (_, junk) = upload_file(&s, "junk.wav", "audio/wav", b"not audio".to_vec()).await;
+    s.define_object(
+        "name: deal\nfields:\n  recording: { type: file }\n  transcript: { type: text }\n",
+    )
+    .await;
+    s.create_record("deal", "d1", json!({"recording": f["id"]}))
+        .await;
+    let step = |extra: &str| {
+        format!(
+            "  - {{ id: listen, action: audio_transcribe, input: {{ file: \"{{{{ record.recording }}}}\", language: en, field: transcript{extra} }} }}\n"
+        )
+    };
+    let (v, run) = run_one(&s, "listen", &step(""), Some("d1")).await;
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(
+        run["output"],
+        json!({"text": "3 seconds of audio from call.wav", "language": "en", "duration_seconds": 3.0, "model": "fake-whisper"})
+    );
+    let (_, record) = s.get("/v1/records/deal/d1").await;
+    assert_eq!(
+        record["fields"]["transcript"],
+        "3 seconds of audio from call.wav"
+    );
+    let call = &detail(&run)["llm"]["calls"][0];
+    assert_eq!(call["kind"], "transcription", "{run}");
+    assert_eq!(call["audio_seconds"], 3.0);
+    let sent = fake.requests().await;
+    let last = sent.last().unwrap();
+    assert_eq!(last["path"], "/v1/audio/transcriptions");
+    assert_eq!(last["body"]["model"], "fake-whisper");
+    assert_eq!(last["body"]["response_format"], "verbose_json");
+    assert_eq!(last["body"]["file"]["size"], wav(3).len());
+    assert!(
+        last["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer ")
+    );
+
+    // Audio the provider cannot decode fails the step as invalid input; a provider that keeps
+    // failing fails it as retryable.
+    s.create_record("deal", "d2", json!({"recording": junk["id"]}))
+        .await;
+    let (v, run) = run_one(&s, "listen", &step(""), Some("d2")).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(run["error"]["code"], "invalid_input", "{run}");
+    assert!(
+        run["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be decoded"),
+        "{run}"
+    );
+    let (v, run) = run_one(
+        &s,
+        "listen-down",
+        &step(", prompt: \"STATUS 502\""),
+        Some("d1"),
+    )
+    .await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(run["error"]["code"], "step_failed_retryable", "{run}");
+    assert_eq!(detail(&run)["llm"]["calls"][0]["attempts"], 2, "{run}");
+}

@@ -4,8 +4,10 @@
 //! `http` and `llm` are served by backends the caller passes with each run ([`Backends`]); a capability whose
 //! backend is absent answers `unavailable`, so the step fails cleanly instead of trapping.
 
+mod audio;
 pub(crate) mod clock;
 mod email;
+mod files;
 mod http;
 mod llm;
 mod log;
@@ -18,7 +20,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub use self::audio::{AudioBackend, Transcription, TranscriptionRequest};
 pub use self::email::{EmailBackend, EmailMessage};
+pub use self::files::{FileInfo, FilesBackend};
 pub use self::http::{HttpBackend, HttpRequest, HttpResponse};
 pub use self::llm::{ChatMessage, ChatRequest, ChatResponse, LlmBackend};
 pub(crate) use self::log::LogBuffer;
@@ -41,6 +45,8 @@ pub enum Capability {
     Variables,
     /// `records`: read, update and create records, and attach activities.
     Records,
+    /// `files`: read files the host keeps.
+    Files,
     /// `teams`: team members, round-robin rotation, channel notifications.
     Teams,
     /// `email`: send email through the configured SMTP server.
@@ -49,20 +55,24 @@ pub enum Capability {
     Http,
     /// `llm`: chat completion through the configured provider.
     Llm,
+    /// `audio`: speech to text through the configured provider.
+    Audio,
     /// `clock`: the host's clock.
     Clock,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 10] = [
         Capability::Log,
         Capability::Variables,
         Capability::Records,
+        Capability::Files,
         Capability::Teams,
         Capability::Email,
         Capability::Http,
         Capability::Llm,
+        Capability::Audio,
         Capability::Clock,
     ];
 
@@ -72,10 +82,12 @@ impl Capability {
             Capability::Log => "log",
             Capability::Variables => "variables",
             Capability::Records => "records",
+            Capability::Files => "files",
             Capability::Teams => "teams",
             Capability::Email => "email",
             Capability::Http => "http",
             Capability::Llm => "llm",
+            Capability::Audio => "audio",
             Capability::Clock => "clock",
         }
     }
@@ -97,7 +109,7 @@ impl fmt::Display for Capability {
 /// An unknown capability name.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown capability `{0}`; the capabilities are: log, variables, records, teams, email, http, llm, clock"
+    "unknown capability `{0}`; the capabilities are: log, variables, records, files, teams, email, http, llm, audio, clock"
 )]
 pub struct UnknownCapability(pub String);
 
@@ -186,6 +198,8 @@ impl From<HostError> for super::bindings::flowbox::step::types::HostError {
 pub struct Backends {
     /// Behind `records`.
     pub records: Option<Arc<dyn RecordsBackend>>,
+    /// Behind `files`.
+    pub files: Option<Arc<dyn FilesBackend>>,
     /// Behind `teams`.
     pub teams: Option<Arc<dyn TeamsBackend>>,
     /// Behind `email`.
@@ -194,16 +208,20 @@ pub struct Backends {
     pub http: Option<Arc<dyn HttpBackend>>,
     /// Behind `llm`.
     pub llm: Option<Arc<dyn LlmBackend>>,
+    /// Behind `audio`.
+    pub audio: Option<Arc<dyn AudioBackend>>,
 }
 
 impl fmt::Debug for Backends {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Backends")
             .field("records", &self.records.is_some())
+            .field("files", &self.files.is_some())
             .field("teams", &self.teams.is_some())
             .field("email", &self.email.is_some())
             .field("http", &self.http.is_some())
             .field("llm", &self.llm.is_some())
+            .field("audio", &self.audio.is_some())
             .finish()
     }
 }
