@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every step component: the built-in steps under steps/ and the test guests under
-# tests/guests/ (one component per example file), and the Python code step (python.wasm, see
-# scripts/build-python-step.sh). Output: target/wasm/<name>.wasm.
+# tests/guests/ (one component per example file), and the code-step runners: python.wasm
+# (scripts/build-python-step.sh) and javascript.wasm (scripts/build-js-step.sh). Output:
+# target/wasm/<name>.wasm.
 # Usage: scripts/build-guests.sh        (installs the guest toolchain first if it is missing)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,3 +29,5 @@ done
 echo "built $n components into target/wasm/"
 # The Python code step (a CPython interpreter, built with componentize-py from PyPI).
 bash "$root/scripts/build-python-step.sh"
+# The JavaScript code step (SpiderMonkey, built with componentize-js from npm).
+bash "$root/scripts/build-js-step.sh"

@@ -7,8 +7,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A message carries the Message-ID `<execution-id.step-id@flowbox>`, the same on a retry, so
-//! that a duplicate (sent again after a failure) can be dropped by the receiver.
+//! A step's first message carries the Message-ID `<execution-id.step-id@domain>` (the domain of
+//! the host's sender address), its n-th `<execution-id.step-id.n@domain>`, the same on a retry,
+//! so that a duplicate (sent again after a failure) can be dropped by the receiver.
 
 use crate::{HostError, wit::email as raw};
 

@@ -130,6 +130,16 @@ impl StepError {
     pub fn retryable(message: impl fmt::Display) -> Self {
         StepError::Retryable(message.to_string())
     }
+
+    /// A host error that the step's input caused (`invalid`: a bad field, address or URL;
+    /// `not-found`: an unknown record, team or file) as invalid input; any other as `From`
+    /// maps it (`failed` retryable, the rest permanent).
+    pub fn from_input(e: HostError) -> Self {
+        match e {
+            HostError::Invalid(m) | HostError::NotFound(m) => StepError::InvalidInput(m),
+            other => StepError::from(other),
+        }
+    }
 }
 
 impl fmt::Display for StepError {

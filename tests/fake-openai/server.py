@@ -23,6 +23,7 @@ import email.policy
 import io
 import json
 import math
+import time
 import wave
 import sys
 import threading
@@ -114,9 +115,12 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self.error(400, "the body is not JSON")
         with lock:
-            received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+            received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                             "body": body, "at": time.time()})
         if KEY is not None and self.headers.get("authorization") != f"Bearer {KEY}":
-            return self.error(401, "Incorrect API key provided", "invalid_api_key")
+            # As real providers do, the error quotes the key it was given.
+            given = self.headers.get("authorization", "").removeprefix("Bearer ")
+            return self.error(401, f"Incorrect API key provided: {given}", "invalid_api_key")
         if self.path != "/v1/chat/completions":
             return self.error(404, f"no route {self.path}")
         messages = body.get("messages")

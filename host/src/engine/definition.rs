@@ -145,14 +145,18 @@ pub enum StepKind {
         module: String,
         /// The input; `None` passes the previous step's output (or the execution input).
         input: Option<Template>,
-        /// A code step's source (`python:`), run by `module`: the step's input is then
-        /// `{"code": source, "inputs": <the input>}`. Never rendered as a template.
-        code: Option<Arc<str>>,
+        /// A code step's source (`python:`, `javascript:`), run by `module` (its language's
+        /// runner): the step's input is then `{"code": source, "inputs": <the input>}`. Never
+        /// rendered as a template.
+        code: Option<Code>,
         /// Where to go when the step's output names a branch (`{"branch": "low_confidence"}`);
         /// an output that names none of these goes to `next`.
         branches: BTreeMap<String, Target>,
         save_as: Option<String>,
         limits: Limits,
+        /// Whether the definition set `limits.timeout` (else a module granted `llm` or `audio`
+        /// gets [`AI_STEP_TIMEOUT`]: model calls and their retries take longer than 10 s).
+        timeout_given: bool,
         retry: Retry,
         on_failure: OnFailure,
         /// Where to go after a final failure instead of `on_failure`.
@@ -202,7 +206,7 @@ impl StepKind {
     /// The kind's name, as stored in the step history.
     pub fn name(&self) -> &'static str {
         match self {
-            StepKind::Action { code: Some(_), .. } => "python",
+            StepKind::Action { code: Some(c), .. } => c.language.name(),
             StepKind::Action { .. } => "action",
             StepKind::Condition { .. } => "condition",
             StepKind::Delay(_) => "delay",
@@ -370,6 +374,8 @@ struct RawStep {
     action: Option<String>,
     #[serde(default)]
     python: Option<String>,
+    #[serde(default)]
+    javascript: Option<String>,
     #[serde(default)]
     runner: Option<String>,
     #[serde(default)]
@@ -790,20 +796,60 @@ impl StepErrors<'_> {
     }
 }
 
-/// The step module that runs `python:` steps unless a step names its `runner`.
-pub const PYTHON_RUNNER: &str = "python";
+/// The languages of code steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeLanguage {
+    Python,
+    JavaScript,
+}
+
+impl CodeLanguage {
+    /// The step's key in a definition, and its kind in the history.
+    pub fn name(self) -> &'static str {
+        match self {
+            CodeLanguage::Python => "python",
+            CodeLanguage::JavaScript => "javascript",
+        }
+    }
+
+    /// The step module that runs this language's steps unless a step names its `runner`; also
+    /// the name of the runner's component in `target/wasm/`.
+    pub fn runner(self) -> &'static str {
+        self.name()
+    }
+
+    /// A code step's default limits: an interpreter needs more room and time than a compiled
+    /// step (1 GiB and 30 s, as in the platforms users come from), and the fuel that 30 s of
+    /// busy code burns in it (measured: ~1.3e10/s in CPython, ~2e10/s in SpiderMonkey).
+    pub fn limits(self) -> Limits {
+        Limits {
+            memory_bytes: 1 << 30,
+            timeout: Duration::from_secs(30),
+            fuel: match self {
+                CodeLanguage::Python => 400_000_000_000,
+                CodeLanguage::JavaScript => 600_000_000_000,
+            },
+            ..Limits::default()
+        }
+    }
+}
+
+/// A code step's source, in its language.
+#[derive(Debug, Clone)]
+pub struct Code {
+    pub language: CodeLanguage,
+    pub source: Arc<str>,
+}
+
+/// The wall-time limit of a step whose module is granted `llm` or `audio`, unless the step sets
+/// its own: a provider's answer, its retries and Retry-After waits need more than the default.
+pub const AI_STEP_TIMEOUT: Duration = Duration::from_secs(180);
 /// The largest code a code step may hold, in bytes.
 const MAX_CODE: usize = 256 << 10;
 
-/// A Python step's default limits: the interpreter needs more room and time than a compiled
-/// step (1 GiB and 30 s, as in the platforms users come from), and more fuel to match.
+/// A Python step's default limits.
 pub fn python_limits() -> Limits {
-    Limits {
-        memory_bytes: 1 << 30,
-        timeout: Duration::from_secs(30),
-        fuel: 400_000_000_000,
-        ..Limits::default()
-    }
+    CodeLanguage::Python.limits()
 }
 
 fn build_step(
@@ -819,6 +865,7 @@ fn build_step(
     let kinds: Vec<&str> = [
         ("action", s.action.is_some()),
         ("python", s.python.is_some()),
+        ("javascript", s.javascript.is_some()),
         ("condition", s.condition.is_some()),
         ("delay", s.delay.is_some()),
         ("goal", s.goal.is_some()),
@@ -836,14 +883,14 @@ fn build_step(
         e.add(
             "",
             format!(
-                "a step has exactly one of action, python, condition, delay, goal, goto, set, start_workflow, pause_workflow, cancel_workflow, stop (found: {})",
+                "a step has exactly one of action, python, javascript, condition, delay, goal, goto, set, start_workflow, pause_workflow, cancel_workflow, stop (found: {})",
                 if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
             ),
         );
         return Err(e.errors);
     }
     let kind = kinds[0];
-    let runs_a_module = kind == "action" || kind == "python";
+    let runs_a_module = matches!(kind, "action" | "python" | "javascript");
     // Fields that belong to one kind only.
     let stray: Vec<&str> = [
         ("input", s.input.is_some() && !runs_a_module),
@@ -855,7 +902,10 @@ fn build_step(
             "on_failure_goto",
             s.on_failure_goto.is_some() && !runs_a_module,
         ),
-        ("runner", s.runner.is_some() && kind != "python"),
+        (
+            "runner",
+            s.runner.is_some() && !matches!(kind, "python" | "javascript"),
+        ),
         ("branches", s.branches.is_some() && !runs_a_module),
         ("then", s.then.is_some() && kind != "condition"),
         ("else", s.otherwise.is_some() && kind != "condition"),
@@ -875,10 +925,18 @@ fn build_step(
         .unwrap_or(Target::Step(String::new()));
 
     let step_kind = match kind {
-        "action" | "python" => {
-            let code: Option<Arc<str>> = s.python.map(Into::into);
+        "action" | "python" | "javascript" => {
+            let code = match (s.python, s.javascript) {
+                (Some(source), _) => Some((CodeLanguage::Python, source)),
+                (_, Some(source)) => Some((CodeLanguage::JavaScript, source)),
+                _ => None,
+            }
+            .map(|(language, source)| Code {
+                language,
+                source: source.into(),
+            });
             let module = match &code {
-                Some(_) => s.runner.unwrap_or_else(|| PYTHON_RUNNER.to_string()),
+                Some(c) => s.runner.unwrap_or_else(|| c.language.runner().to_string()),
                 None => s.action.unwrap_or_default(),
             };
             let field = if code.is_some() { "runner" } else { "action" };
@@ -886,13 +944,14 @@ fn build_step(
                 e.add(field, format!("`{module}` is not a step module name"));
             }
             if let Some(c) = &code {
-                if c.trim().is_empty() {
-                    e.add("python", "the code is empty");
+                let key = c.language.name();
+                if c.source.trim().is_empty() {
+                    e.add(key, "the code is empty");
                 }
-                if c.len() > MAX_CODE {
+                if c.source.len() > MAX_CODE {
                     e.add(
-                        "python",
-                        format!("the code is {} bytes: at most {MAX_CODE}", c.len()),
+                        key,
+                        format!("the code is {} bytes: at most {MAX_CODE}", c.source.len()),
                     );
                 }
             }
@@ -902,11 +961,10 @@ fn build_step(
             {
                 e.add("save_as", format!("`{name}` is not a variable name"));
             }
-            let mut limits = if code.is_some() {
-                python_limits()
-            } else {
-                Limits::default()
-            };
+            let timeout_given = s.limits.as_ref().is_some_and(|l| l.timeout.is_some());
+            let mut limits = code
+                .as_ref()
+                .map_or_else(Limits::default, |c| c.language.limits());
             if let Some(l) = s.limits {
                 if let Some(f) = l.fuel {
                     limits.fuel = f;
@@ -961,6 +1019,7 @@ fn build_step(
                 input,
                 code,
                 branches,
+                timeout_given,
                 save_as: s.save_as,
                 limits,
                 retry,

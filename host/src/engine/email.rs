@@ -1,10 +1,12 @@
 //! The `email` capability for steps: messages go through the SMTP server the host is configured
 //! with (`--smtp-url`), from its configured address. Sending is not transactional: a step that
-//! fails after sending, or a crash before its result commits, sends again on the retry. Every
-//! message of one step carries the same Message-ID, `<execution.step@flowbox>`, so that the
+//! fails after sending, or a crash before its result commits, sends again on the retry. A
+//! step's first message carries the Message-ID `<execution.step@domain>` (the domain of the
+//! sender's address), its n-th `<execution.step.n@domain>`, the same on every retry, so that the
 //! receiving side can drop the duplicate.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, SinglePart, header};
@@ -83,18 +85,28 @@ fn redact(url: &str) -> String {
             let _ = u.set_password(Some("***"));
             u.to_string()
         }
-        _ => url.to_string(),
+        Ok(u) => u.to_string(),
+        // It may hold a password that broke the parse: show no more than the scheme.
+        Err(_) => match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://..."),
+            None => "...".to_string(),
+        },
     }
 }
 
 /// One step run's view of email.
 pub(crate) struct StepEmail {
     mailer: Option<Arc<Mailer>>,
+    /// Messages sent so far by this run of the step.
+    sent: AtomicU32,
 }
 
 impl StepEmail {
     pub(crate) fn new(mailer: Option<Arc<Mailer>>) -> Self {
-        StepEmail { mailer }
+        StepEmail {
+            mailer,
+            sent: AtomicU32::new(0),
+        }
     }
 }
 
@@ -110,6 +122,7 @@ fn mailboxes(what: &str, list: &[String]) -> Result<Vec<Mailbox>, HostError> {
 fn build(
     from: &Mailbox,
     ctx: &StepContext,
+    n: u32,
     m: EmailMessage,
 ) -> Result<(Message, String), HostError> {
     if m.to.is_empty() {
@@ -129,7 +142,11 @@ fn build(
             "the body is {size} bytes: at most {MAX_BODY}"
         )));
     }
-    let id = format!("<{}.{}@flowbox>", ctx.execution_id, ctx.step_id);
+    let domain = from.email.domain();
+    let id = match n {
+        1 => format!("<{}.{}@{domain}>", ctx.execution_id, ctx.step_id),
+        n => format!("<{}.{}.{n}@{domain}>", ctx.execution_id, ctx.step_id),
+    };
     let mut b = Message::builder()
         .from(from.clone())
         .subject(m.subject)
@@ -163,7 +180,8 @@ impl EmailBackend for StepEmail {
                 "this host has no SMTP server configured (flowbox serve --smtp-url)".into(),
             ));
         };
-        let (message, id) = build(&mailer.from, ctx, message)?;
+        let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        let (message, id) = build(&mailer.from, ctx, n, message)?;
         match mailer.transport.send(message).await {
             Ok(_) => {
                 tracing::debug!(message_id = %id, server = %mailer.server, "email sent");

@@ -993,6 +993,7 @@ impl<'a> Run<'a> {
             input,
             code,
             branches,
+            timeout_given,
             save_as,
             limits,
             retry,
@@ -1026,7 +1027,7 @@ impl<'a> Run<'a> {
         };
         // A code step hands its runner the source with the input.
         let input = match code {
-            Some(code) => json!({ "code": code.as_ref(), "inputs": input }),
+            Some(code) => json!({ "code": code.source.as_ref(), "inputs": input }),
             None => input,
         };
         let input_text = input.to_string();
@@ -1102,7 +1103,17 @@ impl<'a> Run<'a> {
                 record: self.record_ref(),
             },
             variables: Arc::new(self.state.variables.clone()),
-            limits: *limits,
+            limits: if !timeout_given
+                && (grants.contains(crate::sandbox::Capability::Llm)
+                    || grants.contains(crate::sandbox::Capability::Audio))
+            {
+                crate::sandbox::Limits {
+                    timeout: super::definition::AI_STEP_TIMEOUT,
+                    ..*limits
+                }
+            } else {
+                *limits
+            },
             backends: crate::sandbox::Backends {
                 records: records
                     .clone()

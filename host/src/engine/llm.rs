@@ -89,11 +89,15 @@ impl From<ProviderRow> for ProviderView {
     }
 }
 
+/// The prefix every key variable must have. Without it an admin token could name any of the
+/// server's variables (a database URL, the SMTP password) and have it sent to a URL it chose.
+pub const KEY_ENV_PREFIX: &str = "FLOWBOX_LLM_KEY_";
+
 fn valid_env_name(s: &str) -> bool {
-    !s.is_empty()
+    s.len() > KEY_ENV_PREFIX.len()
         && s.len() <= 200
+        && s.starts_with(KEY_ENV_PREFIX)
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !s.as_bytes()[0].is_ascii_digit()
 }
 
 impl Engine {
@@ -110,17 +114,24 @@ impl Engine {
             ));
         }
         match reqwest::Url::parse(&s.base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            // No credentials or query in the URL: it shows up in errors that steps read.
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+                    && u.query().is_none()
+                    && u.fragment().is_none() => {}
             _ => {
-                return invalid(format!(
-                    "base_url: `{}` is not an http(s) URL (e.g. https://api.openai.com/v1)",
-                    s.base_url
-                ));
+                return invalid(
+                    "base_url: not an http(s) URL without credentials or query (e.g. https://api.openai.com/v1)"
+                        .into(),
+                );
             }
         }
         if let Some(env) = s.api_key_env.as_deref().filter(|e| !valid_env_name(e)) {
             return invalid(format!(
-                "api_key_env: `{env}` is not an environment variable name"
+                "api_key_env: `{env}` is not an environment variable named {KEY_ENV_PREFIX}<NAME> (A-Z, 0-9, _)"
             ));
         }
         if s.default_model.trim().is_empty() {
@@ -372,7 +383,31 @@ impl StepLlm {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| retry_after(v, self.clock.as_ref()));
-                    let text = read_capped(resp).await;
+                    let text = match read_capped(resp).await {
+                        Ok(text) => text,
+                        Err(ReadError::TooLarge) => {
+                            return Err((
+                                HostError::Denied(format!(
+                                    "provider `{}` answered with more than {MAX_ANSWER} bytes",
+                                    p.name
+                                )),
+                                attempt,
+                            ));
+                        }
+                        Err(ReadError::Broken(e)) => {
+                            let error = HostError::Failed(format!(
+                                "reading the answer of provider `{}` failed: {}",
+                                p.name,
+                                e.without_url()
+                            ));
+                            if attempt > p.max_retries as u32 {
+                                return Err((error, attempt));
+                            }
+                            tokio::time::sleep(backoff(attempt)).await;
+                            continue;
+                        }
+                    };
+                    let text = redact(&text, key);
                     match status {
                         200..=299 => {
                             return match serde_json::from_str::<Value>(&text) {
@@ -426,7 +461,11 @@ impl StepLlm {
                             p.name, p.timeout_ms
                         )
                     } else {
-                        format!("provider `{}` could not be reached: {e}", p.name)
+                        format!(
+                            "provider `{}` could not be reached: {}",
+                            p.name,
+                            e.without_url()
+                        )
                     }),
                 ),
             };
@@ -445,7 +484,7 @@ impl StepLlm {
                     ));
                 }
                 Some(w) => w,
-                None => FIRST_BACKOFF * 2u32.pow(attempt - 1),
+                None => backoff(attempt),
             };
             tracing::debug!(provider = %p.name, attempt, ?wait, %error, "retrying a model call");
             tokio::time::sleep(wait).await;
@@ -453,17 +492,37 @@ impl StepLlm {
     }
 }
 
-/// The text of an answer, at most [`MAX_ANSWER`] bytes of it.
-async fn read_capped(mut resp: reqwest::Response) -> String {
+/// The wait before retry `attempt + 1` when the provider gives no Retry-After: 0.5 s, 1 s,
+/// 2 s, ..., never more than [`MAX_RETRY_AFTER`].
+fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(MAX_RETRY_AFTER)
+}
+
+enum ReadError {
+    TooLarge,
+    Broken(reqwest::Error),
+}
+
+/// The text of an answer, refused past [`MAX_ANSWER`] bytes.
+async fn read_capped(mut resp: reqwest::Response) -> Result<String, ReadError> {
     let mut body = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Broken)? {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_ANSWER {
-            body.truncate(MAX_ANSWER);
-            break;
+            return Err(ReadError::TooLarge);
         }
     }
-    String::from_utf8_lossy(&body).into_owned()
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The text without the key: providers echo (part of) a refused key in their errors.
+fn redact(text: &str, key: Option<&str>) -> String {
+    match key.filter(|k| k.len() >= 8) {
+        Some(k) => text.replace(k, "***"),
+        None => text.to_string(),
+    }
 }
 
 /// The error message of an OpenAI-style error body, or the start of the body.
@@ -571,22 +630,12 @@ impl LlmBackend for StepLlm {
             }
         };
         call.attempts = attempts;
-        let content = answer["choices"][0]["message"]["content"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| {
-                HostError::Failed(format!(
-                    "provider `{name}` answered without choices[0].message.content"
-                ))
-            })?;
+        // Tokens are spent (and counted, and shown) whatever the answer says.
         let tokens = |k: &str| answer["usage"][k].as_u64().unwrap_or(0) as u32;
-        let response = ChatResponse {
-            content,
-            model: answer["model"].as_str().unwrap_or(&model).to_string(),
-            prompt_tokens: tokens("prompt_tokens"),
-            completion_tokens: tokens("completion_tokens"),
-        };
-        let spent = i64::from(response.prompt_tokens) + i64::from(response.completion_tokens);
+        call.model = answer["model"].as_str().unwrap_or(&model).to_string();
+        call.prompt_tokens = tokens("prompt_tokens");
+        call.completion_tokens = tokens("completion_tokens");
+        let spent = i64::from(call.prompt_tokens) + i64::from(call.completion_tokens);
         if let Err(e) = self
             .store
             .add_llm_tokens(&name, &self.workflow, &day, spent)
@@ -594,9 +643,32 @@ impl LlmBackend for StepLlm {
         {
             tracing::warn!(error = %e, provider = %name, "counting a model call's tokens failed");
         }
-        call.model = response.model.clone();
-        call.prompt_tokens = response.prompt_tokens;
-        call.completion_tokens = response.completion_tokens;
+        let message = &answer["choices"][0]["message"];
+        let content = match (message["content"].as_str(), message["refusal"].as_str()) {
+            (Some(c), _) => c.to_string(),
+            // The model declined (structured outputs say so in `refusal`): asking again would
+            // get the same.
+            (None, Some(refusal)) => {
+                let e = HostError::Denied(format!("the model refused: {refusal}"));
+                call.error = Some(e.to_string());
+                self.record(call);
+                return Err(e);
+            }
+            (None, None) => {
+                let e = HostError::Failed(format!(
+                    "provider `{name}` answered without choices[0].message.content"
+                ));
+                call.error = Some(e.to_string());
+                self.record(call);
+                return Err(e);
+            }
+        };
+        let response = ChatResponse {
+            content,
+            model: call.model.clone(),
+            prompt_tokens: call.prompt_tokens,
+            completion_tokens: call.completion_tokens,
+        };
         self.record(call);
         Ok(response)
     }

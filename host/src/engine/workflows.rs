@@ -232,16 +232,23 @@ impl Workflows {
         let mut errors = Vec::new();
         for (step, module) in wf.modules() {
             if modules.get(module).await?.is_none() {
-                let python = wf
-                    .position(step)
-                    .is_some_and(|i| wf.steps[i].kind.name() == "python");
-                let (field, what) = if python {
-                    (
+                let language = wf.position(step).and_then(|i| match &wf.steps[i].kind {
+                    definition::StepKind::Action { code: Some(c), .. } => Some(c.language),
+                    _ => None,
+                });
+                let (field, what) = match language {
+                    Some(l) => (
                         "runner",
-                        "the Python runner: upload target/wasm/python.wasm as",
-                    )
-                } else {
-                    ("action", "upload it first:")
+                        format!(
+                            "the {} runner: upload target/wasm/{}.wasm as",
+                            match l {
+                                definition::CodeLanguage::Python => "Python",
+                                definition::CodeLanguage::JavaScript => "JavaScript",
+                            },
+                            l.runner()
+                        ),
+                    ),
+                    None => ("action", "upload it first:".to_string()),
                 };
                 errors.push(definition::DefinitionError {
                     path: format!("steps (id {step:?}).{field}"),

@@ -25,11 +25,14 @@ impl Store {
              VALUES ($1, $2, $3, $3) ON CONFLICT (name) DO NOTHING";
         const UPDATE: &str = "UPDATE objects SET definition = $2, updated_at = $3 WHERE name = $1";
         on_db!(&self.db, p => {
+            // One transaction: a delete between the two cannot leave it unsaved.
+            let mut tx = p.begin().await?;
             let inserted = sqlx::query(INSERT).bind(name).bind(definition).bind(now)
-                .execute(p).await?.rows_affected() == 1;
+                .execute(&mut *tx).await?.rows_affected() == 1;
             if !inserted {
-                sqlx::query(UPDATE).bind(name).bind(definition).bind(now).execute(p).await?;
+                sqlx::query(UPDATE).bind(name).bind(definition).bind(now).execute(&mut *tx).await?;
             }
+            tx.commit().await?;
             Ok(inserted)
         })
     }

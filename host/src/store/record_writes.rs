@@ -82,6 +82,8 @@ pub enum Refusal {
     ActivityNotFound(String),
     #[error("activity `{0}` is already done")]
     ActivityDone(String),
+    #[error("activity `{0}` is already past due")]
+    ActivityPastDue(String),
 }
 
 /// What a write did.
@@ -372,6 +374,13 @@ pub(crate) fn plan(op: &RecordOp, current: Current) -> Result<Plan, Refusal> {
                 .ok_or_else(|| Refusal::ActivityNotFound(activity_id.clone()))?;
             if activity.done_at.is_some() {
                 return Err(Refusal::ActivityDone(activity_id.clone()));
+            }
+            // Two passes over the due activities may both have read this one as due: its
+            // event is written once.
+            if matches!(op.action, RecordAction::ActivityPastDue { .. })
+                && activity.past_due_at.is_some()
+            {
+                return Err(Refusal::ActivityPastDue(activity_id.clone()));
             }
             let kind = if matches!(op.action, RecordAction::CompleteActivity { .. }) {
                 activity.done_at = Some(op.now);
@@ -672,6 +681,44 @@ mod tests {
         assert_eq!(plan.keys_taken, vec![("email".into(), "b@x.io".into())]);
         let sqls: Vec<&str> = plan.stmts.iter().map(|s| s.sql).collect();
         assert_eq!(sqls, [DELETE_KEY_SQL, INSERT_KEY_SQL, UPDATE_RECORD_SQL]);
+    }
+
+    #[test]
+    fn an_activity_goes_past_due_once() {
+        let activity = |past_due_at| ActivityRow {
+            id: "a1".into(),
+            object: "deal".into(),
+            record_id: "d1".into(),
+            kind: "call".into(),
+            subject: None,
+            details: None,
+            due_at: Some(5),
+            done_at: None,
+            past_due_at,
+            created_at: 1,
+            updated_at: 1,
+        };
+        let action = || RecordAction::ActivityPastDue {
+            activity_id: "a1".into(),
+        };
+        let first = plan(
+            &op(action()),
+            Current {
+                record: Some(row(json!({}))),
+                activity: Some(activity(None)),
+            },
+        )
+        .unwrap();
+        assert_eq!(first.event.unwrap().kind, event_kind::ACTIVITY_PAST_DUE);
+        // A second pass that read it as due before the first committed: refused, no event.
+        let again = plan(
+            &op(action()),
+            Current {
+                record: Some(row(json!({}))),
+                activity: Some(activity(Some(10))),
+            },
+        );
+        assert_eq!(again.err(), Some(Refusal::ActivityPastDue("a1".into())));
     }
 
     #[test]

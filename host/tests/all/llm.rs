@@ -3,7 +3,7 @@
 //! repaired once, routed on confidence; an LLM condition routes yes/no; 429s are retried after
 //! Retry-After; a spent token budget stops the step; each call's tokens land in the history.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ use crate::common::{Db, TestServer, on_both_databases, root};
 on_both_databases!(llm_steps_validate_repair_and_route);
 
 /// The key the fake server wants (set for the tests in .cargo/config.toml).
-const KEY_ENV: &str = "FLOWBOX_TEST_LLM_KEY";
+const KEY_ENV: &str = "FLOWBOX_LLM_KEY_TEST";
 
 /// The fake OpenAI-compatible server, stopped when dropped.
 pub struct FakeOpenAi {
@@ -26,7 +26,7 @@ impl FakeOpenAi {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let key = std::env::var(KEY_ENV).expect("FLOWBOX_TEST_LLM_KEY (.cargo/config.toml)");
+        let key = std::env::var(KEY_ENV).expect("FLOWBOX_LLM_KEY_TEST (.cargo/config.toml)");
         let child = tokio::process::Command::new("/usr/bin/python3")
             .arg(root().join("tests/fake-openai/server.py"))
             .arg(port.to_string())
@@ -119,7 +119,7 @@ async fn llm_steps_validate_repair_and_route(db: Db) {
       prompt: "Classify the deal {{{{ record.name }}}}.\nREPLY {reply}\nREPAIR {repair}"
       schema: {{ type: object, properties: {{ category: {{ enum: [hot, cold] }} }}, required: [category] }}
       confidence_threshold: 0.7
-      fields: {{ category: category }}
+      fields: {{ category: category, name: summary }}
     save_as: classification
     branches: {{ low_confidence: review }}
     next: end
@@ -152,6 +152,10 @@ async fn llm_steps_validate_repair_and_route(db: Db) {
     assert!(llm["calls"][0]["latency_ms"].is_u64(), "{llm}");
     let (_, record) = s.get("/v1/records/deal/d1").await;
     assert_eq!(record["fields"]["category"], "hot", "{record}");
+    assert_eq!(
+        record["fields"]["name"], "Big",
+        "a key the answer lacks (summary) leaves its field alone"
+    );
     let sent = fake.requests().await;
     let last = &sent.last().unwrap();
     assert_eq!(
@@ -224,6 +228,22 @@ async fn llm_steps_validate_repair_and_route(db: Db) {
     assert_eq!(v["steps"][1]["step_id"], "review", "{v}");
     let (_, record) = s.get("/v1/records/deal/d2").await;
     assert!(record["fields"]["category"].is_null(), "{record}");
+
+    // A schema with `$defs` keeps its references when it is wrapped.
+    let (v, run) = run_one(
+        &s,
+        "defs",
+        r##"  - id: ask
+    action: llm_call
+    input:
+      prompt: "Classify.\nREPLY {\"answer\": {\"category\": \"cold\"}, \"confidence\": 1}"
+      schema: { "$defs": { cat: { enum: [hot, cold] } }, type: object, properties: { category: { "$ref": "#/$defs/cat" } } }
+"##,
+        None,
+    )
+    .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(run["output"]["answer"], json!({"category": "cold"}));
 
     // An LLM condition routes on its answer and keeps its reason.
     let condition = |reply: &str| {
@@ -298,6 +318,14 @@ async fn providers_are_retried_limited_and_never_show_their_key() {
         )
         .await;
     assert_eq!(status, 422, "{v}");
+    for bad in [
+        json!({"base_url": "https://user:pw@x/v1", "default_model": "m"}),
+        // Only FLOWBOX_LLM_KEY_* variables: not another of the server's secrets.
+        json!({"base_url": fake.base_url(), "api_key_env": "FLOWBOX_SMTP_URL", "default_model": "m"}),
+    ] {
+        let (status, v) = s.put("/v1/llm/providers/x", bad.clone()).await;
+        assert_eq!(status, 422, "{bad}: {v}");
+    }
     let (status, v) = s.get("/v1/llm/providers/nope").await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
@@ -326,6 +354,21 @@ async fn providers_are_retried_limited_and_never_show_their_key() {
             .contains("refused the credentials (401)"),
         "{run}"
     );
+    // A refused key that the provider quotes back is not shown.
+    provider(
+        &s,
+        "wrong",
+        json!({"base_url": fake.base_url(), "api_key_env": "FLOWBOX_LLM_KEY_WRONG", "default_model": "fake-small"}),
+    )
+    .await;
+    let (_, run) = run_one(&s, "wrongkey", &ask("hello", "wrong"), None).await;
+    let message = run["error"]["message"].as_str().unwrap();
+    let wrong = std::env::var("FLOWBOX_LLM_KEY_WRONG").unwrap();
+    assert!(
+        message.contains("Incorrect API key provided: ***"),
+        "{message}"
+    );
+    assert!(!message.contains(&wrong), "{message}");
     let (v, run) = run_one(&s, "ghost", &ask("hello", "ghost"), None).await;
     assert_eq!(v["status"], "failed", "{v}");
     assert!(
@@ -336,8 +379,7 @@ async fn providers_are_retried_limited_and_never_show_their_key() {
         "{run}"
     );
 
-    // A 429 is retried after its Retry-After.
-    let started = Instant::now();
+    // A 429 is retried after its Retry-After (1 s; the backoff without it would be 0.5 s).
     let (v, run) = run_one(
         &s,
         "busy",
@@ -348,9 +390,21 @@ async fn providers_are_retried_limited_and_never_show_their_key() {
     assert_eq!(v["status"], "completed", "{v}");
     assert_eq!(run["output"]["answer"], "fine");
     assert_eq!(detail(&run)["llm"]["calls"][0]["attempts"], 2, "{run}");
+    let sent = fake.requests().await;
+    let times: Vec<f64> = sent
+        .iter()
+        .filter(|r| {
+            r["body"]["messages"][1]["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("THROTTLE t1"))
+        })
+        .map(|r| r["at"].as_f64().unwrap())
+        .collect();
+    assert_eq!(times.len(), 2, "{sent:?}");
     assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "Retry-After: 1 was honoured"
+        times[1] - times[0] >= 0.95,
+        "waited {} s",
+        times[1] - times[0]
     );
     // A provider that keeps failing: retried, then the step fails as retryable.
     let (v, run) = run_one(&s, "down", &ask("STATUS 503", "default"), None).await;

@@ -107,9 +107,20 @@ steps:
     let (_, record) = s.get("/v1/records/deal/d1").await;
     assert_eq!(record["fields"]["score"], 42, "{record}");
 
-    // A write the object type refuses fails the step and writes nothing.
-    let run = run_code(&s, "bad-write", "record['score'] = 'high'\n", "", json!({})).await;
-    assert_eq!(run["status"], "failed", "{run}");
+    // A write the object type refuses fails the step, naming the field, and writes nothing.
+    s.apply(
+        "name: bad-write\nscope: { object: deal }\nsteps:\n  - id: py\n    python: |\n      record['amount'] = 1\n      record['score'] = 'high'\n",
+    )
+    .await;
+    let v = s.run("bad-write", json!({"record_id": "d1"})).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("InvalidRequest") && message.contains("score"),
+        "{message}"
+    );
+    let (_, after) = s.get("/v1/records/deal/d1").await;
+    assert_eq!(after["fields"], record["fields"], "nothing written");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,14 +5,7 @@
 //! `{"record": {"object", "id"}, "field", "owner", "team"}`. The rotation advances once per step:
 //! a retry gets the same member. The field is written with the step's result.
 
-use flowbox_guest::{Context, HostError, StepError, Value, export_step, json, records, teams};
-
-fn invalid(e: HostError) -> StepError {
-    match e {
-        HostError::Invalid(m) | HostError::NotFound(m) => StepError::invalid_input(m),
-        other => StepError::from(other),
-    }
-}
+use flowbox_guest::{Context, StepError, Value, export_step, json, records, teams};
 
 fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
     let record = ctx
@@ -27,14 +20,18 @@ fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
     let field = text("field")?.unwrap_or_else(|| "owner".to_string());
     let (owner, team) = match (text("owner")?, text("team")?) {
         (Some(owner), None) => (owner, None),
-        (None, Some(team)) => (teams::next_member(&team).map_err(invalid)?, Some(team)),
+        (None, Some(team)) => (
+            teams::next_member(&team).map_err(StepError::from_input)?,
+            Some(team),
+        ),
         _ => {
             return Err(StepError::invalid_input(
                 "give either `owner` (a fixed owner) or `team` (round-robin over its members)",
             ));
         }
     };
-    records::update_fields(&record, &json!({ field.as_str(): owner })).map_err(invalid)?;
+    records::update_fields(&record, &json!({ field.as_str(): owner }))
+        .map_err(StepError::from_input)?;
     Ok(json!({
         "record": {"object": record.object, "id": record.id},
         "field": field,

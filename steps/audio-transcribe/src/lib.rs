@@ -5,7 +5,7 @@
 //! "field"?: "transcript"}`. Output: `{"text", "language", "duration_seconds", "model"}`; with
 //! `field`, the text is also written to that field of the record (with the step's result).
 
-use flowbox_guest::{Context, HostError, StepError, Value, audio, export_step, json, records};
+use flowbox_guest::{Context, StepError, Value, audio, export_step, json, records};
 
 fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
     let file = input["file"]
@@ -20,20 +20,14 @@ fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
         text("language"),
         text("prompt"),
     )
-    .map_err(|e| match e {
-        HostError::Invalid(m) | HostError::NotFound(m) => StepError::invalid_input(m),
-        HostError::Failed(m) => StepError::retryable(m),
-        other => StepError::permanent(other.to_string()),
-    })?;
+    .map_err(StepError::from_input)?;
     if let Some(field) = text("field") {
         let record = ctx
             .record
             .as_ref()
             .ok_or_else(|| StepError::invalid_input("`field` needs a record-scoped workflow"))?;
-        records::update_fields(record, &json!({ field: t.text })).map_err(|e| match e {
-            HostError::Invalid(m) => StepError::invalid_input(m),
-            other => StepError::from(other),
-        })?;
+        records::update_fields(record, &json!({ field: t.text }))
+            .map_err(StepError::from_input)?;
     }
     Ok(json!({
         "text": t.text,

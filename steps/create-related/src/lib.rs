@@ -5,7 +5,7 @@
 //! one is invalid input, named). Output: `{"object", "id"}`. The record is written with the
 //! step's result, exactly once.
 
-use flowbox_guest::{Context, HostError, StepError, Value, export_step, json, records};
+use flowbox_guest::{Context, StepError, Value, export_step, json, records};
 
 fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
     let parent = ctx
@@ -23,10 +23,8 @@ fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
         f @ Value::Object(_) => f.clone(),
         _ => return Err(StepError::invalid_input("`fields` must be an object")),
     };
-    let created = records::create_related(&parent, object, relation, &fields).map_err(|e| match e {
-        HostError::Invalid(m) | HostError::NotFound(m) => StepError::invalid_input(m),
-        other => StepError::from(other),
-    })?;
+    let created = records::create_related(&parent, object, relation, &fields)
+        .map_err(StepError::from_input)?;
     Ok(json!({ "object": created.object, "id": created.id }))
 }
 

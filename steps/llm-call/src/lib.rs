@@ -15,8 +15,8 @@
 //! Output: `{"answer", "confidence"?, "branch"?, "repaired", "model"}`; the tokens and latency
 //! of each call are in the step history (`detail.llm`).
 
-use flowbox_guest::{Context, StepError, Value, export_step, json, llm, records};
-use llm_common::{ModelChoice, ask_json, step_error};
+use flowbox_guest::{Context, StepError, Value, export_step, json, llm};
+use llm_common::{ModelChoice, ask_json, threshold, with_confidence, write_fields};
 
 const SYSTEM: &str = "You are a careful assistant inside an automated workflow.";
 
@@ -27,18 +27,10 @@ fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
         .ok_or_else(|| StepError::invalid_input("`prompt` (text) is required"))?;
     let system = input["system"].as_str().unwrap_or(SYSTEM);
     let choice = ModelChoice::from_input(&input)?;
-    let threshold = match &input["confidence_threshold"] {
-        Value::Null => None,
-        v => Some(
-            v.as_f64()
-                .filter(|t| (0.0..=1.0).contains(t))
-                .ok_or_else(|| {
-                    StepError::invalid_input("`confidence_threshold` must be between 0 and 1")
-                })?,
-        ),
-    };
+    let threshold = threshold(&input)?;
+    let fields = input.get("fields").filter(|f| !f.is_null());
     let Some(schema) = input.get("schema").filter(|s| !s.is_null()) else {
-        if threshold.is_some() || input.get("fields").is_some_and(|f| !f.is_null()) {
+        if threshold.is_some() || fields.is_some() {
             return Err(StepError::invalid_input(
                 "`confidence_threshold` and `fields` need a `schema`",
             ));
@@ -54,23 +46,14 @@ fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
             max_tokens: choice.max_tokens,
             response_schema: None,
         })
-        .map_err(step_error)?;
+        .map_err(StepError::from_input)?;
         return Ok(json!({"answer": response.content, "repaired": false, "model": response.model}));
     };
-    let wrapped = json!({
-        "type": "object",
-        "properties": {
-            "answer": schema,
-            "confidence": {"type": "number", "minimum": 0, "maximum": 1,
-                "description": "how sure you are of the answer, from 0 to 1"},
-        },
-        "required": ["answer", "confidence"],
-    });
-    let reply = ask_json(&choice, system, prompt, &wrapped)?;
+    let reply = ask_json(&choice, system, prompt, &with_confidence(schema))?;
     let answer = reply.value["answer"].clone();
     let confidence = reply.value["confidence"].as_f64().unwrap_or(0.0);
     let confident = threshold.is_none_or(|t| confidence >= t);
-    if confident && let Some(fields) = input.get("fields").filter(|f| !f.is_null()) {
+    if confident && let Some(fields) = fields {
         write_fields(ctx, fields, &answer)?;
     }
     Ok(json!({
@@ -80,31 +63,6 @@ fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
         "repaired": reply.repaired,
         "model": reply.model,
     }))
-}
-
-/// Copy answer keys to record fields: `{"record_field": "answer_key"}`.
-fn write_fields(ctx: &Context, fields: &Value, answer: &Value) -> Result<(), StepError> {
-    let record = ctx
-        .record
-        .as_ref()
-        .ok_or_else(|| StepError::invalid_input("`fields` need a record-scoped workflow"))?;
-    let map = fields.as_object().ok_or_else(|| {
-        StepError::invalid_input("`fields` must map record fields to answer keys")
-    })?;
-    let mut update = json!({});
-    for (field, key) in map {
-        let key = key.as_str().ok_or_else(|| {
-            StepError::invalid_input(format!("`fields.{field}` must name a key of the answer"))
-        })?;
-        let value = if key == "." { answer.clone() } else { answer[key].clone() };
-        update[field.as_str()] = value;
-    }
-    records::update_fields(record, &update).map_err(|e| match e {
-        flowbox_guest::HostError::Invalid(m) => {
-            StepError::permanent(format!("the answer does not fit the record: {m}"))
-        }
-        other => StepError::from(other),
-    })
 }
 
 export_step!(run);

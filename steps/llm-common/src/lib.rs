@@ -1,7 +1,7 @@
 //! What the AI steps share: asking the model for JSON that fits a schema, checking the answer
 //! inside the component, and one repair attempt that shows the model its validation errors.
 
-use flowbox_guest::{HostError, StepError, Value, json, llm};
+use flowbox_guest::{Context, HostError, StepError, Value, json, llm, records};
 
 /// Which provider and model, and how to sample: the input fields every AI step takes.
 #[derive(Debug, Clone, Default)]
@@ -38,14 +38,81 @@ pub struct Answer {
     pub model: String,
 }
 
-/// How a host error fails the step: a spent budget or a refused request for good, a provider
-/// that failed after the host's retries as retryable.
-pub fn step_error(e: HostError) -> StepError {
-    match e {
-        HostError::Invalid(m) => StepError::invalid_input(m),
-        HostError::Failed(m) => StepError::retryable(m),
-        other => StepError::permanent(other.to_string()),
+/// `{"answer": <schema>, "confidence": 0..1}`: what the model is asked for when a step wants a
+/// confidence. The schema's `$defs` (and `definitions`) move up to the wrapper, so that its
+/// `#/$defs/...` references still resolve.
+pub fn with_confidence(schema: &Value) -> Value {
+    let mut answer = schema.clone();
+    let mut wrapper = json!({
+        "type": "object",
+        "properties": {
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                "description": "how sure you are of the answer, from 0 to 1"},
+        },
+        "required": ["answer", "confidence"],
+    });
+    if let Some(map) = answer.as_object_mut() {
+        for key in ["$defs", "definitions"] {
+            if let Some(defs) = map.remove(key) {
+                wrapper[key] = defs;
+            }
+        }
     }
+    wrapper["properties"]["answer"] = answer;
+    wrapper
+}
+
+/// The input's `confidence_threshold`, between 0 and 1, if any.
+pub fn threshold(input: &Value) -> Result<Option<f64>, StepError> {
+    match &input["confidence_threshold"] {
+        Value::Null => Ok(None),
+        v => v
+            .as_f64()
+            .filter(|t| (0.0..=1.0).contains(t))
+            .map(Some)
+            .ok_or_else(|| StepError::invalid_input("`confidence_threshold` must be between 0 and 1")),
+    }
+}
+
+/// Copy answer keys to record fields: `fields` is `{"record_field": "answer_key"}` (`"."` for
+/// the whole answer). A key the answer does not have is left out, so a field is never cleared
+/// because the model said nothing about it.
+pub fn write_fields(ctx: &Context, fields: &Value, answer: &Value) -> Result<(), StepError> {
+    let map = fields.as_object().ok_or_else(|| {
+        StepError::invalid_input("`fields` must map record fields to answer keys")
+    })?;
+    let record = ctx
+        .record
+        .as_ref()
+        .ok_or_else(|| StepError::invalid_input("`fields` need a record-scoped workflow"))?;
+    let mut update = json!({});
+    for (field, key) in map {
+        let key = key.as_str().ok_or_else(|| {
+            StepError::invalid_input(format!("`fields.{field}` must name a key of the answer"))
+        })?;
+        let value = match key {
+            "." => answer.clone(),
+            key => match answer.get(key) {
+                Some(v) => v.clone(),
+                None if answer.is_object() => continue,
+                None => {
+                    return Err(StepError::permanent(format!(
+                        "`fields.{field}`: the answer is not an object with keys"
+                    )));
+                }
+            },
+        };
+        update[field.as_str()] = value;
+    }
+    if update.as_object().is_some_and(|u| u.is_empty()) {
+        return Ok(());
+    }
+    records::update_fields(record, &update).map_err(|e| match e {
+        HostError::Invalid(m) => {
+            StepError::permanent(format!("the answer does not fit the record: {m}"))
+        }
+        other => StepError::from(other),
+    })
 }
 
 /// The errors of `value` against `schema`, one line each (`/path: message`).
@@ -100,7 +167,7 @@ pub fn ask_json(
             temperature: choice.temperature,
             max_tokens: choice.max_tokens,
         })
-        .map_err(step_error)?;
+        .map_err(StepError::from_input)?;
         let errors = match parse(&response.content) {
             Ok(value) => {
                 let errors = validate(schema, &value)?;

@@ -4,7 +4,7 @@
 //! `{"team", "channel"}`. The notification is stored with the step's result (a failed step posts
 //! nothing, a retried one posts once) and read with `GET /v1/teams/{team}/notifications`.
 
-use flowbox_guest::{Context, HostError, StepError, Value, export_step, json, teams};
+use flowbox_guest::{Context, StepError, Value, export_step, json, teams};
 
 fn run(input: Value, _ctx: &Context) -> Result<Value, StepError> {
     let text = |k: &str| {
@@ -15,10 +15,7 @@ fn run(input: Value, _ctx: &Context) -> Result<Value, StepError> {
     let team = text("team")?;
     let channel = input["channel"].as_str().unwrap_or("general");
     let data = input.get("data").filter(|d| !d.is_null());
-    teams::notify(team, channel, text("text")?, data).map_err(|e| match e {
-        HostError::Invalid(m) | HostError::NotFound(m) => StepError::invalid_input(m),
-        other => StepError::from(other),
-    })?;
+    teams::notify(team, channel, text("text")?, data).map_err(StepError::from_input)?;
     Ok(json!({ "team": team, "channel": channel }))
 }
 

@@ -7,17 +7,18 @@
 //! "due_at"}` with `due_at` in Unix ms when computed from `due_in`. Written with the step's
 //! result; the activity is then open, and an `activity_past_due` trigger fires when it is due.
 
-use flowbox_guest::{Context, HostError, StepError, Value, export_step, json, records};
+use flowbox_guest::{Context, StepError, Value, export_step, json, records};
 
 /// `2d`, `3h`, `30m`, `45s` as milliseconds.
 fn duration_ms(text: &str) -> Option<u64> {
-    let (n, unit) = text.trim().split_at(text.trim().len().checked_sub(1)?);
-    let n: u64 = n.trim().parse().ok()?;
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let n: u64 = text[..text.len() - unit.len_utf8()].trim().parse().ok()?;
     let unit_ms = match unit {
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        "s" => 1_000,
+        'd' => 86_400_000,
+        'h' => 3_600_000,
+        'm' => 60_000,
+        's' => 1_000,
         _ => return None,
     };
     n.checked_mul(unit_ms)
@@ -57,10 +58,7 @@ fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
         "due_at": due_at,
         "done": false,
     });
-    let id = records::add_activity(&record, &activity).map_err(|e| match e {
-        HostError::Invalid(m) | HostError::NotFound(m) => StepError::invalid_input(m),
-        other => StepError::from(other),
-    })?;
+    let id = records::add_activity(&record, &activity).map_err(StepError::from_input)?;
     Ok(json!({
         "record": {"object": record.object, "id": record.id},
         "activity_id": id,

@@ -4,10 +4,10 @@
 //! Input: `{"to": "ada@example.com" | [...], "cc"?: [...], "subject", "text", "html"?,
 //! "reply_to"?}`. Output: `{"message_id", "to"}`. A refused message (a 5xx answer, a bad
 //! address) fails the step for good; a server that cannot be reached fails it as retryable. The
-//! Message-ID is `<execution.step@flowbox>` on every attempt, so a receiver can drop a
-//! duplicate sent by a retry.
+//! Message-ID is `<execution.step@domain>` (the sender's domain) on every attempt, so a
+//! receiver can drop a duplicate sent by a retry.
 
-use flowbox_guest::{Context, HostError, StepError, Value, email, export_step, json};
+use flowbox_guest::{Context, StepError, Value, email, export_step, json};
 
 fn addresses(input: &Value, key: &str) -> Result<Vec<String>, StepError> {
     match &input[key] {
@@ -50,10 +50,7 @@ fn run(input: Value, _ctx: &Context) -> Result<Value, StepError> {
     if let Some(r) = input["reply_to"].as_str() {
         message = message.reply_to(r);
     }
-    let id = message.send().map_err(|e| match e {
-        HostError::Invalid(m) => StepError::invalid_input(m),
-        other => StepError::from(other),
-    })?;
+    let id = message.send().map_err(StepError::from_input)?;
     Ok(json!({ "message_id": id, "to": to }))
 }
 
