@@ -3,10 +3,10 @@
 //! ```text
 //! scripts/build-guests.sh
 //! cargo run --release -p flowbox-bench -- step-overhead
-//! cargo run --release -p flowbox-bench -- python-step
+//! cargo run --release -p flowbox-bench -- code-step --language python
 //! ```
 
-mod python_step;
+mod code_step;
 mod stats;
 mod step_overhead;
 
@@ -24,9 +24,9 @@ enum Command {
     /// Per-step sandbox overhead (instantiate, call, drop) of a trivial step, with and without
     /// fuel, beside the raw-wasmtime floor.
     StepOverhead(step_overhead::Args),
-    /// A Python code step's cost: compiling the runner, loading it from the cache, the first
-    /// call after a load, and warm calls (p50/p99).
-    PythonStep(python_step::Args),
+    /// A code step's cost (`--language python|javascript`): compiling the runner, loading it
+    /// from the cache, the first call after a load, and warm calls (p50/p99).
+    CodeStep(code_step::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +36,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::StepOverhead(args) => runtime.block_on(step_overhead::run(args)),
-        Command::PythonStep(args) => runtime.block_on(python_step::run(args)),
+        Command::CodeStep(args) => runtime.block_on(code_step::run(args)),
     }
 }

@@ -847,11 +847,6 @@ pub const AI_STEP_TIMEOUT: Duration = Duration::from_secs(180);
 /// The largest code a code step may hold, in bytes.
 const MAX_CODE: usize = 256 << 10;
 
-/// A Python step's default limits.
-pub fn python_limits() -> Limits {
-    CodeLanguage::Python.limits()
-}
-
 fn build_step(
     path: &str,
     s: RawStep,

@@ -235,6 +235,14 @@ async fn answers_have_the_described_shapes() {
     let status = resp.status().as_u16();
     let v: Value = resp.json().await.unwrap();
     check("POST", "/hooks/{token}", status, &v);
+    // Until the webhook's execution ends, d1 is in `hooked`: a trigger start would be skipped
+    // (re-entry), and the event below would start nothing.
+    s.until_status(
+        v["execution_id"].as_str().unwrap(),
+        "completed",
+        Duration::from_secs(10),
+    )
+    .await;
 
     s.patch("/v1/records/deal/d1", json!({"amount": 2})).await;
     s.engine.evaluate_events().await.unwrap();

@@ -1,6 +1,6 @@
-//! The cost of a Python code step: the runner (a pre-initialised CPython component) gets a
-//! fresh instance per call, like every step, and the code is compiled by the interpreter inside
-//! it on each call.
+//! The cost of a code step (Python or JavaScript): the runner (a pre-initialised interpreter
+//! component) gets a fresh instance per call, like every step, and the code is compiled by the
+//! interpreter inside it on each call.
 //!
 //! - `compile`: turning the 25 MB component into machine code, once per component (then cached
 //!   on disk by its hash);
@@ -11,16 +11,25 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use flowbox::engine::definition::python_limits;
+use flowbox::engine::definition::CodeLanguage;
 use flowbox::sandbox::{Capability, Grants, Sandbox, SandboxConfig, StepRequest};
 
 use crate::stats::{Latencies, micros};
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Language {
+    Python,
+    Javascript,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The Python runner component.
-    #[arg(long, default_value = "target/wasm/python.wasm")]
-    component: PathBuf,
+    /// The language: its runner is target/wasm/<language>.wasm.
+    #[arg(long, value_enum, default_value = "python")]
+    language: Language,
+    /// The runner component (default: target/wasm/<language>.wasm).
+    #[arg(long)]
+    component: Option<PathBuf>,
     /// Warm calls per code (after 100 warm-up calls).
     #[arg(long, default_value_t = 2_000)]
     iters: usize,
@@ -29,8 +38,8 @@ pub struct Args {
     loads: usize,
 }
 
-/// The codes measured: a trivial one, and one that works a little.
-const CODES: &[(&str, &str)] = &[
+/// The codes measured, per language: a trivial one, and one that works a little.
+const PYTHON: &[(&str, &str)] = &[
     ("trivial", "outputs['n'] = inputs['n'] + 1"),
     (
         "json+pytz",
@@ -41,10 +50,19 @@ const CODES: &[(&str, &str)] = &[
          outputs['sum'] = sum(r['sq'] for r in json.loads(json.dumps(rows)))",
     ),
 ];
+const JAVASCRIPT: &[(&str, &str)] = &[
+    ("trivial", "outputs.n = inputs.n + 1;"),
+    (
+        "json+dates",
+        "const rows = Array.from({length: 100}, (_, i) => ({i, sq: i * i}));\n\
+         outputs.when = new Date(Date.UTC(2026, 0, 1)).toISOString();\n\
+         outputs.sum = JSON.parse(JSON.stringify(rows)).reduce((a, r) => a + r.sq, 0);",
+    ),
+];
 
-fn request(code: &str) -> StepRequest {
+fn request(language: CodeLanguage, code: &str) -> StepRequest {
     let mut r = StepRequest::new(serde_json::json!({"code": code, "inputs": {"n": 1}}).to_string());
-    r.limits = python_limits();
+    r.limits = language.limits();
     r
 }
 
@@ -61,20 +79,25 @@ fn grants() -> Grants {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.component).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: {e} (run scripts/build-guests.sh)",
-            args.component.display()
-        )
+    let (language, codes) = match args.language {
+        Language::Python => (CodeLanguage::Python, PYTHON),
+        Language::Javascript => (CodeLanguage::JavaScript, JAVASCRIPT),
+    };
+    let component = args
+        .component
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("target/wasm/{}.wasm", language.runner())));
+    let bytes = std::fs::read(&component).map_err(|e| {
+        anyhow::anyhow!("{}: {e} (run scripts/build-guests.sh)", component.display())
     })?;
-    let cache = std::env::temp_dir().join(format!("flowbox-bench-python-{}", std::process::id()));
+    let cache = std::env::temp_dir().join(format!("flowbox-bench-code-{}", std::process::id()));
     let config = || SandboxConfig {
         cache_dir: Some(cache.clone()),
         ..SandboxConfig::default()
     };
     println!(
         "component: {} ({} bytes), fuel on, limits 1 GiB / 30 s",
-        args.component.display(),
+        component.display(),
         bytes.len()
     );
 
@@ -94,7 +117,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let module = sandbox.load(&bytes, &grants())?;
         loads.push(t.elapsed());
         let t = Instant::now();
-        sandbox.run(&module, request(CODES[0].1)).await.result?;
+        sandbox
+            .run(&module, request(language, codes[0].1))
+            .await
+            .result?;
         firsts.push(t.elapsed());
     }
     let loads = Latencies::new(loads);
@@ -117,16 +143,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "{:<12} {:>9} {:>9} {:>10} {:>12}",
         "warm call", "p50 ms", "p99 ms", "calls/s", "fuel/call"
     );
-    for (name, code) in CODES {
+    for (name, code) in codes {
         for _ in 0..100 {
-            sandbox.run(&module, request(code)).await.result?;
+            sandbox.run(&module, request(language, code)).await.result?;
         }
         let mut samples = Vec::with_capacity(args.iters);
         let mut fuel = 0;
         let started = Instant::now();
         for _ in 0..args.iters {
             let t = Instant::now();
-            let outcome = sandbox.run(&module, request(code)).await;
+            let outcome = sandbox.run(&module, request(language, code)).await;
             samples.push(t.elapsed());
             fuel = outcome.fuel_used;
             outcome.result?;
