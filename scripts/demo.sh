@@ -43,8 +43,9 @@ say "step modules and workflows"
 "$fb" step upload schedule_activity "$w/schedule_activity.wasm" --grant records
 "$fb" step upload notify_team "$w/notify_team.wasm" --grant teams
 "$fb" step upload send_email "$w/send_email.wasm" --grant email
-echo "uploading the Python runner (compiled once, then cached)..."
+echo "uploading the Python and JavaScript runners (compiled once, then cached)..."
 "$fb" step upload python "$w/python.wasm" --grant log --grant variables --grant records --grant http --grant clock
+"$fb" step upload javascript "$w/javascript.wasm" --grant log --grant variables --grant records --grant http --grant clock
 api() { curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" "$@"; }
 api -X PUT "$FLOWBOX_SERVER/v1/teams/success" -d '{"members": ["ana", "ben"]}' >/dev/null
 api -X POST "$FLOWBOX_SERVER/v1/objects" --data-binary @examples/objects/customer.yaml >/dev/null
@@ -57,7 +58,7 @@ run_and_show() {
   id=$("$fb" run "$@" | sed -n 's/^  "id": "\(.*\)",$/\1/p')
   "$fb" execution show "$id"
 }
-say "intake: started by each customer's creation; a Python step, then the built-in actions"
+say "intake: started by each customer's creation; Python and JavaScript steps and the built-in actions"
 for _ in $(seq 100); do
   n=$(api "$FLOWBOX_SERVER/v1/executions?workflow=intake&status=completed" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["executions"]))')
   [ "$n" = 2 ] && break; sleep 0.2
