@@ -374,3 +374,45 @@ pub fn rfc3339_ms(t: &str) -> i64 {
         .unwrap_or_else(|e| panic!("`{t}` is not RFC 3339: {e}"))
         .timestamp_millis()
 }
+
+/// A test server with a code-step runner (`python` or `javascript`, from target/wasm/) uploaded
+/// under its own name, with the grants it imports and `hosts` on its allow-list.
+pub async fn with_runner(db: Db, runner: &str, hosts: &[&str]) -> TestServer {
+    let s = TestServer::start(db).await;
+    let q: Vec<(&str, &str)> = ["log", "variables", "records", "http", "clock"]
+        .iter()
+        .map(|g| ("grant", *g))
+        .chain(hosts.iter().map(|h| ("allow_host", *h)))
+        .collect();
+    let (status, v) = s
+        .call(
+            s.http
+                .put(format!("{}/v1/steps/{runner}", s.url))
+                .query(&q)
+                .body(guest(runner)),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    s
+}
+
+/// Run a one-step workflow `name` whose step `code` is a `language:` step of `code` (`extra`:
+/// more YAML lines of the step, indented by four), with `input` as the execution input; return
+/// the step run.
+pub async fn run_code(
+    s: &TestServer,
+    language: &str,
+    name: &str,
+    code: &str,
+    extra: &str,
+    input: Value,
+) -> Value {
+    let code: String = code.lines().map(|l| format!("      {l}\n")).collect();
+    s.apply(&format!(
+        "name: {name}\nsteps:\n  - id: code\n{extra}    {language}: |\n{code}"
+    ))
+    .await;
+    let v = s.run(name, serde_json::json!({ "input": input })).await;
+    let v = s.execution(v["id"].as_str().unwrap()).await;
+    v["steps"][0].clone()
+}

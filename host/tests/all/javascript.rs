@@ -7,37 +7,13 @@ use serde_json::{Value, json};
 
 use crate::common::{Db, TestServer};
 
-const GRANTS: &[&str] = &["log", "variables", "records", "http", "clock"];
-
 async fn server(hosts: &[&str]) -> TestServer {
-    let s = TestServer::start(Db::Sqlite).await;
-    let q: Vec<(&str, &str)> = GRANTS
-        .iter()
-        .map(|g| ("grant", *g))
-        .chain(hosts.iter().map(|h| ("allow_host", *h)))
-        .collect();
-    let (status, v) = s
-        .call(
-            s.http
-                .put(format!("{}/v1/steps/javascript", s.url))
-                .query(&q)
-                .body(crate::common::guest("javascript")),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    s
+    crate::common::with_runner(Db::Sqlite, "javascript", hosts).await
 }
 
 /// Run a one-step workflow of `code`; its step run.
 async fn run_code(s: &TestServer, name: &str, code: &str, extra: &str, input: Value) -> Value {
-    let code: String = code.lines().map(|l| format!("      {l}\n")).collect();
-    s.apply(&format!(
-        "name: {name}\nsteps:\n  - id: js\n{extra}    javascript: |\n{code}"
-    ))
-    .await;
-    let v = s.run(name, json!({ "input": input })).await;
-    let v = s.execution(v["id"].as_str().unwrap()).await;
-    v["steps"][0].clone()
+    crate::common::run_code(s, "javascript", name, code, extra, input).await
 }
 
 fn message(run: &Value) -> String {
@@ -169,7 +145,7 @@ async fn javascript_reaches_only_allow_listed_hosts() {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].2, json!({"sku": "A-1"}));
         assert!(
-            got[1].1.as_deref().unwrap().ends_with("/js/2"),
+            got[1].1.as_deref().unwrap().ends_with("/code/2"),
             "{:?}",
             got[1].1
         );

@@ -9,39 +9,13 @@ use crate::common::{Db, TestServer, on_both_databases};
 
 on_both_databases!(python_steps_read_and_write_what_they_are_given);
 
-/// The grants the Python runner imports.
-const GRANTS: &[&str] = &["log", "variables", "records", "http", "clock"];
-
 async fn server(db: Db, hosts: &[&str]) -> TestServer {
-    let s = TestServer::start(db).await;
-    let q: Vec<(&str, &str)> = GRANTS
-        .iter()
-        .map(|g| ("grant", *g))
-        .chain(hosts.iter().map(|h| ("allow_host", *h)))
-        .collect();
-    let (status, v) = s
-        .call(
-            s.http
-                .put(format!("{}/v1/steps/python", s.url))
-                .query(&q)
-                .body(crate::common::guest("python")),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    s
+    crate::common::with_runner(db, "python", hosts).await
 }
 
-/// Run a one-step workflow of `code` (YAML-indented by the caller's `extra` lines) and return
-/// its step run.
+/// Run a one-step workflow of `code` (`extra`: more lines of the step) and return its step run.
 async fn run_code(s: &TestServer, name: &str, code: &str, extra: &str, input: Value) -> Value {
-    let code: String = code.lines().map(|l| format!("      {l}\n")).collect();
-    s.apply(&format!(
-        "name: {name}\nsteps:\n  - id: py\n{extra}    python: |\n{code}"
-    ))
-    .await;
-    let v = s.run(name, json!({ "input": input })).await;
-    let v = s.execution(v["id"].as_str().unwrap()).await;
-    v["steps"][0].clone()
+    crate::common::run_code(s, "python", name, code, extra, input).await
 }
 
 fn logs(run: &Value) -> Vec<String> {
