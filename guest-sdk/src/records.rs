@@ -16,6 +16,12 @@ pub fn update_fields(record: &RecordRef, fields: &Value) -> Result<(), HostError
     Ok(raw::update_fields(&record.into(), &fields.to_string())?)
 }
 
+/// Add `by` to a number field, atomically when the step's result commits (concurrent increments
+/// all count). Integers stay integers.
+pub fn increment(record: &RecordRef, field: &str, by: f64) -> Result<(), HostError> {
+    Ok(raw::increment(&record.into(), field, by)?)
+}
+
 /// Create a record of type `object` whose relation field `relation` points at `parent`.
 pub fn create_related(
     parent: &RecordRef,

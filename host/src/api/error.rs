@@ -126,6 +126,14 @@ impl From<EngineError> for ApiError {
                 details: Some(json!({"field": field, "value": value, "record": other})),
                 message: e.to_string(),
             },
+            EngineError::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "storage unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    format!("the database cannot write now, retry once it is mended: {e}"),
+                )
+            }
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 ApiError::new(

@@ -61,10 +61,8 @@ pub fn app(engine: Engine) -> Router {
     let (router, spec) = routes();
     let spec = std::sync::Arc::new(spec);
     router
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route(
             "/openapi.json",
             get(move || {
@@ -75,6 +73,50 @@ pub fn app(engine: Engine) -> Router {
         .fallback(|| async { ApiError::not_found("route", "no such route; the API is under /v1") })
         .layer(DefaultBodyLimit::max(4 << 20))
         .with_state(state)
+}
+
+/// Liveness: the process answers (always 200), with the storage's health as it last saw it.
+async fn healthz(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    let storage = match s.engine.store().health().degraded() {
+        None => serde_json::json!({"writable": true}),
+        Some(d) => serde_json::json!({
+            "writable": false,
+            "since": views::time(d.since),
+            "error": d.cause,
+        }),
+    };
+    let status = if storage["writable"] == true {
+        "ok"
+    } else {
+        "degraded"
+    };
+    axum::Json(
+        serde_json::json!({"status": status, "node": s.engine.node_id(), "storage": storage}),
+    )
+}
+
+/// Readiness, for load balancers: 200 once a write to the storage went through now, 503
+/// (`storage_unavailable`) while it cannot write.
+async fn readyz(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+    match tokio::time::timeout(PATIENCE, s.engine.probe_storage()).await {
+        Ok(Ok(())) => Ok(axum::Json(
+            serde_json::json!({"status": "ready", "node": s.engine.node_id()}),
+        )),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            format!(
+                "the database did not take a write within {} s",
+                PATIENCE.as_secs()
+            ),
+        )),
+    }
 }
 
 /// Parse a JSON body, naming the field that does not fit.

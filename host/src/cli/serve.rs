@@ -22,6 +22,11 @@ pub(super) struct ServeArgs {
     /// Folder for the default SQLite database.
     #[arg(long, default_value = "data", env = "FLOWBOX_DATA")]
     data_dir: PathBuf,
+    /// This node's id in leases. It must stay the same across restarts (a restarted node then
+    /// takes back at once what it was running) and differ between processes sharing one
+    /// PostgreSQL database. Default: the id kept in DATA_DIR/node-id, made on first start.
+    #[arg(long, env = "FLOWBOX_NODE_ID")]
+    node_id: Option<String>,
     /// Seconds a claimed execution stays this process's without renewal: after a crash, other
     /// processes (PostgreSQL) take its executions over after this long.
     #[arg(long, default_value_t = 30.0)]
@@ -49,6 +54,24 @@ pub(super) struct ServeArgs {
 
 pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Failure> {
     let internal = |m: String| Failure::new(EXIT_INTERNAL, format!("error: {m}"));
+    let node_id = match args.node_id.clone() {
+        Some(id) => id,
+        None => node_id_in(&args.data_dir).map_err(|e| {
+            Failure::new(
+                EXIT_USAGE,
+                format!(
+                    "error: cannot keep this node's id in {}: {e} (or give --node-id)",
+                    args.data_dir.join("node-id").display()
+                ),
+            )
+        })?,
+    };
+    if !valid_node_id(&node_id) {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            format!("error: --node-id `{node_id}`: use 1-64 of a-z, A-Z, 0-9, `.`, `_`, `-`"),
+        ));
+    }
     let url = args
         .db
         .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("flowbox.db").display()));
@@ -81,6 +104,7 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
         None => None,
     };
     let config = EngineConfig {
+        node_id,
         lease: std::time::Duration::from_secs_f64(args.lease_secs),
         max_chain_depth: args.max_chain_depth,
         mailer,
@@ -121,6 +145,27 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| internal(e.to_string()))
+}
+
+/// The node id kept in `dir/node-id`, made (random) on first use.
+fn node_id_in(dir: &std::path::Path) -> std::io::Result<String> {
+    let path = dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) => return Ok(id.trim().to_string()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(dir)?;
+    let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    std::fs::write(&path, format!("{id}\n"))?;
+    Ok(id)
+}
+
+fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 async fn shutdown() {

@@ -12,17 +12,51 @@ use super::expr::Scope;
 use super::state::{State, Waiting, control, pause_reason, status, step_status};
 use super::{Inner, delay, notify_finished, variables};
 use crate::sandbox::{RecordRef, StepContext, StepFailure, StepRequest};
-use crate::store::{Commit, ExecutionRow, Guard, SideWrite, StepRunRow, StoreError, millis};
+use crate::store::{
+    Commit, Conflict, ExecutionRow, Guard, RecordRead, RecordVersion, SideWrite, StepRunRow,
+    StoreError, millis,
+};
 
 /// What this node knows of an execution it is driving.
-#[derive(Default)]
 pub(crate) struct Local {
     requested: Mutex<Option<String>>,
     cancel: Notify,
     current: Mutex<Option<StepRunRow>>,
+    /// Whether the execution's row is in the database. A start-and-wait leaves the insert to
+    /// the first commit (one commit fewer), unless its wait runs out first: then the caller
+    /// records the row before answering. This lock, held across either insert, makes sure
+    /// exactly one of them inserts it.
+    recorded: tokio::sync::Mutex<bool>,
 }
 
 impl Local {
+    fn new(recorded: bool) -> Local {
+        Local {
+            requested: Mutex::default(),
+            cancel: Notify::new(),
+            current: Mutex::default(),
+            recorded: tokio::sync::Mutex::new(recorded),
+        }
+    }
+
+    /// Make sure the execution's row (as it started: `row`) is in the database.
+    pub(crate) async fn ensure_recorded(
+        &self,
+        inner: &Inner,
+        row: &ExecutionRow,
+    ) -> Result<(), StoreError> {
+        let mut recorded = self.recorded.lock().await;
+        if !*recorded {
+            inner
+                .store
+                .writer()
+                .commit(Commit::insert(row.clone()))
+                .await?;
+            *recorded = true;
+        }
+        Ok(())
+    }
+
     /// A pause or cancel asked through this node's API.
     pub(crate) fn request(&self, what: &str) {
         *self.requested.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.to_string());
@@ -53,29 +87,52 @@ impl Local {
 
 /// Drive `row` (running, leased to this node) in a new task, unless this node already is.
 /// `stored`: whether the row is in the database yet; if not, the first commit inserts it.
-pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow, stored: bool) {
-    let local = Arc::new(Local::default());
-    {
+/// Returns what this node knows of the execution.
+pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow, stored: bool) -> Arc<Local> {
+    let local = {
         let mut running = inner.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running.contains_key(&row.id) {
-            return;
+        if let Some(local) = running.get(&row.id) {
+            return local.clone();
         }
+        let local = Arc::new(Local::new(stored));
         running.insert(row.id.clone(), local.clone());
-    }
+        local
+    };
+    let driven = local.clone();
     tokio::spawn(async move {
         let id = row.id.clone();
-        let finished = drive(&inner, row, stored, &local).await;
+        // Driven in a task of its own, so that whatever happens to it (a panic too), the
+        // execution leaves this node's `running` map and its waiters hear of it.
+        let task = {
+            let inner = inner.clone();
+            tokio::spawn(async move { drive(&inner, row, stored, &driven).await })
+        };
+        let ended = task.await.unwrap_or_else(|e| {
+            tracing::error!(execution = %id, error = %e, "the executor task failed; the execution is retried after its lease");
+            Ended::Stopped
+        });
         inner
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
-        if let Some(row) = finished
-            && status::is_final(&row.status)
-        {
-            notify_finished(&inner, &row);
+        match ended {
+            Ended::Row(row) if status::is_final(&row.status) => notify_finished(&inner, &row),
+            Ended::StorageFailed(cause) => inner.waiters.failed(&id, &cause),
+            _ => {}
         }
     });
+    local
+}
+
+/// How driving an execution ended.
+enum Ended {
+    /// As the row says (finished, waiting, paused).
+    Row(Box<ExecutionRow>),
+    /// The storage could not write: the execution resumes from its last commit once it can.
+    StorageFailed(String),
+    /// Driving stopped (the lease was lost, or a failure that is logged).
+    Stopped,
 }
 
 /// Why driving stopped early.
@@ -83,6 +140,10 @@ pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow, stored: bool) {
 enum DriveError {
     #[error("lost the lease (another node took over, or the execution was changed)")]
     LostLease,
+    /// A record the step read changed before its commit, or its write was refused by then:
+    /// nothing was written, and the step runs again.
+    #[error("the step's record reads or writes conflicted at commit: {0:?}")]
+    Conflict(Conflict),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -92,27 +153,27 @@ enum Flow {
     Done,
 }
 
-async fn drive(
-    inner: &Arc<Inner>,
-    row: ExecutionRow,
-    stored: bool,
-    local: &Local,
-) -> Option<ExecutionRow> {
+async fn drive(inner: &Arc<Inner>, row: ExecutionRow, stored: bool, local: &Local) -> Ended {
     let id = row.id.clone();
     let mut run = match Run::load(inner, local, row, stored).await {
         Ok(run) => run,
-        Err(row) => return Some(row),
+        Err(row) => return Ended::Row(Box::new(row)),
     };
     loop {
         match run.advance().await {
             Ok(Flow::Continue) => {}
-            Ok(Flow::Done) => return Some(run.row),
+            Ok(Flow::Done) => return Ended::Row(Box::new(run.row)),
             Err(e) => {
                 tracing::warn!(execution = %id, error = %e, "stopped driving execution");
                 if let Err(e) = inner.store.release_lease(&id, &inner.config.node_id).await {
                     tracing::warn!(execution = %id, error = %e, "could not release the lease; it will expire");
                 }
-                return None;
+                return match e {
+                    DriveError::Store(e) if e.is_unavailable() => {
+                        Ended::StorageFailed(e.to_string())
+                    }
+                    _ => Ended::Stopped,
+                };
             }
         }
     }
@@ -132,16 +193,44 @@ struct Run<'a> {
     /// The record's fields with `id` and `object`, read when the run (re)starts, after waits, and
     /// after a step changed records.
     record: Option<Value>,
+    /// The record's version when `record` was read (`None`: no record, or it was gone).
+    record_seen: Option<RecordVersion>,
     records_changed: bool,
     owner: String,
+    /// How often the step at the position ran again because its record reads went stale.
+    reruns: u32,
+    /// Why it last did.
+    last_conflict: Option<String>,
 }
 
 /// A step's result before it is committed.
 struct Outcome {
     runs: Vec<StepRunRow>,
     side_writes: Vec<SideWrite>,
+    /// The records the step read (checked at commit when it writes records).
+    reads: Vec<RecordRead>,
     next: Next,
 }
+
+impl Outcome {
+    fn of(runs: Vec<StepRunRow>, next: Next) -> Outcome {
+        Self::with_writes(runs, vec![], next)
+    }
+
+    fn with_writes(runs: Vec<StepRunRow>, side_writes: Vec<SideWrite>, next: Next) -> Outcome {
+        Outcome {
+            runs,
+            side_writes,
+            reads: vec![],
+            next,
+        }
+    }
+}
+
+/// How often a step whose record reads went stale runs again before it fails (`record_conflict`).
+/// Each round, one of the steps contending for a record commits, so a step is re-run at most
+/// once per contender ahead of it.
+const MAX_RERUNS: u32 = 100;
 
 enum Next {
     /// Go on to a step (or the end).
@@ -185,7 +274,10 @@ impl<'a> Run<'a> {
             state,
             input,
             record: None,
+            record_seen: None,
             records_changed: false,
+            reruns: 0,
+            last_conflict: None,
         };
         run.read_record().await;
         Ok(run)
@@ -199,8 +291,13 @@ impl<'a> Run<'a> {
         let (Some(object), Some(id)) = (&self.row.record_object, &self.row.record_id) else {
             return;
         };
+        self.record_seen = None;
         let mut fields = match self.inner.store.record(object, id).await {
             Ok(Some(r)) => {
+                self.record_seen = Some(RecordVersion {
+                    version: r.version,
+                    created_at: r.created_at,
+                });
                 serde_json::from_str::<Map<String, Value>>(&r.fields).unwrap_or_default()
             }
             Ok(None) => Map::new(),
@@ -263,6 +360,7 @@ impl<'a> Run<'a> {
         &mut self,
         runs: Vec<StepRunRow>,
         side_writes: Vec<SideWrite>,
+        reads: Vec<RecordRead>,
         clear_control: bool,
     ) -> Result<(), DriveError> {
         let now = self.now();
@@ -277,21 +375,32 @@ impl<'a> Run<'a> {
         if clear_control {
             self.row.control = None;
         }
-        let commit = Commit {
-            guard: if self.stored {
-                Guard::Advance {
-                    seq: self.committed_seq,
-                    owner: self.owner.clone(),
-                }
-            } else {
-                Guard::Insert
+        let mut commit = Commit {
+            guard: Guard::Advance {
+                seq: self.committed_seq,
+                owner: self.owner.clone(),
             },
             execution: self.row.clone(),
             clear_control,
             step_runs: runs,
             side_writes,
+            reads,
         };
-        let outcome = self.inner.store.writer().commit(commit).await?;
+        let outcome = if self.stored {
+            self.inner.store.writer().commit(commit).await?
+        } else {
+            // Not inserted yet, unless a start-and-wait whose wait ran out recorded it.
+            let mut recorded = self.local.recorded.lock().await;
+            if !*recorded {
+                commit.guard = Guard::Insert;
+            }
+            let outcome = self.inner.store.writer().commit(commit).await?;
+            *recorded |= outcome.applied;
+            outcome
+        };
+        if let Some(conflict) = outcome.conflict {
+            return Err(DriveError::Conflict(conflict));
+        }
         if !outcome.applied {
             return Err(DriveError::LostLease);
         }
@@ -319,15 +428,14 @@ impl<'a> Run<'a> {
                 Err(message) => {
                     let error = json!({"code": "variables", "message": message});
                     return self
-                        .apply(Outcome {
-                            runs: vec![],
-                            side_writes: vec![],
-                            next: Next::Finish {
+                        .apply(Outcome::of(
+                            vec![],
+                            Next::Finish {
                                 status: status::FAILED,
                                 output: None,
                                 error: Some(error),
                             },
-                        })
+                        ))
                         .await;
                 }
             }
@@ -335,38 +443,106 @@ impl<'a> Run<'a> {
         let Some(position) = self.state.position.clone() else {
             let output = self.state.last_output.clone();
             return self
-                .apply(Outcome {
-                    runs: vec![],
-                    side_writes: vec![],
-                    next: Next::Finish {
+                .apply(Outcome::of(
+                    vec![],
+                    Next::Finish {
                         status: status::COMPLETED,
                         output,
                         error: None,
                     },
-                })
+                ))
                 .await;
         };
         let Some(index) = self.wf.position(&position) else {
             let error = json!({"code": "bad_position", "message": format!("step `{position}` is not in workflow {}@{}", self.wf.name, self.row.version)});
             return self
-                .apply(Outcome {
-                    runs: vec![],
-                    side_writes: vec![],
-                    next: Next::Finish {
+                .apply(Outcome::of(
+                    vec![],
+                    Next::Finish {
                         status: status::FAILED,
                         output: None,
                         error: Some(error),
                     },
-                })
+                ))
                 .await;
         };
         let wf = self.wf.clone();
-        let outcome = self.run_step(&wf.steps[index]).await?;
-        let flow = self.apply(outcome).await?;
-        if std::mem::take(&mut self.records_changed) {
-            self.read_record().await;
+        self.run_and_apply(&wf.steps[index]).await
+    }
+
+    /// Run a step and commit what it did. A step whose record reads went stale (or whose record
+    /// write was refused) by its commit left nothing behind: it runs again on fresh data, from
+    /// the state before it ran, without counting as an attempt.
+    async fn run_and_apply(&mut self, step: &Step) -> Result<Flow, DriveError> {
+        loop {
+            let before = self.snapshot_if_writes_records(step).await;
+            let outcome = self.run_step(step).await?;
+            match self.apply(outcome).await {
+                Err(DriveError::Conflict(conflict)) if before.is_some() => {
+                    if let Some((state, row)) = before {
+                        let input = std::mem::take(&mut self.row.input);
+                        self.state = state;
+                        self.row = ExecutionRow { input, ..row };
+                    }
+                    self.records_changed = false;
+                    self.reruns += 1;
+                    tracing::debug!(execution = %self.row.id, step = %step.id, reruns = self.reruns, %conflict, "a record changed under the step: running it again");
+                    self.last_conflict = Some(conflict.to_string());
+                    self.read_record().await;
+                    if self.reruns > MAX_RERUNS {
+                        let outcome = self.too_many_reruns(step);
+                        self.reruns = 0;
+                        return self.apply(outcome).await;
+                    }
+                }
+                result => {
+                    self.reruns = 0;
+                    self.last_conflict = None;
+                    if std::mem::take(&mut self.records_changed) {
+                        self.read_record().await;
+                    }
+                    return result;
+                }
+            }
         }
-        Ok(flow)
+    }
+
+    /// What a re-run goes back to, for an action step whose module may write records: the state
+    /// and the row as they are before it runs (without the input and the state's text, which
+    /// no step changes and a commit writes anew).
+    async fn snapshot_if_writes_records(&mut self, step: &Step) -> Option<(State, ExecutionRow)> {
+        let StepKind::Action { module, .. } = &step.kind else {
+            return None;
+        };
+        let writes = matches!(self.inner.modules.get(module).await,
+            Ok(Some(m)) if m.module.grants().contains(crate::sandbox::Capability::Records));
+        if !writes {
+            return None;
+        }
+        let input = std::mem::take(&mut self.row.input);
+        let state_text = std::mem::take(&mut self.row.state);
+        let row = self.row.clone();
+        self.row.input = input;
+        self.row.state = state_text;
+        Some((self.state.clone(), row))
+    }
+
+    /// The step's reads kept going stale: it fails, as its failure handling says.
+    fn too_many_reruns(&mut self, step: &Step) -> Outcome {
+        let run = self.new_run(step, step_status::FAILED, self.now());
+        let (on_failure, goto) = match &step.kind {
+            StepKind::Action {
+                on_failure,
+                on_failure_goto,
+                ..
+            } => (*on_failure, on_failure_goto.clone()),
+            _ => (OnFailure::Fail, None),
+        };
+        let message = format!(
+            "the records it read kept changing before it could commit ({MAX_RERUNS} re-runs; last: {})",
+            self.last_conflict.as_deref().unwrap_or("?")
+        );
+        self.step_failed(step, run, "record_conflict", message, on_failure, goto)
     }
 
     /// Pause, cancel or a kill switch: act before anything else.
@@ -405,16 +581,7 @@ impl<'a> Run<'a> {
         {
             runs.push(self.closed_wait(step, *seq, step_status::CANCELLED, None));
         }
-        let flow = self
-            .apply_with(
-                Outcome {
-                    runs,
-                    side_writes: vec![],
-                    next,
-                },
-                true,
-            )
-            .await?;
+        let flow = self.apply_with(Outcome::of(runs, next), true).await?;
         Ok(Some(flow))
     }
 
@@ -457,15 +624,14 @@ impl<'a> Run<'a> {
         let Some(index) = step_index else {
             let error = json!({"code": "bad_position", "message": format!("waiting step `{}` is gone", waiting.step())});
             return self
-                .apply(Outcome {
-                    runs: vec![],
-                    side_writes: vec![],
-                    next: Next::Finish {
+                .apply(Outcome::of(
+                    vec![],
+                    Next::Finish {
                         status: status::FAILED,
                         output: None,
                         error: Some(error),
                     },
-                })
+                ))
                 .await;
         };
         let wf = self.wf.clone();
@@ -473,18 +639,13 @@ impl<'a> Run<'a> {
         match waiting {
             Waiting::Retry { .. } => {
                 // Run the step again (its attempt number was raised when it failed).
-                let outcome = self.run_step(step).await?;
-                self.apply(outcome).await
+                self.run_and_apply(step).await
             }
             Waiting::Delay { seq, .. } => {
                 let run = self.closed_wait(&step.id, seq, step_status::COMPLETED, None);
                 self.state.attempt = 1;
-                self.apply(Outcome {
-                    runs: vec![run],
-                    side_writes: vec![],
-                    next: Next::Go(step.next.clone()),
-                })
-                .await
+                self.apply(Outcome::of(vec![run], Next::Go(step.next.clone())))
+                    .await
             }
             Waiting::Goal { seq, .. } => {
                 let met = self.row.control.as_deref() == Some(control::MET);
@@ -507,15 +668,8 @@ impl<'a> Run<'a> {
                     step_status::COMPLETED,
                     Some(json!({"path": path})),
                 );
-                self.apply_with(
-                    Outcome {
-                        runs: vec![run],
-                        side_writes: vec![],
-                        next: Next::Go(target),
-                    },
-                    met,
-                )
-                .await
+                self.apply_with(Outcome::of(vec![run], Next::Go(target)), met)
+                    .await
             }
         }
     }
@@ -531,7 +685,13 @@ impl<'a> Run<'a> {
         clear_control: bool,
     ) -> Result<Flow, DriveError> {
         let now = self.now();
-        let flow = match outcome.next {
+        let Outcome {
+            runs,
+            side_writes,
+            reads,
+            next,
+        } = outcome;
+        let flow = match next {
             Next::Go(Target::Step(id)) => {
                 self.state.attempt = 1;
                 self.state.position = Some(id);
@@ -575,8 +735,7 @@ impl<'a> Run<'a> {
             .row
             .wake_at
             .filter(|_| self.row.status == status::WAITING);
-        self.commit(outcome.runs, outcome.side_writes, clear_control)
-            .await?;
+        self.commit(runs, side_writes, reads, clear_control).await?;
         if self.row.status == status::WAITING
             && let Some(what) = self
                 .row
@@ -631,11 +790,10 @@ impl<'a> Run<'a> {
                     Ok(yes) => {
                         run.detail =
                             Some(json!({"path": if yes { "then" } else { "else" }}).to_string());
-                        Outcome {
-                            runs: vec![run],
-                            side_writes: vec![],
-                            next: Next::Go(if yes { then.clone() } else { otherwise.clone() }),
-                        }
+                        Outcome::of(
+                            vec![run],
+                            Next::Go(if yes { then.clone() } else { otherwise.clone() }),
+                        )
                     }
                     Err(e) => self.step_failed(
                         step,
@@ -653,11 +811,7 @@ impl<'a> Run<'a> {
                     Ok(at) if at <= now => {
                         let mut run = self.new_run(step, step_status::COMPLETED, started);
                         run.detail = Some(json!({"wake_at": at, "waited": false}).to_string());
-                        Outcome {
-                            runs: vec![run],
-                            side_writes: vec![],
-                            next: Next::Go(step.next.clone()),
-                        }
+                        Outcome::of(vec![run], Next::Go(step.next.clone()))
                     }
                     Ok(at) => {
                         let mut run = self.new_run(step, step_status::WAITING, started);
@@ -667,14 +821,13 @@ impl<'a> Run<'a> {
                             step: step.id.clone(),
                             seq: run.seq,
                         };
-                        Outcome {
-                            runs: vec![run],
-                            side_writes: vec![],
-                            next: Next::Wait {
+                        Outcome::of(
+                            vec![run],
+                            Next::Wait {
                                 wake_at: at,
                                 waiting,
                             },
-                        }
+                        )
                     }
                     Err(message) => {
                         let run = self.new_run(step, step_status::FAILED, started);
@@ -695,11 +848,7 @@ impl<'a> Run<'a> {
                 if already {
                     let mut run = self.new_run(step, step_status::COMPLETED, started);
                     run.detail = Some(json!({"path": "met", "at_start": true}).to_string());
-                    Outcome {
-                        runs: vec![run],
-                        side_writes: vec![],
-                        next: Next::Go(met.clone()),
-                    }
+                    Outcome::of(vec![run], Next::Go(met.clone()))
                 } else {
                     let mut run = self.new_run(step, step_status::WAITING, started);
                     run.ended_at = None;
@@ -710,14 +859,13 @@ impl<'a> Run<'a> {
                         seq: run.seq,
                         since: started,
                     };
-                    Outcome {
-                        runs: vec![run],
-                        side_writes: vec![],
-                        next: Next::Wait {
+                    Outcome::of(
+                        vec![run],
+                        Next::Wait {
                             wake_at: deadline,
                             waiting,
                         },
-                    }
+                    )
                 }
             }
             StepKind::Goto {
@@ -729,19 +877,11 @@ impl<'a> Run<'a> {
                 if *count >= *max_iterations {
                     run.detail =
                         Some(json!({"jumped": false, "capped_at": max_iterations}).to_string());
-                    Outcome {
-                        runs: vec![run],
-                        side_writes: vec![],
-                        next: Next::Go(step.next.clone()),
-                    }
+                    Outcome::of(vec![run], Next::Go(step.next.clone()))
                 } else {
                     *count += 1;
                     run.detail = Some(json!({"jumped": true, "iteration": *count}).to_string());
-                    Outcome {
-                        runs: vec![run],
-                        side_writes: vec![],
-                        next: Next::Go(Target::Step(target.clone())),
-                    }
+                    Outcome::of(vec![run], Next::Go(Target::Step(target.clone())))
                 }
             }
             StepKind::Set { values } => {
@@ -782,11 +922,7 @@ impl<'a> Run<'a> {
                 }
                 run.output = Some(Value::Object(set.clone()).to_string());
                 self.state.variables.extend(set);
-                Outcome {
-                    runs: vec![run],
-                    side_writes: vec![],
-                    next: Next::Go(step.next.clone()),
-                }
+                Outcome::of(vec![run], Next::Go(step.next.clone()))
             }
             StepKind::StartWorkflow {
                 workflow,
@@ -823,11 +959,7 @@ impl<'a> Run<'a> {
                     }
                 }
                 run.detail = Some(json!({"workflow": workflow, "executions": ids}).to_string());
-                Outcome {
-                    runs: vec![run],
-                    side_writes,
-                    next: Next::Go(step.next.clone()),
-                }
+                Outcome::with_writes(vec![run], side_writes, Next::Go(step.next.clone()))
             }
             StepKind::Stop {
                 failed,
@@ -850,15 +982,14 @@ impl<'a> Run<'a> {
                 } else {
                     (status::COMPLETED, None)
                 };
-                Outcome {
-                    runs: vec![run],
-                    side_writes: vec![],
-                    next: Next::Finish {
+                Outcome::of(
+                    vec![run],
+                    Next::Finish {
                         status,
                         output,
                         error,
                     },
-                }
+                )
             }
         })
     }
@@ -920,6 +1051,7 @@ impl<'a> Run<'a> {
                 run.detail = Some(json!({"resumed": paused.id}).to_string());
                 return Ok(Outcome {
                     runs: vec![run],
+                    reads: vec![],
                     side_writes: vec![SideWrite::Resume {
                         id: paused.id,
                         now: started,
@@ -961,11 +1093,7 @@ impl<'a> Run<'a> {
                     json!({"skipped": format!("record {}/{} is already in workflow `{workflow}`", r.object, r.id), "execution": other.id})
                         .to_string(),
                 );
-                return Ok(Outcome {
-                    runs: vec![run],
-                    side_writes: vec![],
-                    next: Next::Go(step.next.clone()),
-                });
+                return Ok(Outcome::of(vec![run], Next::Go(step.next.clone())));
             }
         }
         let mut chain = super::triggers::chain_of(&self.row);
@@ -980,11 +1108,11 @@ impl<'a> Run<'a> {
             Some(json!({"child": id, "workflow": workflow, "version": version}).to_string());
         run.input = Some(input.to_string());
         self.inner.wake_scheduler.notify_one();
-        Ok(Outcome {
-            runs: vec![run],
-            side_writes: vec![SideWrite::InsertExecution(Box::new(child))],
-            next: Next::Go(step.next.clone()),
-        })
+        Ok(Outcome::with_writes(
+            vec![run],
+            vec![SideWrite::InsertExecution(Box::new(child))],
+            Next::Go(step.next.clone()),
+        ))
     }
 
     async fn run_action(&mut self, step: &Step, started: i64) -> Outcome {
@@ -1004,6 +1132,7 @@ impl<'a> Run<'a> {
             unreachable!("run_action is called for action steps");
         };
         let mut run = self.new_run(step, step_status::FAILED, started);
+        let input_template = input.as_ref();
         let input = match input {
             Some(t) => t.render(&self.scope()),
             None => Ok(self
@@ -1160,11 +1289,7 @@ impl<'a> Run<'a> {
             self.local.request(control::CANCEL);
             run.status = step_status::CANCELLED.into();
             run.ended_at = Some(self.now());
-            return Outcome {
-                runs: vec![run],
-                side_writes: vec![],
-                next: Next::Go(Target::Step(step.id.clone())),
-            };
+            return Outcome::of(vec![run], Next::Go(Target::Step(step.id.clone())));
         };
         run.ended_at = Some(self.now());
         run.fuel = Some(outcome.fuel_used as i64);
@@ -1173,6 +1298,10 @@ impl<'a> Run<'a> {
             run.logs = serde_json::to_string(&outcome.logs).ok();
         }
         let mut detail = json!({"duration_us": outcome.duration.as_micros() as u64});
+        if self.reruns > 0 {
+            // Runs before this one read records that changed before they could commit.
+            detail["reruns"] = json!({"count": self.reruns, "reason": self.last_conflict});
+        }
         if let Some(calls) = llm.as_ref().and_then(|l| l.history()) {
             detail["llm"] = calls;
         }
@@ -1200,17 +1329,34 @@ impl<'a> Run<'a> {
                 self.state.outputs.insert(step.id.clone(), output.clone());
                 self.state.last_output = Some(output);
                 // The sandbox has dropped its handle: the buffer is ours alone now.
-                let mut side_writes = records
+                let (mut side_writes, mut reads) = records
                     .and_then(|r| Arc::try_unwrap(r).ok())
-                    .map(|r| r.into_side_writes())
+                    .map(|r| r.into_parts())
                     .unwrap_or_default();
                 self.records_changed = !side_writes.is_empty();
+                if self.records_changed {
+                    // The input was rendered from the record as this run read it.
+                    if let (Some(r), Some(template)) = (self.record_ref(), input_template)
+                        && template.uses("record")
+                    {
+                        reads.push(RecordRead {
+                            object: r.object,
+                            id: r.id,
+                            seen: self.record_seen,
+                        });
+                    }
+                } else {
+                    // Reads without writes need no check: the step saw the records as they
+                    // were at some moment, and changed nothing that depends on them.
+                    reads.clear();
+                }
                 if let Some(t) = teams.and_then(|t| Arc::try_unwrap(t).ok()) {
                     side_writes.extend(t.into_side_writes());
                 }
                 Outcome {
                     runs: vec![run],
                     side_writes,
+                    reads,
                     next: Next::Go(next),
                 }
             }
@@ -1222,16 +1368,15 @@ impl<'a> Run<'a> {
                     self.state.attempt = next_attempt;
                     let wake_at =
                         self.now() + retry.backoff_before(next_attempt).as_millis() as i64;
-                    return Outcome {
-                        runs: vec![run],
-                        side_writes: vec![],
-                        next: Next::Wait {
+                    return Outcome::of(
+                        vec![run],
+                        Next::Wait {
                             wake_at,
                             waiting: Waiting::Retry {
                                 step: step.id.clone(),
                             },
                         },
-                    };
+                    );
                 }
                 let code = failure.code();
                 self.step_failed(
@@ -1288,11 +1433,7 @@ impl<'a> Run<'a> {
                 }
             }
         };
-        Outcome {
-            runs: vec![run],
-            side_writes: vec![],
-            next,
-        }
+        Outcome::of(vec![run], next)
     }
 }
 

@@ -90,6 +90,21 @@ pub enum Template {
 }
 
 impl Template {
+    /// Whether any expression in it names the top-level variable `name` (`record`, `vars`, ...).
+    pub fn uses(&self, name: &str) -> bool {
+        match self {
+            Template::Literal(_) => false,
+            Template::Expr(e) => e.compiled.undeclared_variables(false).contains(name),
+            Template::Text(t) => ENV
+                .template_from_str(t)
+                .map(|t| t.undeclared_variables(false).contains(name))
+                // It compiled when the definition was saved; if it no longer does, assume it does.
+                .unwrap_or(true),
+            Template::Array(items) => items.iter().any(|t| t.uses(name)),
+            Template::Object(fields) => fields.iter().any(|(_, t)| t.uses(name)),
+        }
+    }
+
     /// Compile a JSON value into a template.
     pub fn compile(value: &Value) -> Result<Template, ExprError> {
         Ok(match value {

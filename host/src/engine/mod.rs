@@ -21,6 +21,7 @@ pub mod state;
 mod teams;
 pub mod triggers;
 pub mod variables;
+mod waiters;
 mod workflows;
 
 use std::collections::HashMap;
@@ -28,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
 pub use self::definition::{DefinitionError, InvalidDefinition, Workflow};
 pub use self::email::{Mailer, MailerError};
@@ -42,8 +43,7 @@ use self::workflows::Workflows;
 use crate::clock::{Clock, SystemClock};
 use crate::sandbox::{Grants, LoadError, RecordRef, Sandbox};
 use crate::store::{
-    Commit, ExecutionFilter, ExecutionPage, ExecutionRow, Guard, StepRunRow, Store, StoreError,
-    millis,
+    Commit, ExecutionFilter, ExecutionPage, ExecutionRow, StepRunRow, Store, StoreError, millis,
 };
 
 /// Engine settings.
@@ -159,7 +159,7 @@ pub(crate) struct Inner {
     /// Executions this node is driving now.
     pub(crate) running: Mutex<HashMap<String, Arc<executor::Local>>>,
     /// Callers waiting for executions to finish.
-    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<ExecutionRow>>>>,
+    pub(crate) waiters: waiters::Waiters,
     /// Wakes the scheduler early (new queued work, an earlier timer).
     pub(crate) wake_scheduler: Notify,
     /// Wakes the trigger evaluator early (new record events).
@@ -196,7 +196,7 @@ impl Engine {
             sandbox,
             config,
             running: Mutex::default(),
-            waiters: Mutex::default(),
+            waiters: waiters::Waiters::default(),
             wake_scheduler: Notify::new(),
             wake_evaluator: Notify::new(),
             next_timer: Mutex::new(None),
@@ -209,20 +209,44 @@ impl Engine {
     /// Start the scheduler (timers, queued work, recovery of executions a crash left behind)
     /// and the lease keeper. Returns at once; they run until the process ends.
     pub async fn start_scheduler(&self) -> Result<(), EngineError> {
-        if self.inner.store.is_sqlite() {
+        let store = &self.inner.store;
+        let orphans = if store.is_sqlite() {
             // This process holds the SQLite database's lock: whatever was running belonged to a
-            // process that is gone. Resume it now rather than after its lease.
-            let orphans = self.inner.store.expire_all_leases().await?;
-            if orphans > 0 {
-                tracing::info!(
-                    orphans,
-                    "resuming executions left running by a previous process"
-                );
-            }
+            // process that is gone.
+            store.expire_all_leases().await?
+        } else {
+            // What this node id held belonged to this node before it stopped (node ids are
+            // stable across restarts): no need to wait for those leases to expire.
+            store.expire_leases_of(&self.inner.config.node_id).await?
+        };
+        if orphans > 0 {
+            tracing::info!(
+                orphans,
+                node = %self.inner.config.node_id,
+                "resuming executions left running by a previous process"
+            );
         }
         scheduler::spawn(self.inner.clone());
         triggers::spawn(self.inner.clone());
+        waiters::watch(self.inner.clone());
         Ok(())
+    }
+
+    /// Whether the storage writes now: a tiny write through the group-commit writer (this
+    /// node's `seen_at`). For readiness probes.
+    pub async fn probe_storage(&self) -> Result<(), EngineError> {
+        let now = self.now_ms();
+        Ok(self
+            .inner
+            .store
+            .writer()
+            .probe(&self.inner.config.node_id, now)
+            .await?)
+    }
+
+    /// This node's id in leases.
+    pub fn node_id(&self) -> &str {
+        &self.inner.config.node_id
     }
 
     /// Evaluate pending record events now (triggers and goals). Returns how many were
@@ -441,7 +465,7 @@ impl Engine {
     }
 
     /// Start and wait (up to `wait`) for the execution to finish. Returns the execution as it
-    /// is when it finished, or when the wait ran out.
+    /// is when it finished, or when the wait ran out (then it is recorded: it runs on).
     pub async fn start_and_wait(
         &self,
         workflow: &str,
@@ -455,69 +479,35 @@ impl Engine {
             let row = self.launch(row).await?;
             return self.wait(&row.id, wait).await;
         }
+        // Nobody learns of this execution before it ends or the wait runs out, so its row is
+        // written with the first step's result: one commit fewer. If the wait runs out first,
+        // the row is recorded before the answer (a 202 means recorded).
         let id = row.id.clone();
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(id.clone())
-            .or_default()
-            .push(tx);
-        // Nobody learns of this execution before it ends, so its row is written with the first
-        // step's result: one commit fewer.
-        let started = row.clone();
-        executor::spawn(self.inner.clone(), row, false);
-        match tokio::time::timeout(wait, rx).await {
-            Ok(Ok(done)) => Ok(done),
+        let ended = self.inner.waiters.add(&id);
+        let local = executor::spawn(self.inner.clone(), row.clone(), false);
+        match tokio::time::timeout(wait, ended).await {
+            Ok(Ok(end)) => end.map_err(|cause| StoreError::Unavailable(cause).into()),
             _ => {
-                self.drop_waiters(&id);
-                Ok(self.inner.store.execution(&id).await?.unwrap_or(started))
+                self.inner.waiters.drop_gone(&id);
+                local.ensure_recorded(&self.inner, &row).await?;
+                self.execution(&id).await
             }
         }
     }
 
-    /// Wait (up to `wait`) for an execution to finish.
+    /// Wait (up to `wait`) for an execution to finish. Returns it as it is then.
     pub async fn wait(&self, id: &str, wait: Duration) -> Result<ExecutionRow, EngineError> {
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(id.to_string())
-            .or_default()
-            .push(tx);
-        let row = self.execution(id).await?;
-        if status::is_final(&row.status) {
-            self.drop_waiters(id);
-            return Ok(row);
+        let ended = self.inner.waiters.add(id);
+        let row = self.execution(id).await;
+        if row.as_ref().map_or(true, |r| status::is_final(&r.status)) {
+            self.inner.waiters.drop_gone(id);
+            return row;
         }
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut rx = rx;
-        loop {
-            // Executions that finish on another node do not notify this one: look every second.
-            let tick = tokio::time::sleep_until(
-                deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)),
-            );
-            tokio::select! {
-                done = &mut rx => if let Ok(done) = done { return Ok(done) },
-                _ = tick => {
-                    let row = self.execution(id).await?;
-                    if status::is_final(&row.status) || tokio::time::Instant::now() >= deadline {
-                        self.drop_waiters(id);
-                        return Ok(row);
-                    }
-                }
-            }
-        }
-    }
-
-    fn drop_waiters(&self, id: &str) {
-        let mut waiters = self.inner.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(list) = waiters.get_mut(id) {
-            list.retain(|tx| !tx.is_closed());
-            if list.is_empty() {
-                waiters.remove(id);
+        match tokio::time::timeout(wait, ended).await {
+            Ok(Ok(end)) => end.map_err(|cause| StoreError::Unavailable(cause).into()),
+            _ => {
+                self.inner.waiters.drop_gone(id);
+                self.execution(id).await
             }
         }
     }
@@ -609,39 +599,15 @@ impl Engine {
 
     /// Record a new (running, leased to this node) execution, then drive it.
     async fn launch(&self, row: ExecutionRow) -> Result<ExecutionRow, EngineError> {
-        let commit = Commit {
-            guard: Guard::Insert,
-            execution: row.clone(),
-            clear_control: false,
-            step_runs: vec![],
-            side_writes: vec![],
-        };
-        let outcome = self.inner.store.writer().commit(commit).await?;
-        if !outcome.applied {
-            let (object, id) = (
-                row.record_object.clone().unwrap_or_default(),
-                row.record_id.clone().unwrap_or_default(),
-            );
-            let other = self
-                .inner
-                .store
-                .active_on_record(&row.workflow, &object, &id)
-                .await?;
-            return Err(EngineError::Conflict(format!(
-                "record {object}/{id} is already in workflow `{}`{}; it does not allow re-entry (settings.reentry)",
-                row.workflow,
-                other
-                    .first()
-                    .map(|o| format!(" (execution {})", o.id))
-                    .unwrap_or_default()
-            )));
-        }
-        if row.status == status::QUEUED {
-            self.inner.wake_scheduler.notify_one();
-        } else {
-            executor::spawn(self.inner.clone(), row.clone(), true);
-        }
-        Ok(row)
+        // In a task of its own: a caller that goes away (a client hanging up) while the insert
+        // is in flight cannot leave a recorded execution that nothing drives until its lease
+        // runs out.
+        let inner = self.inner.clone();
+        tokio::spawn(async move { launch(inner, row).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Write(format!("starting the execution failed: {e}")).into())
+            })
     }
 
     /// One execution.
@@ -769,12 +735,38 @@ impl Engine {
 
 /// Hand a finished execution to whoever waits for it.
 pub(crate) fn notify_finished(inner: &Inner, row: &ExecutionRow) {
-    let waiters = inner
-        .waiters
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&row.id);
-    for tx in waiters.into_iter().flatten() {
-        let _ = tx.send(row.clone());
+    inner.waiters.finished(row);
+}
+
+/// Record a new (running, leased to this node) execution, then drive it.
+async fn launch(inner: Arc<Inner>, row: ExecutionRow) -> Result<ExecutionRow, EngineError> {
+    let outcome = inner
+        .store
+        .writer()
+        .commit(Commit::insert(row.clone()))
+        .await?;
+    if !outcome.applied {
+        let (object, id) = (
+            row.record_object.clone().unwrap_or_default(),
+            row.record_id.clone().unwrap_or_default(),
+        );
+        let other = inner
+            .store
+            .active_on_record(&row.workflow, &object, &id)
+            .await?;
+        return Err(EngineError::Conflict(format!(
+            "record {object}/{id} is already in workflow `{}`{}; it does not allow re-entry (settings.reentry)",
+            row.workflow,
+            other
+                .first()
+                .map(|o| format!(" (execution {})", o.id))
+                .unwrap_or_default()
+        )));
     }
+    if row.status == status::QUEUED {
+        inner.wake_scheduler.notify_one();
+    } else {
+        executor::spawn(inner.clone(), row.clone(), true);
+    }
+    Ok(row)
 }

@@ -1,19 +1,25 @@
-//! Group commit: executions hand their step results to one writer task, which applies all that
-//! are waiting in one transaction (one fsync) and answers each.
+//! Group commit: executions hand their step results to one writer, which applies all that are
+//! waiting in one transaction (one fsync) and answers each.
 //!
 //! A commit names what it expects to find (the execution's `seq` and this node's lease): a
-//! writer that lost its lease, or a step committed twice, changes nothing.
+//! writer that lost its lease, or a step committed twice, changes nothing. A commit that writes
+//! records also names the versions of the records its step read: if one changed meanwhile, or a
+//! write is refused by then, nothing of that commit is written (the step runs again).
+//!
+//! A batch that fails is rolled back whole, then each of its items is tried alone, so one bad
+//! item fails only itself. The writer itself never stays broken: every batch opens its own
+//! transaction.
+//!
+//! The SQL runs in [`super::sqlite_writer`] (a thread with a rusqlite connection) or
+//! [`super::pg_writer`] (a task with pool connections); the statements are shared.
 
-use sqlx::PgPool;
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use super::executions::{CONTROL_SQL, INSERT_EXECUTION_SQL, RESUME_SQL, bind_execution};
-use super::record_writes::{
-    Current, INSERT_EVENT_SQL, Param, RecordOp, RecordResult, Refusal, SELECT_ACTIVITY_SQL,
-    SELECT_KEY_OWNER_SQL, SELECT_RECORD_FOR_UPDATE_SQL, activity_to_read, event_params, plan,
-};
-use super::records::{ActivityRow, RecordRow};
+use super::health::Health;
+use super::record_writes::{RecordOp, RecordResult, Refusal};
 use super::rows::{ExecutionRow, StepRunRow};
 
 /// The most commits applied in one transaction.
@@ -42,10 +48,26 @@ pub enum SideWrite {
     /// Resume a paused execution.
     Resume { id: String, now: i64 },
     /// Write a record (with its event). A write refused by then (the record is gone, a unique
-    /// value was taken meanwhile) is skipped and logged; the step checked it when it asked.
+    /// value was taken meanwhile) makes the whole commit not apply ([`Conflict::Refused`]).
     Record(Box<RecordOp>),
     /// Post a notification to a team's channel (its `id` is assigned on insert).
     Notify(Box<super::NotificationRow>),
+}
+
+/// A record's version as a step read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordVersion {
+    pub version: i64,
+    /// Told apart from a record deleted and created again with the same id.
+    pub created_at: i64,
+}
+
+/// A record a step read, and what it found (`None`: it did not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRead {
+    pub object: String,
+    pub id: String,
+    pub seen: Option<RecordVersion>,
 }
 
 /// One execution's progress: its new row, the step runs to upsert, and side writes.
@@ -57,15 +79,63 @@ pub struct Commit {
     pub clear_control: bool,
     pub step_runs: Vec<StepRunRow>,
     pub side_writes: Vec<SideWrite>,
+    /// The records the step read: the commit applies only if each is still as it was read.
+    pub reads: Vec<RecordRead>,
+}
+
+impl Commit {
+    /// Insert a new execution as it is.
+    pub fn insert(execution: ExecutionRow) -> Commit {
+        Commit {
+            guard: Guard::Insert,
+            execution,
+            clear_control: false,
+            step_runs: vec![],
+            side_writes: vec![],
+            reads: vec![],
+        }
+    }
+
+    /// Whether this commit writes records or checks reads: it is then applied alone, inside a
+    /// savepoint, so that a conflict undoes all of it and nothing else.
+    pub(crate) fn is_guarded(&self) -> bool {
+        !self.reads.is_empty()
+            || self
+                .side_writes
+                .iter()
+                .any(|w| matches!(w, SideWrite::Record(_)))
+    }
+}
+
+/// Why a commit whose guard held was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// A record the step read (`object/id`) changed before the commit.
+    StaleRead { record: String },
+    /// One of its record writes was refused by then.
+    Refused(Refusal),
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Conflict::StaleRead { record } => {
+                write!(f, "record {record} changed after the step read it")
+            }
+            Conflict::Refused(r) => write!(f, "a record write was refused: {r}"),
+        }
+    }
 }
 
 /// What happened to a commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommitOutcome {
-    /// False when the guard did not hold: nothing was written.
+    /// False when the guard did not hold or a conflict was found: nothing was written.
     pub applied: bool,
     /// A control request pending on the execution (pause, cancel, met), seen as it committed.
     pub control: Option<String>,
+    /// Set when the guard held but a record read or write conflicted.
+    pub conflict: Option<Conflict>,
 }
 
 /// What the writer is asked to do.
@@ -77,6 +147,8 @@ pub(crate) enum Job {
     Commit(Commit),
     /// Record writes from the API, each applied or refused on its own.
     Records(Vec<RecordOp>),
+    /// Prove the storage writes: note that `node` was seen `now`.
+    Probe { node: String, now: i64 },
 }
 
 /// The writer's answer to a job.
@@ -84,12 +156,59 @@ pub(crate) enum Job {
 pub(crate) enum Answer {
     Commit(CommitOutcome),
     Records(Vec<RecordResult>),
+    Probe,
 }
 
-pub(crate) type Reply = oneshot::Sender<Result<Answer, String>>;
+/// Why the writer failed a job.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum WriteError {
+    /// The storage cannot write now (full, failing, read-only, unreachable).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else (the item itself, a bug).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<WriteError> for StoreError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Unavailable(m) => StoreError::Unavailable(m),
+            WriteError::Failed(m) => StoreError::Write(m),
+        }
+    }
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        if super::error::sqlx_unavailable(&e) {
+            WriteError::Unavailable(e.to_string())
+        } else {
+            WriteError::Failed(e.to_string())
+        }
+    }
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        let unavailable = match &e {
+            rusqlite::Error::SqliteFailure(f, _) => {
+                super::error::sqlite_code_unavailable(f.extended_code)
+            }
+            _ => false,
+        };
+        if unavailable {
+            WriteError::Unavailable(e.to_string())
+        } else {
+            WriteError::Failed(e.to_string())
+        }
+    }
+}
+
+pub(crate) type Reply = oneshot::Sender<Result<Answer, WriteError>>;
 pub(crate) type Item = (Job, Reply);
 
-/// Handle to the group-commit writer task.
+/// Handle to the group-commit writer.
 #[derive(Debug, Clone)]
 pub struct Writer {
     queue: mpsc::UnboundedSender<Item>,
@@ -98,16 +217,19 @@ pub struct Writer {
 impl Writer {
     /// The writer for SQLite: a thread with a connection of its own (SQLite has one writer at a
     /// time), see [`super::sqlite_writer`].
-    pub(crate) fn start_sqlite(path: &std::path::Path) -> Result<Writer, StoreError> {
+    pub(crate) fn start_sqlite(
+        path: &std::path::Path,
+        health: Arc<Health>,
+    ) -> Result<Writer, StoreError> {
         let (queue, rx) = mpsc::unbounded_channel();
-        super::sqlite_writer::spawn(path, rx)?;
+        super::sqlite_writer::spawn(path, rx, health)?;
         Ok(Writer { queue })
     }
 
     /// The writer for PostgreSQL: connections from the pool.
-    pub(crate) fn start_postgres(pool: PgPool) -> Writer {
+    pub(crate) fn start_postgres(pool: sqlx::PgPool, health: Arc<Health>) -> Writer {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_postgres(pool, rx));
+        tokio::spawn(super::pg_writer::run(pool, rx, health));
         Writer { queue }
     }
 
@@ -115,7 +237,7 @@ impl Writer {
     pub async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
         match self.send(Job::Commit(commit)).await? {
             Answer::Commit(outcome) => Ok(outcome),
-            Answer::Records(_) => Err(StoreError::WriterGone),
+            _ => Err(StoreError::WriterGone),
         }
     }
 
@@ -123,7 +245,21 @@ impl Writer {
     pub async fn records(&self, ops: Vec<RecordOp>) -> Result<Vec<RecordResult>, StoreError> {
         match self.send(Job::Records(ops)).await? {
             Answer::Records(results) => Ok(results),
-            Answer::Commit(_) => Err(StoreError::WriterGone),
+            _ => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// Write a tiny transaction (this node's `seen_at`): whether the storage writes now.
+    pub async fn probe(&self, node: &str, now: i64) -> Result<(), StoreError> {
+        match self
+            .send(Job::Probe {
+                node: node.to_string(),
+                now,
+            })
+            .await?
+        {
+            Answer::Probe => Ok(()),
+            _ => Err(StoreError::WriterGone),
         }
     }
 
@@ -134,14 +270,14 @@ impl Writer {
             .map_err(|_| StoreError::WriterGone)?;
         match rx.await {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(message)) => Err(StoreError::Db(sqlx::Error::Protocol(message))),
+            Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(StoreError::WriterGone),
         }
     }
 }
 
-async fn next_batch(rx: &mut mpsc::UnboundedReceiver<Item>) -> Option<Vec<Item>> {
-    let first = rx.recv().await?;
+/// Take what is waiting, up to [`MAX_BATCH`], after the first item.
+pub(crate) fn fill_batch(first: Item, rx: &mut mpsc::UnboundedReceiver<Item>) -> Vec<Item> {
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
@@ -149,301 +285,67 @@ async fn next_batch(rx: &mut mpsc::UnboundedReceiver<Item>) -> Option<Vec<Item>>
             Err(_) => break,
         }
     }
-    Some(batch)
+    batch
 }
 
-pub(crate) fn answer<E: std::fmt::Display>(batch: Vec<Item>, result: Result<Vec<Answer>, E>) {
+/// Answer a batch's callers. A failed batch of several items is handed back, each to be tried
+/// alone (so that one bad item fails only itself); a failed single item gets its error.
+pub(crate) fn settle(
+    batch: Vec<Item>,
+    result: Result<Vec<Answer>, WriteError>,
+    health: &Health,
+) -> Option<Vec<Item>> {
     match result {
-        Ok(outcomes) => {
-            for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
-                let _ = reply.send(Ok(outcome));
+        Ok(answers) => {
+            health.ok();
+            for ((_, reply), answer) in batch.into_iter().zip(answers) {
+                let _ = reply.send(Ok(answer));
             }
+            None
         }
         Err(e) => {
-            tracing::error!(error = %e, commits = batch.len(), "group commit failed");
-            for (_, reply) in batch {
-                let _ = reply.send(Err(e.to_string()));
+            if let WriteError::Unavailable(cause) = &e {
+                health.failed(cause);
             }
+            if batch.len() > 1 {
+                tracing::warn!(error = %e, items = batch.len(), "group commit failed; trying each item alone");
+                return Some(batch);
+            }
+            tracing::error!(error = %e, "write failed");
+            for (_, reply) in batch {
+                let _ = reply.send(Err(e.clone()));
+            }
+            None
         }
+    }
+}
+
+/// A step's record write that could not be applied when its commit was.
+pub(crate) fn refused_side_write(execution: &str, refused: &Refusal) {
+    tracing::info!(execution, reason = %refused, "a step's record write was refused at commit: the step runs again");
+}
+
+/// Notes that a node was seen; the readiness probe.
+pub(crate) const PROBE_SQL: &str = "INSERT INTO nodes (id, started_at, seen_at) VALUES ($1, $2, $2) \
+     ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at";
+
+/// A record's version, for checking a step's reads.
+pub(crate) const RECORD_VERSION_SQL: &str =
+    "SELECT version, created_at FROM records WHERE object = $1 AND id = $2";
+
+/// Whether what a step read is still so.
+pub(crate) fn still_as_read(read: &RecordRead, now: Option<RecordVersion>) -> Result<(), Conflict> {
+    if read.seen == now {
+        Ok(())
+    } else {
+        Err(Conflict::StaleRead {
+            record: format!("{}/{}", read.object, read.id),
+        })
     }
 }
 
 /// Rows per multi-row statement (SQLite allows 32766 parameters; 23 columns a row).
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;
-
-/// Apply a batch inside one transaction, with a few multi-row statements whatever its size:
-/// insert the new executions, advance the others (each only if its guard holds), then upsert
-/// the step runs of those that applied, then their side writes, then the record jobs.
-async fn apply_pg(
-    conn: &mut sqlx::PgConnection,
-    batch: &[Item],
-) -> Result<Vec<Answer>, sqlx::Error> {
-    type Db = sqlx::Postgres;
-    let commits: Vec<&Commit> = batch
-        .iter()
-        .filter_map(|(job, _)| match job {
-            Job::Commit(c) => Some(c),
-            Job::Records(_) => None,
-        })
-        .collect();
-    let mut outcomes: Vec<CommitOutcome> = vec![
-        CommitOutcome {
-            applied: false,
-            control: None
-        };
-        commits.len()
-    ];
-    let inserts: Vec<usize> = (0..commits.len())
-        .filter(|&i| commits[i].guard == Guard::Insert)
-        .collect();
-    let advances: Vec<usize> = (0..commits.len())
-        .filter(|&i| commits[i].guard != Guard::Insert)
-        .collect();
-
-    for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::<Db>::new(INSERT_EXECUTION_HEAD);
-        q.push_values(chunk, |mut b, &i| {
-            let e = &commits[i].execution;
-            b.push_bind(&e.id)
-                .push_bind(&e.workflow)
-                .push_bind(e.version)
-                .push_bind(&e.status)
-                .push_bind(&e.record_object)
-                .push_bind(&e.record_id)
-                .push_bind(&e.parent_id)
-                .push_bind(&e.input)
-                .push_bind(&e.output)
-                .push_bind(&e.error)
-                .push_bind(&e.state)
-                .push_bind(e.seq)
-                .push_bind(e.wake_at)
-                .push_bind(&e.control)
-                .push_bind(&e.pause_reason)
-                .push_bind(&e.lease_owner)
-                .push_bind(e.lease_until)
-                .push_bind(e.event_at)
-                .push_bind(e.created_at)
-                .push_bind(e.updated_at)
-                .push_bind(e.ended_at)
-                .push_bind(&e.cause)
-                .push_bind(e.exclusive);
-        });
-        q.push(INSERT_EXECUTION_TAIL);
-        let inserted: Vec<(String,)> = q.build_query_as().fetch_all(&mut *conn).await?;
-        let inserted: std::collections::HashSet<String> =
-            inserted.into_iter().map(|(id,)| id).collect();
-        for &i in chunk {
-            outcomes[i].applied = inserted.contains(&commits[i].execution.id);
-        }
-    }
-
-    for chunk in advances.chunks(ROWS_PER_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::<Db>::new(ADVANCE_HEAD);
-        q.push_values(chunk, |mut b, &i| {
-            let (c, e) = (commits[i], &commits[i].execution);
-            let (seq, owner) = match &c.guard {
-                Guard::Advance { seq, owner } => (*seq, owner.as_str()),
-                Guard::Insert => (-1, ""),
-            };
-            b.push_bind(&e.id)
-                .push_bind(&e.status)
-                .push_bind(&e.output)
-                .push_bind(&e.error)
-                .push_bind(&e.state)
-                .push_bind(e.seq)
-                .push_bind(e.wake_at)
-                .push_bind(&e.pause_reason)
-                .push_bind(&e.lease_owner)
-                .push_bind(e.lease_until)
-                .push_bind(e.updated_at)
-                .push_bind(e.ended_at)
-                .push_bind(c.clear_control)
-                .push_bind(seq)
-                .push_bind(owner);
-        });
-        q.push(ADVANCE_TAIL);
-        let rows: Vec<(String, Option<String>)> = q.build_query_as().fetch_all(&mut *conn).await?;
-        let found: std::collections::HashMap<String, Option<String>> = rows.into_iter().collect();
-        for &i in chunk {
-            if let Some(control) = found.get(&commits[i].execution.id) {
-                outcomes[i] = CommitOutcome {
-                    applied: true,
-                    control: control.clone(),
-                };
-            }
-        }
-    }
-
-    let runs: Vec<&StepRunRow> = commits
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| o.applied)
-        .flat_map(|(c, _)| c.step_runs.iter())
-        .collect();
-    for chunk in runs.chunks(ROWS_PER_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::<Db>::new(UPSERT_STEP_RUN_HEAD);
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(&r.execution_id)
-                .push_bind(r.seq)
-                .push_bind(&r.step_id)
-                .push_bind(&r.kind)
-                .push_bind(&r.status)
-                .push_bind(r.attempt)
-                .push_bind(&r.input)
-                .push_bind(&r.output)
-                .push_bind(&r.error)
-                .push_bind(&r.detail)
-                .push_bind(&r.logs)
-                .push_bind(r.fuel)
-                .push_bind(r.memory_peak)
-                .push_bind(r.started_at)
-                .push_bind(r.ended_at);
-        });
-        q.push(UPSERT_STEP_RUN_TAIL);
-        q.build().execute(&mut *conn).await?;
-    }
-
-    for (c, o) in commits.iter().zip(&outcomes) {
-        if !o.applied {
-            continue;
-        }
-        for w in &c.side_writes {
-            match w {
-                SideWrite::InsertExecution(child) => {
-                    bind_execution!(sqlx::query(INSERT_EXECUTION_SQL), child)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                SideWrite::Control { id, control, now } => {
-                    sqlx::query(CONTROL_SQL)
-                        .bind(control)
-                        .bind(*now)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                SideWrite::Resume { id, now } => {
-                    sqlx::query(RESUME_SQL)
-                        .bind(*now)
-                        .bind(id)
-                        .bind(None::<String>)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                SideWrite::Record(op) => {
-                    if let Err(refused) = record_op_pg(conn, op).await? {
-                        skipped_side_write(&c.execution.id, &refused);
-                    }
-                }
-                SideWrite::Notify(n) => {
-                    sqlx::query(super::teams::INSERT_NOTIFICATION_SQL)
-                        .bind(&n.team)
-                        .bind(&n.channel)
-                        .bind(&n.text)
-                        .bind(&n.data)
-                        .bind(&n.execution_id)
-                        .bind(&n.step_id)
-                        .bind(n.created_at)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-            }
-        }
-    }
-
-    let mut outcomes = outcomes.into_iter();
-    let mut answers = Vec::with_capacity(batch.len());
-    for (job, _) in batch {
-        answers.push(match job {
-            Job::Commit(_) => Answer::Commit(outcomes.next().unwrap_or(CommitOutcome {
-                applied: false,
-                control: None,
-            })),
-            Job::Records(ops) => {
-                let mut results = Vec::with_capacity(ops.len());
-                for op in ops {
-                    results.push(record_op_pg(conn, op).await?);
-                }
-                Answer::Records(results)
-            }
-        });
-    }
-    Ok(answers)
-}
-
-/// A step's record write that could not be applied when its commit was.
-pub(crate) fn skipped_side_write(execution: &str, refused: &Refusal) {
-    tracing::warn!(execution, reason = %refused, "a step's record write was skipped");
-}
-
-/// Bind planned parameters to a query.
-macro_rules! bind_params {
-    ($q:expr, $params:expr) => {{
-        let mut q = $q;
-        for p in $params {
-            q = match p {
-                Param::Text(v) => q.bind(v.as_deref()),
-                Param::Int(v) => q.bind(*v),
-            };
-        }
-        q
-    }};
-}
-
-/// Apply one record write (see [`super::record_writes`]) on PostgreSQL.
-async fn record_op_pg(
-    conn: &mut sqlx::PgConnection,
-    op: &RecordOp,
-) -> Result<RecordResult, sqlx::Error> {
-    let record = sqlx::query_as::<_, RecordRow>(SELECT_RECORD_FOR_UPDATE_SQL)
-        .bind(&op.object)
-        .bind(&op.id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let activity = match activity_to_read(op) {
-        Some(id) => {
-            sqlx::query_as::<_, ActivityRow>(SELECT_ACTIVITY_SQL)
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
-        None => None,
-    };
-    let mut plan = match plan(op, Current { record, activity }) {
-        Ok(plan) => plan,
-        Err(refused) => return Ok(Err(refused)),
-    };
-    for (field, value) in &plan.keys_taken {
-        let owner: Option<String> = sqlx::query_scalar(SELECT_KEY_OWNER_SQL)
-            .bind(&op.object)
-            .bind(field)
-            .bind(value)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(other) = owner.filter(|o| *o != op.id) {
-            return Ok(Err(Refusal::Duplicate {
-                object: op.object.clone(),
-                field: field.clone(),
-                value: value.clone(),
-                other,
-            }));
-        }
-    }
-    for s in &plan.stmts {
-        bind_params!(sqlx::query(s.sql), &s.params)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some(mut event) = plan.event.take() {
-        let params = event_params(&event);
-        let (id,) = bind_params!(sqlx::query_as::<_, (i64,)>(INSERT_EVENT_SQL), &params)
-            .fetch_one(&mut *conn)
-            .await?;
-        event.id = id;
-        plan.written.event = Some(event);
-    }
-    Ok(Ok(plan.written))
-}
 
 /// Advance many executions at once; each row applies only if its guard holds.
 pub(crate) const ADVANCE_HEAD: &str = "WITH v (id, status, output, error, state, seq, wake_at, pause_reason, lease_owner, \
@@ -473,16 +375,3 @@ pub(crate) const UPSERT_STEP_RUN_HEAD: &str = "INSERT INTO step_runs (execution_
 pub(crate) const UPSERT_STEP_RUN_TAIL: &str = " ON CONFLICT (execution_id, seq) DO UPDATE SET status = excluded.status, \
      output = excluded.output, error = excluded.error, detail = excluded.detail, logs = excluded.logs, \
      fuel = excluded.fuel, memory_peak = excluded.memory_peak, ended_at = excluded.ended_at";
-
-async fn run_postgres(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Item>) {
-    while let Some(batch) = next_batch(&mut rx).await {
-        let result = async {
-            let mut tx = pool.begin().await?;
-            let answers = apply_pg(&mut tx, &batch).await?;
-            tx.commit().await?;
-            Ok(answers)
-        }
-        .await;
-        answer::<sqlx::Error>(batch, result);
-    }
-}

@@ -238,6 +238,37 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Of these executions, the ones that have ended.
+    pub async fn ended_among(&self, ids: &[String]) -> Result<Vec<ExecutionRow>, StoreError> {
+        let mut ended = Vec::new();
+        for chunk in ids.chunks(500) {
+            let mut sql = String::from(
+                "SELECT * FROM executions WHERE status IN ('completed', 'failed', 'cancelled') AND id IN (",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "$" } else { ", $" });
+                sql.push_str(&(i + 1).to_string());
+            }
+            sql.push(')');
+            on_db!(&self.db, p => {
+                let mut q = sqlx::query_as::<_, ExecutionRow>(sqlx::AssertSqlSafe(sql.clone()));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                ended.extend(q.fetch_all(p).await?);
+            });
+        }
+        Ok(ended)
+    }
+
+    /// Make the executions `owner` held claimable now: a node that restarts with the same id
+    /// takes back at once what it was driving when it stopped.
+    pub async fn expire_leases_of(&self, owner: &str) -> Result<u64, StoreError> {
+        const SQL: &str =
+            "UPDATE executions SET lease_until = 0 WHERE status = 'running' AND lease_owner = $1";
+        Ok(on_db!(&self.db, p => sqlx::query(SQL).bind(owner).execute(p).await?.rows_affected()))
+    }
+
     /// Make every running execution claimable now: on SQLite, at start, every one of them was
     /// left by a process that is gone (this one holds the database's lock).
     pub async fn expire_all_leases(&self) -> Result<u64, StoreError> {

@@ -7,12 +7,15 @@
 
 mod auth;
 mod commit;
+mod error;
 mod evaluation;
 mod executions;
 mod files;
+mod health;
 mod llm;
 mod modules;
 mod objects;
+mod pg_writer;
 mod record_writes;
 mod records;
 mod rows;
@@ -23,24 +26,30 @@ mod webhooks;
 mod workflows;
 
 use std::path::{Path, PathBuf};
+
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 pub use self::auth::{AuditRow, TokenRow};
-pub use self::commit::{Commit, CommitOutcome, Guard, SideWrite, Writer};
+pub use self::commit::{
+    Commit, CommitOutcome, Conflict, Guard, RecordRead, RecordVersion, SideWrite, Writer,
+};
+pub use self::error::StoreError;
 pub use self::evaluation::{Evaluation, Switch};
 pub use self::executions::{ExecutionFilter, ExecutionPage};
 pub use self::files::FileRow;
+pub use self::health::{Degraded, Health};
 pub use self::llm::ProviderRow;
 pub use self::modules::{ModuleRow, ModuleVersionRow};
 pub use self::objects::ObjectRow;
 pub use self::record_writes::{
-    RecordAction, RecordOp, RecordResult, RecordSchema, Refusal, Written, event_kind,
+    RecordAction, RecordOp, RecordResult, RecordSchema, Refusal, Written, event_kind, increment,
 };
 pub use self::records::{ActivityRow, Archived, EventRow, RecordRow};
 pub use self::rows::{ExecutionRow, StepRunRow};
@@ -48,31 +57,6 @@ pub use self::schedules::{DateRunRow, ScheduleRow};
 pub use self::teams::{NotificationRow, TeamRow};
 pub use self::webhooks::WebhookRow;
 pub use self::workflows::{WorkflowHead, WorkflowRow};
-
-/// A store failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database refused or failed.
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    /// A migration failed.
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The database URL is not one flowbox understands.
-    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://...")]
-    BadUrl(String),
-    /// Another flowbox process has the SQLite database open.
-    #[error(
-        "{0} is in use by another flowbox process (SQLite serves one process; use PostgreSQL for several)"
-    )]
-    Locked(PathBuf),
-    /// The commit writer has stopped.
-    #[error("the commit writer has stopped")]
-    WriterGone,
-    /// I/O around the database files.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// Which database, with a pool for reads and occasional writes.
 #[derive(Debug, Clone)]
@@ -99,6 +83,7 @@ pub(crate) use on_db;
 pub struct Store {
     pub(crate) db: Db,
     writer: Writer,
+    health: std::sync::Arc<Health>,
     _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
@@ -138,13 +123,23 @@ impl Store {
             .foreign_keys(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A write that fails for lack of room (or an I/O error) makes SQLite roll its
+            // transaction back by itself; sqlx's COMMIT and ROLLBACK then fail and it goes on
+            // counting the connection as inside a transaction, so every later BEGIN on it
+            // would fail, long after the disk has room again. Such a connection is closed
+            // instead of being reused. (A transaction dropped on an error path may still be
+            // rolling back when it is released: that connection is closed too, which is cheap.)
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
+            .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        let writer = Writer::start_sqlite(path)?;
+        let health = std::sync::Arc::new(Health::default());
+        let writer = Writer::start_sqlite(path, health.clone())?;
         Ok(Store {
             db: Db::Sqlite(pool),
             writer,
+            health,
             _lock: Some(std::sync::Arc::new(lock)),
         })
     }
@@ -153,13 +148,18 @@ impl Store {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // As for SQLite: a connection left counted inside a transaction is never reused.
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
+            .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-        let writer = Writer::start_postgres(pool.clone());
+        let health = std::sync::Arc::new(Health::default());
+        let writer = Writer::start_postgres(pool.clone(), health.clone());
         Ok(Store {
             db: Db::Postgres(pool),
             writer,
+            health,
             _lock: None,
         })
     }
@@ -182,6 +182,11 @@ impl Store {
     /// The group-commit writer.
     pub fn writer(&self) -> &Writer {
         &self.writer
+    }
+
+    /// Whether the storage could write the last time this process tried.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 }
 

@@ -49,6 +49,12 @@ pub enum RecordAction {
         fields: Map<String, Value>,
         form: Option<String>,
     },
+    /// Add `by` to a number field (a missing one counts as 0), atomically: computed from the
+    /// record as the write finds it, not as the writer last read it.
+    Increment {
+        field: String,
+        by: serde_json::Number,
+    },
     Archive,
     Unarchive,
     Delete,
@@ -77,6 +83,18 @@ pub enum Refusal {
         field: String,
         value: String,
         other: String,
+    },
+    #[error("`{field}` of record {object}/{id} is not a number: it cannot be incremented")]
+    NotANumber {
+        object: String,
+        id: String,
+        field: String,
+    },
+    #[error("incrementing `{field}` of record {object}/{id} overflows")]
+    Overflow {
+        object: String,
+        id: String,
+        field: String,
     },
     #[error("activity `{0}` not found on this record")]
     ActivityNotFound(String),
@@ -148,9 +166,10 @@ fn stmt(sql: &'static str, params: Vec<Param>) -> Stmt {
 }
 
 // The reads a plan needs. PostgreSQL locks the record row it is about to change.
-pub(crate) const SELECT_RECORD_SQL: &str = "SELECT object, id, fields, created_at, updated_at, archived_at FROM records WHERE object = $1 AND id = $2";
-pub(crate) const SELECT_RECORD_FOR_UPDATE_SQL: &str = "SELECT object, id, fields, created_at, updated_at, archived_at FROM records \
-     WHERE object = $1 AND id = $2 FOR UPDATE";
+pub(crate) const SELECT_RECORD_SQL: &str = "SELECT object, id, fields, created_at, updated_at, archived_at, version \
+     FROM records WHERE object = $1 AND id = $2";
+pub(crate) const SELECT_RECORD_FOR_UPDATE_SQL: &str = "SELECT object, id, fields, created_at, updated_at, archived_at, version \
+     FROM records WHERE object = $1 AND id = $2 FOR UPDATE";
 pub(crate) const SELECT_ACTIVITY_SQL: &str = "SELECT id, object, record_id, type, subject, details, due_at, done_at, past_due_at, \
      created_at, updated_at FROM activities WHERE id = $1";
 pub(crate) const SELECT_KEY_OWNER_SQL: &str =
@@ -161,7 +180,8 @@ pub(crate) const INSERT_EVENT_SQL: &str = "INSERT INTO record_events (object, re
 
 const INSERT_RECORD_SQL: &str = "INSERT INTO records (object, id, fields, created_at, updated_at, archived_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
-const UPDATE_RECORD_SQL: &str = "UPDATE records SET fields = $1, updated_at = $2, archived_at = $3 WHERE object = $4 AND id = $5";
+const UPDATE_RECORD_SQL: &str = "UPDATE records SET fields = $1, updated_at = $2, archived_at = $3, version = version + 1 \
+     WHERE object = $4 AND id = $5";
 const DELETE_RECORD_SQL: &str = "DELETE FROM records WHERE object = $1 AND id = $2";
 const DELETE_RECORD_KEYS_SQL: &str = "DELETE FROM record_keys WHERE object = $1 AND record_id = $2";
 const DELETE_RECORD_ACTIVITIES_SQL: &str =
@@ -269,6 +289,20 @@ pub(crate) fn plan(op: &RecordOp, current: Current) -> Result<Plan, Refusal> {
             }
             Ok(write_fields(op, Some(row), merged, form.as_deref()))
         }
+        RecordAction::Increment { field, by } => {
+            let row = current.record.as_ref().ok_or_else(not_found)?;
+            let mut merged = fields_of(row);
+            let sum = increment(merged.get(field), by).map_err(|overflow| {
+                let (object, id, field) = (op.object.clone(), op.id.clone(), field.clone());
+                if overflow {
+                    Refusal::Overflow { object, id, field }
+                } else {
+                    Refusal::NotANumber { object, id, field }
+                }
+            })?;
+            merged.insert(field.clone(), Value::Number(sum));
+            Ok(write_fields(op, Some(row), merged, None))
+        }
         RecordAction::Archive | RecordAction::Unarchive => {
             let mut row = current.record.ok_or_else(not_found)?;
             let archive = op.action == RecordAction::Archive;
@@ -288,6 +322,7 @@ pub(crate) fn plan(op: &RecordOp, current: Current) -> Result<Plan, Refusal> {
             }
             row.archived_at = archive.then_some(op.now);
             row.updated_at = op.now;
+            row.version += 1;
             let kind = if archive {
                 event_kind::ARCHIVED
             } else {
@@ -419,6 +454,24 @@ pub(crate) fn plan(op: &RecordOp, current: Current) -> Result<Plan, Refusal> {
     }
 }
 
+/// `current + by`: integers stay integers while they fit, anything else is a float. `Err(true)`:
+/// it overflows; `Err(false)`: the current value is not a number.
+pub fn increment(
+    current: Option<&Value>,
+    by: &serde_json::Number,
+) -> Result<serde_json::Number, bool> {
+    let current = match current {
+        None | Some(Value::Null) => serde_json::Number::from(0),
+        Some(Value::Number(n)) => n.clone(),
+        Some(_) => return Err(false),
+    };
+    if let (Some(a), Some(b)) = (current.as_i64(), by.as_i64()) {
+        return a.checked_add(b).map(serde_json::Number::from).ok_or(true);
+    }
+    let sum = current.as_f64().unwrap_or(0.0) + by.as_f64().unwrap_or(0.0);
+    serde_json::Number::from_f64(sum).ok_or(true)
+}
+
 fn without_nulls(fields: &Map<String, Value>) -> Map<String, Value> {
     fields
         .iter()
@@ -538,6 +591,7 @@ fn write_fields(
         Some(b) => RecordRow {
             fields: text.clone(),
             updated_at: op.now,
+            version: b.version + i64::from(!changes.is_empty()),
             ..b.clone()
         },
         None => RecordRow {
@@ -547,6 +601,7 @@ fn write_fields(
             created_at: op.now,
             updated_at: op.now,
             archived_at: None,
+            version: 1,
         },
     };
     let created = before.is_none();
@@ -648,6 +703,7 @@ mod tests {
             created_at: 1,
             updated_at: 1,
             archived_at: None,
+            version: 1,
         }
     }
 

@@ -12,6 +12,8 @@ pub struct RecordRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub archived_at: Option<i64>,
+    /// Bumped by every write that changes the record (1 when created).
+    pub version: i64,
 }
 
 /// An activity attached to a record: scheduled (a due time, not done) or logged (done).
@@ -65,13 +67,13 @@ pub enum Archived {
     Include,
 }
 
-const RECORD_COLUMNS: &str = "object, id, fields, created_at, updated_at, archived_at";
+const RECORD_COLUMNS: &str = "object, id, fields, created_at, updated_at, archived_at, version";
 
 impl Store {
     /// One record.
     pub async fn record(&self, object: &str, id: &str) -> Result<Option<RecordRow>, StoreError> {
-        const SQL: &str = "SELECT object, id, fields, created_at, updated_at, archived_at FROM records \
-             WHERE object = $1 AND id = $2";
+        const SQL: &str = "SELECT object, id, fields, created_at, updated_at, archived_at, version \
+             FROM records WHERE object = $1 AND id = $2";
         Ok(
             on_db!(&self.db, p => sqlx::query_as::<_, RecordRow>(SQL).bind(object).bind(id).fetch_optional(p).await?),
         )

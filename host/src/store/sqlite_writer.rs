@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::types::ToSql;
@@ -16,11 +17,13 @@ use tokio::sync::mpsc;
 
 use super::StoreError;
 use super::commit::{
-    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Commit, CommitOutcome, EXECUTION_VALUES, Guard,
-    INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, MAX_BATCH, ROWS_PER_STATEMENT,
-    SideWrite, UPSERT_STEP_RUN_HEAD, UPSERT_STEP_RUN_TAIL, answer, skipped_side_write,
+    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Commit, CommitOutcome, Conflict, EXECUTION_VALUES, Guard,
+    INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, PROBE_SQL, RECORD_VERSION_SQL,
+    ROWS_PER_STATEMENT, RecordRead, RecordVersion, SideWrite, UPSERT_STEP_RUN_HEAD,
+    UPSERT_STEP_RUN_TAIL, WriteError, fill_batch, refused_side_write, settle, still_as_read,
 };
 use super::executions::{CONTROL_SQL, RESUME_SQL};
+use super::health::Health;
 use super::record_writes::{
     Current, INSERT_EVENT_SQL, Param, RecordOp, RecordResult, Refusal, SELECT_ACTIVITY_SQL,
     SELECT_KEY_OWNER_SQL, SELECT_RECORD_SQL, activity_to_read, event_params, plan,
@@ -29,7 +32,11 @@ use super::records::{ActivityRow, RecordRow};
 use super::rows::{ExecutionRow, StepRunRow};
 
 /// Open the writer's connection and start its thread.
-pub(crate) fn spawn(path: &Path, mut rx: mpsc::UnboundedReceiver<Item>) -> Result<(), StoreError> {
+pub(crate) fn spawn(
+    path: &Path,
+    mut rx: mpsc::UnboundedReceiver<Item>,
+    health: Arc<Health>,
+) -> Result<(), StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -54,15 +61,15 @@ pub(crate) fn spawn(path: &Path, mut rx: mpsc::UnboundedReceiver<Item>) -> Resul
         .spawn(move || {
             let mut conn = conn;
             while let Some(first) = rx.blocking_recv() {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
+                let batch = fill_batch(first, &mut rx);
+                let result = apply_batch(&mut conn, &batch);
+                if let Some(items) = settle(batch, result, &health) {
+                    for item in items {
+                        let one = vec![item];
+                        let result = apply_batch(&mut conn, &one);
+                        settle(one, result, &health);
                     }
                 }
-                let result = apply_batch(&mut conn, &batch);
-                answer(batch, result);
             }
         })?;
     Ok(())
@@ -122,30 +129,101 @@ fn step_run_values(r: &StepRunRow) -> [&dyn ToSql; 15] {
     ]
 }
 
-/// The same batch semantics as the PostgreSQL writer (see `apply_pg` in `commit.rs`).
-fn apply_batch(conn: &mut Connection, batch: &[Item]) -> rusqlite::Result<Vec<Answer>> {
+/// Apply a batch in one immediate transaction, with the same semantics as the PostgreSQL
+/// writer (see [`super::pg_writer`]): plain commits with multi-row statements, the ones that
+/// read or write records each alone inside a savepoint, then the record and probe jobs. A
+/// failure rolls the whole transaction back (rusqlite's `Transaction` does on drop).
+fn apply_batch(conn: &mut Connection, batch: &[Item]) -> Result<Vec<Answer>, WriteError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let commits: Vec<&Commit> = batch
         .iter()
         .filter_map(|(job, _)| match job {
             Job::Commit(c) => Some(c),
-            Job::Records(_) => None,
+            _ => None,
         })
         .collect();
-    let mut outcomes = vec![
-        CommitOutcome {
-            applied: false,
-            control: None
+    let mut outcomes = vec![CommitOutcome::default(); commits.len()];
+    let (guarded, plain): (Vec<usize>, Vec<usize>) =
+        (0..commits.len()).partition(|&i| commits[i].is_guarded());
+    apply_commits(&tx, &commits, &plain, &mut outcomes)?;
+    for i in guarded {
+        tx.execute_batch("SAVEPOINT guarded")?;
+        let conflict = match check_reads(&tx, &commits[i].reads)? {
+            Err(stale) => Some(stale),
+            Ok(()) => apply_commits(&tx, &commits, &[i], &mut outcomes)?.map(Conflict::Refused),
         };
-        commits.len()
-    ];
-    let inserts: Vec<usize> = (0..commits.len())
+        if let Some(conflict) = conflict {
+            tx.execute_batch("ROLLBACK TO SAVEPOINT guarded")?;
+            outcomes[i] = CommitOutcome {
+                applied: false,
+                control: None,
+                conflict: Some(conflict),
+            };
+        }
+        tx.execute_batch("RELEASE SAVEPOINT guarded")?;
+    }
+    let mut outcomes = outcomes.into_iter();
+    let mut answers = Vec::with_capacity(batch.len());
+    for (job, _) in batch {
+        answers.push(match job {
+            Job::Commit(_) => Answer::Commit(outcomes.next().unwrap_or_default()),
+            Job::Records(ops) => Answer::Records(
+                ops.iter()
+                    .map(|op| record_op(&tx, op))
+                    .collect::<rusqlite::Result<_>>()?,
+            ),
+            Job::Probe { node, now } => {
+                tx.prepare_cached(PROBE_SQL)?
+                    .execute(rusqlite::params![node, now])?;
+                Answer::Probe
+            }
+        });
+    }
+    tx.commit()?;
+    Ok(answers)
+}
+
+/// Whether every record a step read is still as it read it.
+fn check_reads(
+    tx: &rusqlite::Transaction<'_>,
+    reads: &[RecordRead],
+) -> rusqlite::Result<Result<(), Conflict>> {
+    for read in reads {
+        let now = optional(tx.prepare_cached(RECORD_VERSION_SQL)?.query_row(
+            rusqlite::params![read.object, read.id],
+            |r| {
+                Ok(RecordVersion {
+                    version: r.get(0)?,
+                    created_at: r.get(1)?,
+                })
+            },
+        ))?;
+        if let Err(stale) = still_as_read(read, now) {
+            return Ok(Err(stale));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Insert the new executions among `which`, advance the others (each only if its guard holds),
+/// then upsert the step runs of those that applied, then their side writes. A record write
+/// refused on the way stops there and is returned (the caller rolls back).
+fn apply_commits(
+    tx: &rusqlite::Transaction<'_>,
+    commits: &[&Commit],
+    which: &[usize],
+    outcomes: &mut [CommitOutcome],
+) -> rusqlite::Result<Option<Refusal>> {
+    let inserts: Vec<usize> = which
+        .iter()
+        .copied()
         .filter(|&i| commits[i].guard == Guard::Insert)
         .collect();
-    let advances: Vec<usize> = (0..commits.len())
+    let advances: Vec<usize> = which
+        .iter()
+        .copied()
         .filter(|&i| commits[i].guard != Guard::Insert)
         .collect();
-
     for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "{INSERT_EXECUTION_HEAD} VALUES {}{INSERT_EXECUTION_TAIL}",
@@ -206,16 +284,16 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> rusqlite::Result<Vec<An
                 outcomes[i] = CommitOutcome {
                     applied: true,
                     control: control.clone(),
+                    conflict: None,
                 };
             }
         }
     }
 
-    let runs: Vec<&StepRunRow> = commits
+    let runs: Vec<&StepRunRow> = which
         .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| o.applied)
-        .flat_map(|(c, _)| c.step_runs.iter())
+        .filter(|&&i| outcomes[i].applied)
+        .flat_map(|&i| commits[i].step_runs.iter())
         .collect();
     for chunk in runs.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -226,7 +304,8 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> rusqlite::Result<Vec<An
         tx.prepare_cached(&sql)?.execute(values.as_slice())?;
     }
 
-    for (c, o) in commits.iter().zip(&outcomes) {
+    for &i in which {
+        let (c, o) = (commits[i], &outcomes[i]);
         if !o.applied {
             continue;
         }
@@ -252,8 +331,9 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> rusqlite::Result<Vec<An
                     ])?;
                 }
                 SideWrite::Record(op) => {
-                    if let Err(refused) = record_op(&tx, op)? {
-                        skipped_side_write(&c.execution.id, &refused);
+                    if let Err(refused) = record_op(tx, op)? {
+                        refused_side_write(&c.execution.id, &refused);
+                        return Ok(Some(refused));
                     }
                 }
                 SideWrite::Notify(n) => {
@@ -271,23 +351,7 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> rusqlite::Result<Vec<An
             }
         }
     }
-    let mut outcomes = outcomes.into_iter();
-    let mut answers = Vec::with_capacity(batch.len());
-    for (job, _) in batch {
-        answers.push(match job {
-            Job::Commit(_) => Answer::Commit(outcomes.next().unwrap_or(CommitOutcome {
-                applied: false,
-                control: None,
-            })),
-            Job::Records(ops) => Answer::Records(
-                ops.iter()
-                    .map(|op| record_op(&tx, op))
-                    .collect::<rusqlite::Result<_>>()?,
-            ),
-        });
-    }
-    tx.commit()?;
-    Ok(answers)
+    Ok(None)
 }
 
 impl ToSql for Param {
@@ -320,6 +384,7 @@ fn record_op(tx: &rusqlite::Transaction<'_>, op: &RecordOp) -> rusqlite::Result<
                 created_at: r.get(3)?,
                 updated_at: r.get(4)?,
                 archived_at: r.get(5)?,
+                version: r.get(6)?,
             })
         },
     ))?;

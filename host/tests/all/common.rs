@@ -162,6 +162,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// The bootstrap admin token every helper sends.
     pub admin: String,
+    /// The database it runs on.
+    pub db_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -180,6 +182,20 @@ impl TestServer {
     pub async fn start_with(db: Db, adjust: impl FnOnce(&mut EngineConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = fresh_db_url(db, dir.path()).await;
+        Self::start_on(db_url, dir, adjust).await
+    }
+
+    /// Another node on this server's (PostgreSQL) database, with an engine and API of its own.
+    pub async fn join(&self) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_on(self.db_url.clone(), dir, |_| {}).await
+    }
+
+    async fn start_on(
+        db_url: String,
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut EngineConfig),
+    ) -> TestServer {
         let store = Store::open(&db_url).await.expect("open store");
         let mut config = EngineConfig {
             poll_interval: Duration::from_millis(50),
@@ -207,6 +223,7 @@ impl TestServer {
             engine,
             http: reqwest::Client::new(),
             admin: ADMIN_TOKEN.to_string(),
+            db_url,
             _dir: dir,
         }
     }

@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod common;
 mod crash;
+mod durability;
 mod javascript;
 mod llm;
 mod openapi;

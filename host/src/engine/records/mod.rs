@@ -145,6 +145,9 @@ pub(crate) fn refused(r: Refusal) -> EngineError {
             value,
             other,
         },
+        other @ (Refusal::NotANumber { .. } | Refusal::Overflow { .. }) => {
+            EngineError::Invalid(other.to_string())
+        }
         other @ (Refusal::Exists { .. }
         | Refusal::ActivityDone(_)
         | Refusal::ActivityPastDue(_)) => EngineError::Conflict(other.to_string()),

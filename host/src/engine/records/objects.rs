@@ -42,7 +42,8 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    fn name(self) -> &'static str {
+    /// The type's name in definitions (`number`, `text`, ...).
+    pub fn name(self) -> &'static str {
         match self {
             FieldType::Text => "text",
             FieldType::Number => "number",

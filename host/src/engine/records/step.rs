@@ -1,7 +1,13 @@
 //! The `records` capability for steps: reads see the database plus the step's own writes;
 //! writes are checked against the object type when the step makes them, buffered, and committed
 //! with the step's result (so they happen exactly once, and not at all if the step fails).
+//!
+//! Each record a step reads is remembered with the version it had. The step's commit applies
+//! only if all of them are unchanged by then (see [`crate::store::Commit::reads`]): a step is a
+//! serializable transaction over the records it touches, so a read-modify-write never loses an
+//! update. A step whose reads went stale runs again on fresh data.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde_json::{Map, Value};
@@ -9,7 +15,9 @@ use serde_json::{Map, Value};
 use super::{NewActivity, Objects, WriteMode, schema_of};
 use crate::engine::EngineError;
 use crate::sandbox::{HostError, RecordRef, RecordsBackend, StepContext};
-use crate::store::{RecordAction, RecordOp, RecordSchema, SideWrite, Store};
+use crate::store::{
+    RecordAction, RecordOp, RecordRead, RecordSchema, RecordVersion, SideWrite, Store,
+};
 
 /// One step run's view of the records.
 pub(crate) struct StepRecords {
@@ -19,6 +27,8 @@ pub(crate) struct StepRecords {
     /// Who writes, stored on each event (the execution, its step, the chain that led to it).
     cause: String,
     writes: Mutex<Vec<RecordOp>>,
+    /// The version of each record as the step first read it (`None`: it did not exist).
+    reads: Mutex<HashMap<(String, String), Option<RecordVersion>>>,
 }
 
 impl StepRecords {
@@ -29,17 +39,27 @@ impl StepRecords {
             now,
             cause,
             writes: Mutex::default(),
+            reads: Mutex::default(),
         }
     }
 
-    /// The writes, as side writes of the step's commit.
-    pub(crate) fn into_side_writes(self) -> Vec<SideWrite> {
-        self.writes
+    /// The writes, as side writes of the step's commit, and the records the step read.
+    pub(crate) fn into_parts(self) -> (Vec<SideWrite>, Vec<RecordRead>) {
+        let writes = self
+            .writes
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
             .into_iter()
             .map(|op| SideWrite::Record(Box::new(op)))
-            .collect()
+            .collect();
+        let reads = self
+            .reads
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .map(|((object, id), seen)| RecordRead { object, id, seen })
+            .collect();
+        (writes, reads)
     }
 
     /// The record as this step sees it, or `None` if it does not exist.
@@ -49,6 +69,14 @@ impl StepRecords {
             .record(&record.object, &record.id)
             .await
             .map_err(|e| HostError::Failed(format!("reading the record: {e}")))?;
+        self.reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((record.object.clone(), record.id.clone()))
+            .or_insert(stored.as_ref().map(|r| RecordVersion {
+                version: r.version,
+                created_at: r.created_at,
+            }));
         let mut fields = stored
             .map(|r| serde_json::from_str::<Map<String, Value>>(&r.fields).unwrap_or_default());
         for op in self.writes.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -65,6 +93,14 @@ impl StepRecords {
                             } else {
                                 current.insert(k.clone(), v.clone());
                             }
+                        }
+                    }
+                }
+                RecordAction::Increment { field, by } => {
+                    if let Some(current) = fields.as_mut() {
+                        let sum = crate::store::increment(current.get(field), by);
+                        if let Ok(sum) = sum {
+                            current.insert(field.clone(), Value::Number(sum));
                         }
                     }
                 }
@@ -197,6 +233,69 @@ impl RecordsBackend for StepRecords {
             &record.id,
             RecordAction::Update { fields, form: None },
             schema,
+        );
+        Ok(())
+    }
+
+    async fn increment(
+        &self,
+        _ctx: &StepContext,
+        record: &RecordRef,
+        field: &str,
+        by: serde_json::Number,
+    ) -> Result<(), HostError> {
+        let t = match self.objects.require(&record.object).await {
+            Ok(t) => t,
+            Err(EngineError::NotFound { .. }) => {
+                return Err(HostError::NotFound(format!(
+                    "object type `{}`",
+                    record.object
+                )));
+            }
+            Err(e) => return Err(HostError::Failed(e.to_string())),
+        };
+        match t.fields.get(field).map(|f| f.ty) {
+            Some(super::FieldType::Number) => {}
+            Some(other) => {
+                return Err(HostError::Invalid(format!(
+                    "`{field}` is a {} field: only number fields can be incremented",
+                    other.name()
+                )));
+            }
+            None => {
+                return Err(HostError::Invalid(format!(
+                    "`{}` has no field `{field}`",
+                    record.object
+                )));
+            }
+        }
+        // An increment does not depend on what the step read: it is not a read of the record.
+        let exists = {
+            let pending = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+            pending.iter().any(|op| {
+                op.object == record.object
+                    && op.id == record.id
+                    && matches!(op.action, RecordAction::Create { .. })
+            })
+        };
+        if !exists
+            && self
+                .store
+                .record(&record.object, &record.id)
+                .await
+                .map_err(|e| HostError::Failed(format!("reading the record: {e}")))?
+                .is_none()
+        {
+            return Err(not_found(record));
+        }
+        self.push(
+            &record.object,
+            &record.id,
+            RecordAction::Increment {
+                field: field.to_string(),
+                by,
+            },
+            schema_of(&t),
         );
         Ok(())
     }

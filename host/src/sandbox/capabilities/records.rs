@@ -23,6 +23,14 @@ pub trait RecordsBackend: Send + Sync {
         record: &RecordRef,
         fields: Value,
     ) -> Result<(), HostError>;
+    /// Add `by` to a number field when the step commits.
+    async fn increment(
+        &self,
+        ctx: &StepContext,
+        record: &RecordRef,
+        field: &str,
+        by: serde_json::Number,
+    ) -> Result<(), HostError>;
     /// Create a record related to `parent`.
     async fn create_related(
         &self,
@@ -80,6 +88,34 @@ impl Host for StepState {
         let record = RecordRef::from(record);
         Ok(backend
             .update_fields(&self.context, &record, fields)
+            .await
+            .map_err(Into::into))
+    }
+
+    async fn increment(
+        &mut self,
+        record: WitRecordRef,
+        field: String,
+        by: f64,
+    ) -> wasmtime::Result<Result<(), WitHostError>> {
+        let Some(backend) = self.backends.records.clone() else {
+            return Ok(Err(unavailable(Capability::Records).into()));
+        };
+        // Whole numbers stay integers in the record.
+        let by = if by.fract() == 0.0 && by.abs() < 9.0e15 {
+            Some(serde_json::Number::from(by as i64))
+        } else {
+            serde_json::Number::from_f64(by)
+        };
+        let Some(by) = by else {
+            return Ok(Err(HostError::Invalid(
+                "`by` must be a finite number".into(),
+            )
+            .into()));
+        };
+        let record = RecordRef::from(record);
+        Ok(backend
+            .increment(&self.context, &record, &field, by)
             .await
             .map_err(Into::into))
     }
