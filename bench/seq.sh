@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # The seq_N workload (bench/README.md): flowbox on its embedded SQLite default (fsync on),
 # driven by wrk (closed loop, C connections, start-and-wait), one JSON line of figures.
-# Usage: bench/seq.sh [N=3] [SECONDS=20]      env: C_CONC (32), PORT (18280), DB (sqlite in a temp dir)
+# Usage: bench/seq.sh [N=3] [SECONDS=20]      env: C_CONC (32), PORT (18280), DB (sqlite in a temp dir),
+#   FLOWBOX_BIN (a flowbox binary to measure instead of building this checkout's, e.g. an older
+#   build for a before/after comparison)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${1:-3}; SECS=${2:-20}; C=${C_CONC:-32}; PORT=${PORT:-18280}
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 2; }
 bash "$root/scripts/build-guests.sh" >&2
-(cd "$root" && cargo build --quiet --release -p flowbox)
-fb="$root/target/release/flowbox"
+if [ -n "${FLOWBOX_BIN:-}" ]; then
+  fb=$FLOWBOX_BIN
+else
+  (cd "$root" && cargo build --quiet --release -p flowbox)
+  fb="$root/target/release/flowbox"
+fi
 run=$(mktemp -d); trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$run"' EXIT
 DB=${DB:-sqlite://$run/flowbox.db}
 export FLOWBOX_ADMIN_TOKEN=fbx_bench_admin FLOWBOX_TOKEN=fbx_bench_admin

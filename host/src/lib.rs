@@ -18,7 +18,9 @@
 pub mod api;
 pub mod clock;
 pub mod engine;
+pub mod limits;
 pub mod sandbox;
+pub mod secrets;
 pub mod store;
 
 /// Make ring the process's TLS provider (HTTP clients, SMTP). Every TLS client needs one;

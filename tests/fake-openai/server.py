@@ -118,8 +118,19 @@ class Handler(BaseHTTPRequestHandler):
             received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                              "body": body, "at": time.time()})
         if KEY is not None and self.headers.get("authorization") != f"Bearer {KEY}":
-            # As real providers do, the error quotes the key it was given.
+            # As real providers do, the error quotes the key it was given; a key with `escape`
+            # in it is quoted with every character JSON-escaped, as some encoders do.
             given = self.headers.get("authorization", "").removeprefix("Bearer ")
+            if "escape" in given:
+                quoted = "".join(f"\\u{ord(c):04x}" for c in given)
+                data = ('{"error": {"message": "Incorrect API key provided: %s", '
+                        '"type": "invalid_api_key", "code": null}}' % quoted).encode()
+                self.send_response(401)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             return self.error(401, f"Incorrect API key provided: {given}", "invalid_api_key")
         if self.path != "/v1/chat/completions":
             return self.error(404, f"no route {self.path}")

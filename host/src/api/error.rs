@@ -95,6 +95,11 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(message) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
             }
+            EngineError::ExpressionLimit(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "expression_limit",
+                message,
+            ),
             EngineError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
@@ -108,6 +113,9 @@ impl From<EngineError> for ApiError {
             ),
             EngineError::Malformed(message) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message)
+            }
+            EngineError::TooLarge(message) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
             }
             EngineError::InvalidFields { ref errors, .. } => ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,

@@ -9,6 +9,7 @@ mod llm;
 mod openapi;
 mod records;
 mod schemas;
+pub mod serve;
 mod steps;
 mod teams;
 mod views;
@@ -72,7 +73,93 @@ pub fn app(engine: Engine) -> Router {
         )
         .fallback(|| async { ApiError::not_found("route", "no such route; the API is under /v1") })
         .layer(DefaultBodyLimit::max(4 << 20))
+        .layer(axum::middleware::from_fn(large_bodies_take_turns))
+        .layer(axum::middleware::from_fn(errors_as_json))
         .with_state(state)
+}
+
+/// A request whose body is larger than this takes a turn (see [`large_bodies_take_turns`]).
+const LARGE_BODY: u64 = 256 << 10;
+
+/// Requests with a large (or unannounced) body run a few at a time: parsing one can take many
+/// times its size in memory for a moment, and hundreds at once must not add up.
+async fn large_bodies_take_turns(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    static TURNS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let large = match req.headers().get(axum::http::header::CONTENT_LENGTH) {
+        Some(len) => len
+            .to_str()
+            .ok()
+            .and_then(|l| l.parse::<u64>().ok())
+            .is_none_or(|l| l > LARGE_BODY),
+        None => req
+            .headers()
+            .contains_key(axum::http::header::TRANSFER_ENCODING),
+    };
+    let _turn = if large {
+        Some(
+            TURNS
+                .acquire()
+                .await
+                .expect("the semaphore is never closed"),
+        )
+    } else {
+        None
+    };
+    next.run(req).await
+}
+
+/// Every error is JSON: an answer axum or hyper made by itself (a method a route does not take,
+/// a body over its limit or too slow, a path that is not UTF-8) gets the API's error body.
+async fn errors_as_json(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (status, code, message) = match status {
+        _ if text.contains(serve::BODY_TIMEOUT_ERROR) => (
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("{}: send the whole body sooner", serve::BODY_TIMEOUT_ERROR),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            status,
+            "method_not_allowed",
+            "this route does not take that method".to_string(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            status,
+            "body_too_large",
+            "the body is larger than this route takes (4 MiB for JSON; see docs/api.md)"
+                .to_string(),
+        ),
+        StatusCode::BAD_REQUEST if text.starts_with("Invalid URL") => {
+            (status, "invalid_path", text)
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, "unsupported_media_type", text),
+        s if s.is_server_error() => (s, "internal", "internal error (logged)".to_string()),
+        s => (s, "invalid_request", text),
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// Liveness: the process answers (always 200), with the storage's health as it last saw it.
@@ -121,12 +208,30 @@ async fn readyz(
 
 /// Parse a JSON body, naming the field that does not fit.
 pub(crate) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    json_body_of(body, crate::limits::MAX_JSON_VALUES)
+}
+
+/// Parse a JSON body of at most `max_values` values, naming the field that does not fit.
+pub(crate) fn json_body_of<T: DeserializeOwned>(
+    body: &[u8],
+    max_values: usize,
+) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "empty_body",
             "the request needs a JSON body",
         ));
     }
+    // Refused before parsing: a small body of many tiny values takes far more memory parsed.
+    crate::limits::check_json_text(body, max_values, crate::limits::MAX_JSON_DEPTH).map_err(
+        |e| {
+            ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body is refused: {e}"),
+            )
+        },
+    )?;
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -414,7 +414,8 @@ async fn import(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Client)?;
-    let req: ImportBody = json_body(&body)?;
+    // Up to 10,000 records of up to a hundred values each.
+    let req: ImportBody = super::json_body_of(&body, 100 * MAX_IMPORT)?;
     if req.records.len() > MAX_IMPORT {
         return Err(ApiError::bad_request(
             "invalid_body",

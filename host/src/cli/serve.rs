@@ -17,7 +17,7 @@ pub(super) struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080", env = "FLOWBOX_LISTEN")]
     listen: SocketAddr,
     /// Database: sqlite://PATH (the default, one process) or postgres://USER:PASS@HOST/DB.
-    #[arg(long, env = "FLOWBOX_DB")]
+    #[arg(long, env = "FLOWBOX_DB", hide_env_values = true)]
     db: Option<String>,
     /// Folder for the default SQLite database.
     #[arg(long, default_value = "data", env = "FLOWBOX_DATA")]
@@ -38,9 +38,22 @@ pub(super) struct ServeArgs {
     /// guard stops a start that would make one longer.
     #[arg(long, default_value_t = 8)]
     max_chain_depth: usize,
+    /// The budget of one expression or template (minijinja fuel: about one operation, or 64
+    /// bytes of data made, per unit). Past it, the expression fails with `expression_limit`.
+    #[arg(long, default_value_t = flowbox::engine::expr::DEFAULT_FUEL)]
+    expression_fuel: u64,
+    /// Connections open at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, default_value_t = 10.0)]
+    header_timeout_secs: f64,
+    /// Seconds a client may take to send a request's body.
+    #[arg(long, default_value_t = 60.0)]
+    body_timeout_secs: f64,
     /// The SMTP server for steps granted `email`: smtp://HOST:PORT (plain),
-    /// smtp://HOST?tls=required (STARTTLS), smtps://USER:PASSWORD@HOST (TLS). None: steps cannot
-    /// send email.
+    /// smtp://HOST?tls=required (STARTTLS), smtps://USER:PASSWORD@HOST (TLS). Credentials need
+    /// TLS, unless the URL adds allow_plain_auth=true. None: steps cannot send email.
     #[arg(long, env = "FLOWBOX_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
     /// The sender of steps' email.
@@ -54,6 +67,7 @@ pub(super) struct ServeArgs {
 
 pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Failure> {
     let internal = |m: String| Failure::new(EXIT_INTERNAL, format!("error: {m}"));
+    flowbox::engine::expr::set_fuel(args.expression_fuel);
     let node_id = match args.node_id.clone() {
         Some(id) => id,
         None => node_id_in(&args.data_dir).map_err(|e| {
@@ -75,9 +89,11 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
     let url = args
         .db
         .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("flowbox.db").display()));
+    // The URL may hold a password: it is never printed.
+    let shown = flowbox::secrets::redact_url(&url);
     let store = Store::open(&url)
         .await
-        .map_err(|e| internal(format!("cannot open {url}: {e}")))?;
+        .map_err(|e| internal(format!("cannot open {shown}: {e}")))?;
     let mut config = SandboxConfig {
         max_concurrent: args.max_concurrent_steps,
         ..SandboxConfig::default()
@@ -136,15 +152,30 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
                 format!("error: cannot listen on {}: {e}", args.listen),
             )
         })?;
-    tracing::info!(listen = %args.listen, db = %url, "flowbox is serving");
+    tracing::info!(listen = %args.listen, db = %shown, "flowbox is serving");
     eprintln!(
-        "flowbox listening on http://{} (database: {url})",
+        "flowbox listening on http://{} (database: {shown})",
         args.listen
     );
-    axum::serve(listener, flowbox::api::app(engine))
-        .with_graceful_shutdown(shutdown())
+    let limits = flowbox::api::serve::ServeLimits {
+        header_timeout: seconds("--header-timeout-secs", args.header_timeout_secs)?,
+        body_timeout: seconds("--body-timeout-secs", args.body_timeout_secs)?,
+        max_connections: args.max_connections,
+    };
+    flowbox::api::serve::serve(listener, flowbox::api::app(engine), limits, shutdown())
         .await
         .map_err(|e| internal(e.to_string()))
+}
+
+fn seconds(flag: &str, value: f64) -> Result<std::time::Duration, Failure> {
+    if value.is_finite() && value > 0.0 {
+        Ok(std::time::Duration::from_secs_f64(value))
+    } else {
+        Err(Failure::new(
+            EXIT_USAGE,
+            format!("error: {flag} must be a positive number of seconds"),
+        ))
+    }
 }
 
 /// The node id kept in `dir/node-id`, made (random) on first use.

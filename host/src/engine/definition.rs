@@ -498,6 +498,7 @@ struct RawStop {
 
 /// Parse a definition from JSON or YAML text (YAML is a superset of JSON).
 pub fn parse(text: &str) -> Result<Workflow, InvalidDefinition> {
+    crate::limits::check_definition_text(text).map_err(|m| one("", m))?;
     let value: Value = if text.trim_start().starts_with('{') {
         serde_json::from_str(text).map_err(|e| one("", format!("not valid JSON: {e}")))?
     } else {

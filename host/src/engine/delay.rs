@@ -4,7 +4,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use serde_json::Value;
 
 use super::definition::Delay;
-use super::expr::Scope;
+use super::expr::{ExprError, Scope};
 use super::variables::parse_datetime;
 
 /// The wake-up time (Unix ms) of a delay that starts at `now`, or why it cannot be computed.
@@ -14,16 +14,18 @@ pub fn wake_at(
     now_ms: i64,
     scope: &Scope,
     record: Option<&Value>,
-) -> Result<i64, String> {
+) -> Result<i64, ExprError> {
+    let fail = ExprError::Failed;
     match delay {
         Delay::For(d) => Ok(now_ms + d.as_millis() as i64),
         Delay::Until(template) => {
-            let value = template.render(scope).map_err(|e| e.to_string())?;
+            let value = template.render(scope).map_err(|e| e.within("`until`"))?;
             let text = value
                 .as_str()
-                .ok_or_else(|| format!("`until` gave {value}, not a date-time"))?;
-            let t = parse_datetime(text)
-                .ok_or_else(|| format!("`until` gave {text:?}, not a date-time (RFC 3339)"))?;
+                .ok_or_else(|| fail(format!("`until` gave {value}, not a date-time")))?;
+            let t = parse_datetime(text).ok_or_else(|| {
+                fail(format!("`until` gave {text:?}, not a date-time (RFC 3339)"))
+            })?;
             Ok(t.timestamp_millis())
         }
         Delay::Field { field, offset_ms } => {
@@ -31,11 +33,15 @@ pub fn wake_at(
                 .and_then(|r| r.get(field))
                 .cloned()
                 .unwrap_or(Value::Null);
-            let text = value
-                .as_str()
-                .ok_or_else(|| format!("the record's field `{field}` holds {value}, not a date"))?;
+            let text = value.as_str().ok_or_else(|| {
+                fail(format!(
+                    "the record's field `{field}` holds {value}, not a date"
+                ))
+            })?;
             let t = parse_datetime(text).ok_or_else(|| {
-                format!("the record's field `{field}` holds {text:?}, not a date")
+                fail(format!(
+                    "the record's field `{field}` holds {text:?}, not a date"
+                ))
             })?;
             Ok(t.timestamp_millis() + offset_ms)
         }
@@ -47,7 +53,7 @@ pub fn wake_at(
             let now = Utc
                 .timestamp_millis_opt(now_ms)
                 .single()
-                .ok_or("the clock is out of range")?
+                .ok_or_else(|| fail("the clock is out of range".into()))?
                 .with_timezone(timezone);
             for ahead in 0..=7 {
                 let date = now.date_naive() + chrono::Days::new(ahead);
@@ -65,7 +71,7 @@ pub fn wake_at(
                     return Ok(candidate.timestamp_millis());
                 }
             }
-            Err("no matching weekday".into())
+            Err(fail("no matching weekday".into()))
         }
     }
 }
@@ -118,6 +124,6 @@ mod tests {
             at("2026-12-08T00:00:00Z")
         );
         let err = wake_at(&delay, 0, &scope, Some(&serde_json::json!({}))).unwrap_err();
-        assert!(err.contains("`renewal`"), "{err}");
+        assert!(err.to_string().contains("`renewal`"), "{err}");
     }
 }

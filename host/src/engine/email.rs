@@ -53,17 +53,38 @@ impl Mailer {
     /// optional `user:password@`) sending from `from`.
     pub fn new(url: &str, from: &str) -> Result<Mailer, MailerError> {
         let bad = |reason: String| MailerError::Url {
-            url: redact(url),
+            url: crate::secrets::redact_url(url),
             reason,
         };
-        let parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        let mut parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        // Credentials go only over TLS, unless the URL says plainly that they may not.
+        let query: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+        let plain_auth = query
+            .iter()
+            .any(|(k, v)| k == "allow_plain_auth" && v == "true");
+        let tls =
+            parsed.scheme() == "smtps" || query.iter().any(|(k, v)| k == "tls" && v == "required");
+        if (!parsed.username().is_empty() || parsed.password().is_some()) && !tls && !plain_auth {
+            return Err(bad(
+                "it has credentials but no TLS: they would cross the network in the clear (use smtps:// or ?tls=required; on a trusted network, add allow_plain_auth=true)".into(),
+            ));
+        }
+        let kept: Vec<&(String, String)> = query
+            .iter()
+            .filter(|(k, _)| k != "allow_plain_auth")
+            .collect();
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
         let server = format!(
             "{}:{}",
             parsed.host_str().unwrap_or_default(),
             parsed.port().map(|p| p.to_string()).unwrap_or_default()
         );
         crate::install_tls_provider();
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(parsed.as_str())
             .map_err(|e| bad(e.to_string()))?
             .timeout(Some(Duration::from_secs(30)))
             .build();
@@ -75,22 +96,6 @@ impl Mailer {
             from,
             server,
         })
-    }
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        // It may hold a password that broke the parse: show no more than the scheme.
-        Err(_) => match url.split_once("://") {
-            Some((scheme, _)) => format!("{scheme}://..."),
-            None => "...".to_string(),
-        },
     }
 }
 

@@ -261,8 +261,17 @@ impl<'a> Run<'a> {
                 return Err(row);
             }
         };
-        let state: State = serde_json::from_str(&row.state).unwrap_or_default();
-        let input = serde_json::from_str(&row.input).unwrap_or(Value::Null);
+        let parsed = serde_json::from_str::<State>(&row.state)
+            .map_err(|e| format!("its state does not read back: {e}"))
+            .and_then(|state| {
+                serde_json::from_str::<Value>(&row.input)
+                    .map(|input| (state, input))
+                    .map_err(|e| format!("its input does not read back: {e}"))
+            });
+        let (state, input) = match parsed {
+            Ok(parsed) => parsed,
+            Err(message) => return Err(Self::unreadable(inner, row, message).await),
+        };
         let mut run = Run {
             inner,
             local,
@@ -285,6 +294,40 @@ impl<'a> Run<'a> {
 
     fn now(&self) -> i64 {
         millis(self.inner.config.clock.now())
+    }
+
+    /// An execution whose stored state cannot be read fails, loudly, keeping what is stored
+    /// (going on from a made-up state would skip or repeat steps).
+    async fn unreadable(inner: &Inner, mut row: ExecutionRow, message: String) -> ExecutionRow {
+        tracing::error!(execution = %row.id, %message, "the execution cannot go on");
+        let now = millis(inner.config.clock.now());
+        let before = row.clone();
+        row.status = status::FAILED.into();
+        row.error = Some(json!({"code": "state_unreadable", "message": message}).to_string());
+        row.wake_at = None;
+        row.lease_owner = None;
+        row.lease_until = None;
+        row.updated_at = now;
+        row.ended_at = Some(now);
+        let commit = Commit {
+            guard: Guard::Advance {
+                seq: before.seq,
+                owner: inner.config.node_id.clone(),
+            },
+            execution: row.clone(),
+            clear_control: true,
+            step_runs: vec![],
+            side_writes: vec![],
+            reads: vec![],
+        };
+        match inner.store.writer().commit(commit).await {
+            Ok(outcome) if outcome.applied => row,
+            Ok(_) => before,
+            Err(e) => {
+                tracing::error!(execution = %row.id, error = %e, "could not record the failure");
+                before
+            }
+        }
     }
 
     async fn read_record(&mut self) {
@@ -370,7 +413,6 @@ impl<'a> Run<'a> {
             .max()
             .unwrap_or(0)
             .max(self.committed_seq);
-        self.row.state = serde_json::to_string(&self.state).unwrap_or_default();
         self.row.updated_at = now;
         if clear_control {
             self.row.control = None;
@@ -425,8 +467,8 @@ impl<'a> Run<'a> {
                     self.state.variables = vars;
                     self.state.resolved = true;
                 }
-                Err(message) => {
-                    let error = json!({"code": "variables", "message": message});
+                Err(e) => {
+                    let error = json!({"code": e.code_or("variables"), "message": e.to_string()});
                     return self
                         .apply(Outcome::of(
                             vec![],
@@ -731,6 +773,8 @@ impl<'a> Run<'a> {
         if matches!(flow, Flow::Continue) {
             self.row.wake_at = None;
         }
+        let (runs, side_writes, reads, flow) =
+            self.within_state_limit(runs, side_writes, reads, flow);
         let wait_until = self
             .row
             .wake_at
@@ -756,6 +800,44 @@ impl<'a> Run<'a> {
             super::scheduler::timer_added(self.inner, at);
         }
         Ok(flow)
+    }
+
+    /// Write the state into the row. An execution whose state (variables, step outputs)
+    /// outgrew its limit fails here, with the step that grew it, instead of committing it;
+    /// nothing the step wrote is kept.
+    fn within_state_limit(
+        &mut self,
+        mut runs: Vec<StepRunRow>,
+        side_writes: Vec<SideWrite>,
+        reads: Vec<RecordRead>,
+        flow: Flow,
+    ) -> (Vec<StepRunRow>, Vec<SideWrite>, Vec<RecordRead>, Flow) {
+        // State is plain data: it always serialises.
+        self.row.state = serde_json::to_string(&self.state).expect("state serialises");
+        let size = self.row.state.len();
+        if size <= crate::limits::MAX_STATE_BYTES {
+            return (runs, side_writes, reads, flow);
+        }
+        let error = json!({
+            "code": "state_too_large",
+            "message": format!(
+                "the execution's variables and step outputs came to {size} bytes of JSON, over the limit of {}",
+                crate::limits::MAX_STATE_BYTES
+            ),
+        });
+        if let Some(last) = runs.last_mut() {
+            last.status = step_status::FAILED.into();
+            last.output = None;
+            last.error = Some(error.to_string());
+        }
+        // What is kept of the state: where it stopped, not what overflowed.
+        self.state.variables.clear();
+        self.state.outputs.clear();
+        self.state.last_output = None;
+        let now = self.now();
+        self.finish(status::FAILED, None, Some(error), now);
+        self.row.state = serde_json::to_string(&self.state).expect("state serialises");
+        (runs, vec![], vec![], Flow::Done)
     }
 
     fn finish(
@@ -798,7 +880,7 @@ impl<'a> Run<'a> {
                     Err(e) => self.step_failed(
                         step,
                         run,
-                        "condition_error",
+                        e.code_or("condition_error"),
                         e.to_string(),
                         OnFailure::Fail,
                         None,
@@ -829,9 +911,10 @@ impl<'a> Run<'a> {
                             },
                         )
                     }
-                    Err(message) => {
+                    Err(e) => {
                         let run = self.new_run(step, step_status::FAILED, started);
-                        self.step_failed(step, run, "delay_error", message, OnFailure::Fail, None)
+                        let code = e.code_or("delay_error");
+                        self.step_failed(step, run, code, e.to_string(), OnFailure::Fail, None)
                     }
                 }
             }
@@ -841,9 +924,22 @@ impl<'a> Run<'a> {
                 met,
                 ..
             } => {
-                let already = match condition {
-                    Some(c) => c.is_true(&self.scope()).unwrap_or(false),
+                let already = match condition.as_ref().map(|c| c.is_true(&self.scope())) {
+                    Some(Ok(met)) => met,
                     None => false,
+                    // A condition that cannot be evaluated is not "not met": it fails the step.
+                    Some(Err(e)) => {
+                        let run = self.new_run(step, step_status::FAILED, started);
+                        let code = e.code_or("condition_error");
+                        return Ok(self.step_failed(
+                            step,
+                            run,
+                            code,
+                            e.to_string(),
+                            OnFailure::Fail,
+                            None,
+                        ));
+                    }
                 };
                 if already {
                     let mut run = self.new_run(step, step_status::COMPLETED, started);
@@ -890,29 +986,37 @@ impl<'a> Run<'a> {
                 let mut set = Map::new();
                 for (name, template) in values {
                     let declared = self.wf.variables.iter().find(|v| &v.name == name);
+                    // (code, message) of a value that cannot be set.
                     let value = template
                         .render(&scope)
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| (e.code_or("set_failed"), e.to_string()))
                         .and_then(|v| match declared {
-                            Some(d) => variables::coerce(d.ty, v).and_then(|v| {
-                                if d.required && variables::is_empty(&v) {
-                                    Err(format!("variable `{name}` is required"))
-                                } else {
-                                    Ok(v)
-                                }
-                            }),
+                            Some(d) => variables::coerce(d.ty, v)
+                                .and_then(|v| {
+                                    if d.required && variables::is_empty(&v) {
+                                        Err(format!("variable `{name}` is required"))
+                                    } else {
+                                        Ok(v)
+                                    }
+                                })
+                                .map_err(|m| ("set_failed", m)),
                             None => Ok(v),
+                        })
+                        .and_then(|v| {
+                            crate::limits::check_value(&v, crate::limits::MAX_VALUE_BYTES)
+                                .map(|()| v)
+                                .map_err(|why| ("value_too_large", why))
                         });
                     match value {
                         Ok(v) => {
                             set.insert(name.clone(), v);
                         }
-                        Err(message) => {
+                        Err((code, message)) => {
                             run.status = step_status::FAILED.into();
                             return Ok(self.step_failed(
                                 step,
                                 run,
-                                "set_failed",
+                                code,
                                 format!("{name}: {message}"),
                                 OnFailure::Fail,
                                 None,
@@ -967,9 +1071,22 @@ impl<'a> Run<'a> {
                 output,
             } => {
                 let mut run = self.new_run(step, step_status::COMPLETED, started);
-                let output = match output {
-                    Some(t) => t.render(&self.scope()).ok(),
+                let output = match output.as_ref().map(|t| t.render(&self.scope())) {
+                    Some(Ok(v)) => Some(v),
                     None => self.state.last_output.clone(),
+                    // An output that cannot be built is an error, not a null.
+                    Some(Err(e)) => {
+                        let code = e.code_or("invalid_output");
+                        let message = format!("building the output: {e}");
+                        return Ok(self.step_failed(
+                            step,
+                            run,
+                            code,
+                            message,
+                            OnFailure::Fail,
+                            None,
+                        ));
+                    }
                 };
                 run.output = output.as_ref().map(Value::to_string);
                 let (status, error) = if *failed {
@@ -1067,7 +1184,7 @@ impl<'a> Run<'a> {
                     return Ok(self.step_failed(
                         step,
                         run,
-                        "invalid_input",
+                        e.code_or("invalid_input"),
                         e.to_string(),
                         OnFailure::Fail,
                         None,
@@ -1096,8 +1213,26 @@ impl<'a> Run<'a> {
                 return Ok(Outcome::of(vec![run], Next::Go(step.next.clone())));
             }
         }
-        let mut chain = super::triggers::chain_of(&self.row);
-        chain.push(super::triggers::link(workflow, record.as_ref()));
+        let (chain, guard) = super::triggers::loop_guard(
+            self.inner,
+            &wf,
+            &super::triggers::chain_of(&self.row),
+            record.as_ref(),
+        );
+        if let Some(reason) = guard {
+            return Ok(self.step_failed(step, run, "loop_guard", reason, OnFailure::Fail, None));
+        }
+        if let Err(why) = crate::limits::check_value(&input, crate::limits::MAX_STEP_INPUT_BYTES) {
+            let message = format!("the child's input: {why}");
+            return Ok(self.step_failed(
+                step,
+                run,
+                "value_too_large",
+                message,
+                OnFailure::Fail,
+                None,
+            ));
+        }
         let cause =
             json!({"kind": "workflow", "parent": self.row.id, "step": step.id, "chain": chain});
         let mut child =
@@ -1147,7 +1282,7 @@ impl<'a> Run<'a> {
                 return self.step_failed(
                     step,
                     run,
-                    "invalid_input",
+                    e.code_or("invalid_input"),
                     format!("building the input: {e}"),
                     *on_failure,
                     on_failure_goto.clone(),
@@ -1159,6 +1294,16 @@ impl<'a> Run<'a> {
             Some(code) => json!({ "code": code.source.as_ref(), "inputs": input }),
             None => input,
         };
+        if let Err(why) = crate::limits::check_value(&input, crate::limits::MAX_STEP_INPUT_BYTES) {
+            return self.step_failed(
+                step,
+                run,
+                "value_too_large",
+                format!("the step's input: {why}"),
+                *on_failure,
+                on_failure_goto.clone(),
+            );
+        }
         let input_text = input.to_string();
         run.input = Some(input_text.clone());
         let runnable = match self.inner.modules.get(module).await {

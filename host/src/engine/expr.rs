@@ -8,42 +8,177 @@
 //! What expressions see: `input` (the execution's input), `vars` (its variables), `steps`
 //! (`steps.<id>.output` for every step that produced output), `record` (the record's fields,
 //! with `id` and `object`, or none) and `execution` (`id`, `workflow`, `version`).
+//!
+//! # Budgets
+//!
+//! Expressions come from clients (record filters) and developers (definitions), so each
+//! evaluation has a budget: minijinja's fuel, which counts operations, the bytes of every value
+//! made and every item a filter visits (so it bounds both time and memory), and a recursion
+//! limit. An evaluation first runs where it is asked for, with a small budget ([`FAST_FUEL`],
+//! about a millisecond). Almost every expression fits; one that does not is run again (it has
+//! no side effects) with the full budget ([`set_fuel`], default [`DEFAULT_FUEL`]) on a thread
+//! that is not one of the async runtime's workers, at most one per core at a time. One that
+//! runs out of that too fails with [`ExprError::Limit`] (`expression_limit`).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value as MjValue};
-use minijinja::{Environment, Expression, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind, Expression, UndefinedBehavior};
 use serde_json::Value;
 
-/// The one environment every workflow's expressions are compiled in.
-static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+/// The budget of a first, in-place evaluation: about 20,000 operations or 1.3 MB of data.
+pub const FAST_FUEL: u64 = 20_000;
+/// The full budget, by default: about a million operations or 64 MB of data (one fuel pays
+/// for one operation or 64 bytes).
+pub const DEFAULT_FUEL: u64 = 1_000_000;
+/// How deep loops, conditions and macro calls may nest.
+const RECURSION_LIMIT: usize = 64;
+
+static FULL_FUEL: AtomicU64 = AtomicU64::new(DEFAULT_FUEL);
+
+/// Set the full budget. It applies to evaluations from the first one on: call it at start-up.
+pub fn set_fuel(fuel: u64) {
+    FULL_FUEL.store(fuel.max(FAST_FUEL), Ordering::Relaxed);
+}
+
+/// The full budget in force.
+pub fn fuel() -> u64 {
+    FULL_FUEL.load(Ordering::Relaxed)
+}
+
+fn environment(fuel: u64) -> Environment<'static> {
     let mut env = Environment::new();
     // `record.owner.email` on a record without an owner is empty, not an error.
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_fuel(Some(fuel));
+    env.set_recursion_limit(RECURSION_LIMIT);
     env
-});
+}
+
+/// The environment of first evaluations (and of compile checks).
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| environment(FAST_FUEL));
+/// The environment of evaluations that needed more than the small budget.
+static ENV_FULL: LazyLock<Environment<'static>> = LazyLock::new(|| environment(fuel()));
 
 /// An expression or template that failed to compile or evaluate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ExprError(pub String);
+pub enum ExprError {
+    /// It does not compile, or it failed as it ran.
+    #[error("{0}")]
+    Failed(String),
+    /// It ran out of its budget.
+    #[error("{0}")]
+    Limit(String),
+}
+
+impl ExprError {
+    /// Whether it ran out of its budget.
+    pub fn is_limit(&self) -> bool {
+        matches!(self, ExprError::Limit(_))
+    }
+
+    /// The same error, its message prefixed with where it happened.
+    pub fn within(self, what: impl std::fmt::Display) -> ExprError {
+        match self {
+            ExprError::Failed(m) => ExprError::Failed(format!("{what}: {m}")),
+            ExprError::Limit(m) => ExprError::Limit(format!("{what}: {m}")),
+        }
+    }
+
+    /// `expression_limit`, or `other` for any other failure.
+    pub fn code_or<'a>(&self, other: &'a str) -> &'a str {
+        if self.is_limit() {
+            "expression_limit"
+        } else {
+            other
+        }
+    }
+}
 
 impl From<minijinja::Error> for ExprError {
     fn from(e: minijinja::Error) -> Self {
+        if e.kind() == ErrorKind::OutOfFuel {
+            return ExprError::Limit(format!(
+                "the expression ran out of its budget ({} fuel: about that many operations, or 64 bytes of data each)",
+                fuel()
+            ));
+        }
         let mut message = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             message.push_str(&format!(": {s}"));
             source = s.source();
         }
-        ExprError(message)
+        ExprError::Failed(message)
+    }
+}
+
+/// Run `first`; if it ran out of fuel, run `again` off the async workers.
+fn with_budget<T>(
+    first: impl FnOnce() -> Result<T, minijinja::Error>,
+    again: impl FnOnce() -> Result<T, minijinja::Error>,
+) -> Result<T, ExprError> {
+    match first() {
+        Err(e) if e.kind() == ErrorKind::OutOfFuel => Ok(off_worker(again)?),
+        other => Ok(other?),
+    }
+}
+
+/// How many full-budget evaluations run at once: one core's worth fewer than the machine has
+/// (at least one), so that the async workers always have a core.
+static HEAVY: LazyLock<(Mutex<usize>, Condvar)> = LazyLock::new(|| (Mutex::new(0), Condvar::new()));
+
+/// Run `f` where it cannot hold up the async runtime: on a multi-threaded runtime's worker, the
+/// worker hands its other tasks over first (`block_in_place`); elsewhere it already is. A few
+/// such runs at a time (see [`HEAVY`]): the others wait their turn.
+pub(crate) fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    thread_local! {
+        /// This thread holds a turn already (a scan of records whose filter needs more fuel
+        /// for one record): it goes on without taking another.
+        static HOLDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if HOLDING.get() {
+        return f();
+    }
+    let limited = || {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let allowed = cores.saturating_sub(1).max(1);
+        let (count, turn) = &*HEAVY;
+        let mut running = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= allowed {
+            running = turn.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        drop(running);
+        HOLDING.set(true);
+        // Given back however `f` ends (a panic too).
+        struct Turn;
+        impl Drop for Turn {
+            fn drop(&mut self) {
+                HOLDING.set(false);
+                let (count, turn) = &*HEAVY;
+                *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+                turn.notify_one();
+            }
+        }
+        let _turn = Turn;
+        f()
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(limited)
+        }
+        _ => limited(),
     }
 }
 
 /// A compiled condition or value expression.
 pub struct Expr {
     source: String,
-    compiled: Expression<'static, 'static>,
+    // Boxed: a compiled expression is large, and templates hold many.
+    compiled: Box<Expression<'static, 'static>>,
+    full: Box<Expression<'static, 'static>>,
 }
 
 impl std::fmt::Debug for Expr {
@@ -55,22 +190,30 @@ impl std::fmt::Debug for Expr {
 impl Expr {
     /// Compile an expression (without the `{{ }}`).
     pub fn compile(source: &str) -> Result<Expr, ExprError> {
-        let compiled = ENV.compile_expression_owned(source.to_string())?;
+        let compiled = Box::new(ENV.compile_expression_owned(source.to_string())?);
+        let full = Box::new(ENV_FULL.compile_expression_owned(source.to_string())?);
         Ok(Expr {
             source: source.to_string(),
             compiled,
+            full,
         })
     }
 
     /// Its value, as JSON.
     pub fn eval(&self, scope: &Scope) -> Result<Value, ExprError> {
-        let value = self.compiled.eval(scope.value())?;
-        to_json(&value)
+        with_budget(
+            || self.compiled.eval(scope.value()),
+            || self.full.eval(scope.value()),
+        )
+        .and_then(|v| to_json(&v))
     }
 
     /// Whether it is true (a condition).
     pub fn is_true(&self, scope: &Scope) -> Result<bool, ExprError> {
-        Ok(self.compiled.eval(scope.value())?.is_true())
+        with_budget(
+            || self.compiled.eval(scope.value()).map(|v| v.is_true()),
+            || self.full.eval(scope.value()).map(|v| v.is_true()),
+        )
     }
 }
 
@@ -152,7 +295,10 @@ impl Template {
         Ok(match self {
             Template::Literal(v) => v.clone(),
             Template::Expr(e) => e.eval(scope)?,
-            Template::Text(source) => Value::String(ENV.render_str(source, scope.value())?),
+            Template::Text(source) => Value::String(with_budget(
+                || ENV.render_str(source, scope.value()),
+                || ENV_FULL.render_str(source, scope.value()),
+            )?),
             Template::Array(items) => Value::Array(
                 items
                     .iter()
@@ -286,7 +432,8 @@ fn to_json(value: &MjValue) -> Result<Value, ExprError> {
     if value.is_undefined() || value.is_none() {
         return Ok(Value::Null);
     }
-    serde_json::to_value(value).map_err(|e| ExprError(format!("the value cannot be JSON: {e}")))
+    serde_json::to_value(value)
+        .map_err(|e| ExprError::Failed(format!("the value cannot be JSON: {e}")))
 }
 
 #[cfg(test)]
@@ -349,6 +496,37 @@ mod tests {
                 .eval(&scope())
                 .unwrap(),
             json!(2)
+        );
+    }
+
+    #[test]
+    fn runaway_expressions_run_out_of_their_budget() {
+        let runaway = [
+            "(range(100000)|list * 1000)|sum > 0",
+            "('x' * 10000000) ~ ('x' * 10000000) ~ ('x' * 10000000) ~ ('x' * 10000000) ~ ('x' * 10000000) ~ ('x' * 10000000) ~ ('x' * 10000000)",
+        ];
+        for source in runaway {
+            let e = Expr::compile(source).unwrap().eval(&scope()).unwrap_err();
+            assert!(e.is_limit(), "{source}: {e}");
+            assert!(e.to_string().contains("budget"), "{e}");
+        }
+        let t = Template::compile(&json!(
+            "{% for i in range(100000) %}{% for j in range(3000) %}{% endfor %}{% endfor %}"
+        ))
+        .unwrap();
+        assert!(t.render(&scope()).unwrap_err().is_limit());
+    }
+
+    #[test]
+    fn work_past_the_first_budget_fits_the_full_one() {
+        // More than the in-place budget (20,000 fuel), far less than the full one.
+        let t = Template::compile(&json!("{% for i in range(30000) %}.{% endfor %}")).unwrap();
+        assert_eq!(t.render(&scope()).unwrap().as_str().unwrap().len(), 30000);
+        assert!(
+            Expr::compile("range(50000)|sum > 0")
+                .unwrap()
+                .is_true(&scope())
+                .unwrap()
         );
     }
 

@@ -519,8 +519,8 @@ async fn read_capped(mut resp: reqwest::Response) -> Result<String, ReadError> {
 
 /// The text without the key: providers echo (part of) a refused key in their errors.
 fn redact(text: &str, key: Option<&str>) -> String {
-    match key.filter(|k| k.len() >= 8) {
-        Some(k) => text.replace(k, "***"),
+    match key {
+        Some(k) => crate::secrets::redact_key(text, k),
         None => text.to_string(),
     }
 }

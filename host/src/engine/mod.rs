@@ -96,6 +96,9 @@ pub enum EngineError {
     /// A request that does not fit the workflow or the execution's state.
     #[error("{0}")]
     Invalid(String),
+    /// An expression (a filter) ran out of its budget.
+    #[error("{0}")]
+    ExpressionLimit(String),
     /// The request conflicts with the current state (a kill switch, a finished execution).
     #[error("{0}")]
     Conflict(String),
@@ -114,6 +117,9 @@ pub enum EngineError {
     /// The request's content does not parse.
     #[error("{0}")]
     Malformed(String),
+    /// The request's content parses into more than the host takes (values, rows, depth).
+    #[error("{0}")]
+    TooLarge(String),
     /// A unique field's value is taken by another record.
     #[error("`{field}` must be unique: {object}/{other} already has `{value}`")]
     Duplicate {

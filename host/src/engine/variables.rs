@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::definition::{VarType, Variable};
-use super::expr::Scope;
+use super::expr::{ExprError, Scope};
 
 /// Whether a value counts as empty (no value): null or an empty string.
 pub fn is_empty(v: &Value) -> bool {
@@ -18,10 +18,10 @@ pub fn coerce(ty: VarType, value: Value) -> Result<Value, String> {
     }
     let shown = || {
         let s = value.to_string();
-        if s.len() > 60 {
-            format!("{}...", &s[..60])
-        } else {
-            s
+        match s.char_indices().nth(60) {
+            // Cut at a character, not a byte: a multibyte one may straddle byte 60.
+            Some((cut, _)) => format!("{}...", &s[..cut]),
+            None => s,
         }
     };
     match ty {
@@ -126,11 +126,12 @@ pub fn resolve(
     declared: &[Variable],
     given: Map<String, Value>,
     scope: &Scope,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, ExprError> {
+    let fail = |name: &str, e: String| ExprError::Failed(format!("variable `{name}`: {e}"));
     let mut vars = given;
     for v in declared {
         if let Some(value) = vars.get(&v.name).filter(|x| !is_empty(x)).cloned() {
-            let value = coerce(v.ty, value).map_err(|e| format!("variable `{}`: {e}", v.name))?;
+            let value = coerce(v.ty, value).map_err(|e| fail(&v.name, e))?;
             vars.insert(v.name.clone(), value);
             continue;
         }
@@ -138,7 +139,7 @@ pub fn resolve(
         for source in &v.sources {
             let value = source
                 .render(scope)
-                .map_err(|e| format!("variable `{}`: {e}", v.name))?;
+                .map_err(|e| e.within(format!("variable `{}`", v.name)))?;
             if !is_empty(&value) {
                 found = value;
                 break;
@@ -149,12 +150,12 @@ pub fn resolve(
         {
             found = d.clone();
         }
-        let value = coerce(v.ty, found).map_err(|e| format!("variable `{}`: {e}", v.name))?;
+        let value = coerce(v.ty, found).map_err(|e| fail(&v.name, e))?;
         if v.required && is_empty(&value) {
-            return Err(format!(
+            return Err(ExprError::Failed(format!(
                 "variable `{}` is required but none of its sources gave a value",
                 v.name
-            ));
+            )));
         }
         vars.insert(v.name.clone(), value);
     }
@@ -165,6 +166,15 @@ pub fn resolve(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_long_value_is_shown_cut_at_a_character() {
+        // 31 x "é" is 62 bytes (64 with its quotes): byte 60 falls inside a character.
+        let e = coerce(VarType::Number, json!("é".repeat(31))).unwrap_err();
+        assert!(e.contains(&"é".repeat(31)), "{e}");
+        let e = coerce(VarType::Number, json!("é".repeat(100))).unwrap_err();
+        assert!(e.contains(&format!("\"{}...", "é".repeat(59))), "{e}");
+    }
 
     #[test]
     fn coercion_per_type() {

@@ -347,9 +347,20 @@ fn parse_output(text: &str, limit: u64) -> Result<Value, StepFailure> {
     if size > limit {
         return Err(StepFailure::OutputTooLarge { size, limit });
     }
-    serde_json::from_str(text).map_err(|e| StepFailure::OutputNotJson {
+    let value: Value = serde_json::from_str(text).map_err(|e| StepFailure::OutputNotJson {
         reason: e.to_string(),
-    })
+    })?;
+    // Outputs are kept in the execution's state, which must read back.
+    let depth = crate::limits::json_depth(&value);
+    if depth > crate::limits::MAX_JSON_DEPTH {
+        return Err(StepFailure::OutputNotJson {
+            reason: format!(
+                "it nests {depth} levels deep; an output nests at most {} (limit: json depth)",
+                crate::limits::MAX_JSON_DEPTH
+            ),
+        });
+    }
+    Ok(value)
 }
 
 fn classify_trap(

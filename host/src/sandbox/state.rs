@@ -24,6 +24,8 @@ pub(crate) struct StepState {
     pub(crate) context: StepContext,
     pub(crate) variables: Arc<Map<String, Value>>,
     pub(crate) variable_writes: BTreeMap<String, Value>,
+    /// The JSON size of each variable write, whose sum is capped.
+    pub(crate) variable_write_bytes: BTreeMap<String, usize>,
     pub(crate) log: LogBuffer,
     pub(crate) stdout: CapturedOutput,
     pub(crate) stderr: CapturedOutput,
@@ -58,6 +60,7 @@ impl StepState {
             context,
             variables,
             variable_writes: BTreeMap::new(),
+            variable_write_bytes: BTreeMap::new(),
             log: LogBuffer::new(LOG_BYTES),
             stdout,
             stderr,

@@ -598,8 +598,19 @@ async fn email_without_a_server_says_how_to_configure_one() {
     assert!(v["error"].to_string().contains("--smtp-url"), "{v}");
     let e = flowbox::engine::Mailer::new("ftp://x", "a@b.c").unwrap_err();
     assert!(e.to_string().contains("smtp://HOST:PORT"), "{e}");
-    let e = flowbox::engine::Mailer::new("smtp://user:secret@x:25", "nobody").unwrap_err();
+    let e =
+        flowbox::engine::Mailer::new("smtp://user:secret@x:25?tls=required", "nobody").unwrap_err();
     assert!(e.to_string().contains("--smtp-from `nobody`"), "{e}");
+    // Credentials without TLS are refused, unless the URL says they may go in the clear.
+    let e = flowbox::engine::Mailer::new("smtp://user:secret@x:25", "a@b.c").unwrap_err();
+    assert!(e.to_string().contains("no TLS"), "{e}");
+    assert!(!e.to_string().contains("secret"), "{e}");
+    let e = flowbox::engine::Mailer::new("smtp://user:secret@x:25?tls=opportunistic", "a@b.c")
+        .unwrap_err();
+    assert!(e.to_string().contains("no TLS"), "{e}");
+    flowbox::engine::Mailer::new("smtp://user:secret@x:25?allow_plain_auth=true", "a@b.c")
+        .expect("plain credentials, said plainly");
+    flowbox::engine::Mailer::new("smtps://user:secret@x", "a@b.c").expect("implicit TLS");
     let e = flowbox::engine::Mailer::new("smtp://user:secret@x:25?tls=maybe", "a@b.c").unwrap_err();
     assert!(
         !e.to_string().contains("secret"),

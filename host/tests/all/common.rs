@@ -217,7 +217,18 @@ impl TestServer {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let app = flowbox::api::app(engine.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        // Short client timeouts, so that the tests of slow clients are quick.
+        let limits = flowbox::api::serve::ServeLimits {
+            header_timeout: Duration::from_secs(3),
+            body_timeout: Duration::from_secs(3),
+            ..Default::default()
+        };
+        tokio::spawn(flowbox::api::serve::serve(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        ));
         TestServer {
             url,
             engine,

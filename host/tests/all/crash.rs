@@ -65,15 +65,18 @@ steps:
 const TALLY_STEPS: [&str; 3] = ["rmw", "nap", "inc"];
 
 /// A `flowbox serve` process.
-struct Server {
-    child: Child,
-    url: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    /// Where its standard error goes.
+    pub(crate) log: PathBuf,
 }
 
 impl Server {
     /// Start one on `db_url`, with `data` as its data directory (its node id lives there), on
     /// `port` (0: any free port).
-    async fn start(db_url: &str, data: &Path, port: u16, extra: &[&str]) -> Server {
+    pub(crate) async fn start(db_url: &str, data: &Path, port: u16, extra: &[&str]) -> Server {
+        flowbox::install_tls_provider();
         let port = if port == 0 { free_port() } else { port };
         // Its log, beside the data (where a loop filesystem may be full: then none).
         let log_path = std::env::temp_dir().join(format!("flowbox-test-{port}.log"));
@@ -115,14 +118,18 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Server { child, url }
+        Server {
+            child,
+            url,
+            log: log_path,
+        }
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.url.rsplit(':').next().unwrap().parse().unwrap()
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         // SIGKILL: no shutdown, no flush.
         self.child.kill().expect("kill");
         self.child.wait().expect("reap");
@@ -144,7 +151,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn admin_client() -> reqwest::Client {
+pub(crate) fn admin_client() -> reqwest::Client {
     flowbox::install_tls_provider();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
@@ -157,7 +164,7 @@ fn admin_client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn call(
+pub(crate) async fn call(
     http: &reqwest::Client,
     method: &str,
     url: String,
@@ -176,7 +183,7 @@ async fn call(
     )
 }
 
-async fn upload(http: &reqwest::Client, url: &str, name: &str, grants: &[&str]) {
+pub(crate) async fn upload(http: &reqwest::Client, url: &str, name: &str, grants: &[&str]) {
     let q: Vec<(&str, &str)> = grants.iter().map(|g| ("grant", *g)).collect();
     let r = http
         .put(format!("{url}/v1/steps/{name}"))
@@ -188,7 +195,7 @@ async fn upload(http: &reqwest::Client, url: &str, name: &str, grants: &[&str]) 
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 }
 
-async fn post_text(http: &reqwest::Client, url: String, text: &str) -> (u16, Value) {
+pub(crate) async fn post_text(http: &reqwest::Client, url: String, text: &str) -> (u16, Value) {
     let r = http.post(url).body(text.to_string()).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))

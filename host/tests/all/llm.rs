@@ -369,6 +369,21 @@ async fn providers_are_retried_limited_and_never_show_their_key() {
         "{message}"
     );
     assert!(!message.contains(&wrong), "{message}");
+    // Nor one it quotes JSON-escaped (`\u0073k-...`): the redaction reads the decoded text.
+    provider(
+        &s,
+        "escaped",
+        json!({"base_url": fake.base_url(), "api_key_env": "FLOWBOX_LLM_KEY_ESCAPED", "default_model": "fake-small"}),
+    )
+    .await;
+    let (_, run) = run_one(&s, "escapedkey", &ask("hello", "escaped"), None).await;
+    let message = run["error"]["message"].as_str().unwrap();
+    let escaped = std::env::var("FLOWBOX_LLM_KEY_ESCAPED").unwrap();
+    assert!(
+        message.contains("Incorrect API key provided: ***"),
+        "{message}"
+    );
+    assert!(!message.contains(&escaped), "{message}");
     let (v, run) = run_one(&s, "ghost", &ask("hello", "ghost"), None).await;
     assert_eq!(v["status"], "failed", "{v}");
     assert!(

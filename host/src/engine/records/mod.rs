@@ -502,6 +502,7 @@ impl Engine {
         let mut items = Vec::new();
         let mut after = after;
         let mut scanned = 0;
+        let mut spent = std::time::Duration::ZERO;
         loop {
             let chunk = 500.min(SCAN_LIMIT - scanned).max(1) as i64;
             let page = self
@@ -510,13 +511,13 @@ impl Engine {
                 .records_page(object, archived, after.as_deref(), chunk)
                 .await?;
             let full = page.len() as i64 == chunk;
-            for row in page {
+            let keeps = match &filter {
+                Some(f) => filter_page(f, &page, &mut spent)?,
+                None => vec![true; page.len()],
+            };
+            for (row, keep) in page.into_iter().zip(keeps) {
                 scanned += 1;
                 after = Some(row.id.clone());
-                let keep = match &filter {
-                    Some(f) => record_matches(f, &row)?,
-                    None => true,
-                };
                 if keep {
                     items.push(row);
                     if items.len() == limit {
@@ -616,7 +617,41 @@ pub(crate) fn record_matches(filter: &Expr, row: &RecordRow) -> Result<bool, Eng
     let scope = Scope::new(Arc::new(
         json!({ "record": record_value(&row.object, &row.id, &row.fields) }),
     ));
-    filter
-        .is_true(&scope)
-        .map_err(|e| EngineError::Invalid(format!("the filter failed on record {}: {e}", row.id)))
+    filter.is_true(&scope).map_err(|e| {
+        let message = format!("the filter failed on record {}: {e}", row.id);
+        if e.is_limit() {
+            EngineError::ExpressionLimit(message)
+        } else {
+            EngineError::Invalid(message)
+        }
+    })
+}
+
+/// The longest a filter may take over one scan of records.
+pub(crate) const SCAN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Which records of a page a filter keeps. The page is evaluated off the async workers; `spent`
+/// adds up the time a scan's pages took, which may not pass [`SCAN_TIME`].
+pub(crate) fn filter_page(
+    filter: &Expr,
+    page: &[RecordRow],
+    spent: &mut std::time::Duration,
+) -> Result<Vec<bool>, EngineError> {
+    crate::engine::expr::off_worker(|| {
+        let started = std::time::Instant::now();
+        let mut keeps = Vec::with_capacity(page.len());
+        for (i, row) in page.iter().enumerate() {
+            if *spent + started.elapsed() > SCAN_TIME {
+                return Err(EngineError::ExpressionLimit(format!(
+                    "the filter took more than {} s over the records (stopped at record {}, the {}th of this page)",
+                    SCAN_TIME.as_secs(),
+                    row.id,
+                    i + 1
+                )));
+            }
+            keeps.push(record_matches(filter, row)?);
+        }
+        *spent += started.elapsed();
+        Ok(keeps)
+    })
 }

@@ -68,6 +68,42 @@ pub(crate) fn chain_of(row: &ExecutionRow) -> Vec<Value> {
     }
 }
 
+/// The chain a start of `wf` (on `record`) after `chain` makes, and why the loop guard stops it,
+/// if it does: the chain would be longer than `--max-chain-depth`, or would bring the workflow
+/// back to the same record (unless it allows that). Starts by triggers and by `start_workflow`
+/// steps count alike.
+pub(crate) fn loop_guard(
+    inner: &Inner,
+    wf: &Workflow,
+    chain: &[Value],
+    record: Option<&RecordRef>,
+) -> (Vec<Value>, Option<String>) {
+    let this = link(&wf.name, record);
+    let mut new_chain = chain.to_vec();
+    new_chain.push(this.clone());
+    let depth = new_chain.len();
+    let on = match record {
+        Some(r) => format!(" on {}/{}", r.object, r.id),
+        None => String::new(),
+    };
+    let guard = if depth > inner.config.max_chain_depth {
+        Some(format!(
+            "loop guard: the chain of workflows would be {depth} long, over the limit of {} ({})",
+            inner.config.max_chain_depth,
+            describe(&new_chain)
+        ))
+    } else if !wf.settings.reenter_in_chain && chain.contains(&this) {
+        Some(format!(
+            "loop guard: workflow `{}` would run again{on} within one chain ({})",
+            wf.name,
+            describe(&new_chain)
+        ))
+    } else {
+        None
+    };
+    (new_chain, guard)
+}
+
 fn describe(chain: &[Value]) -> String {
     chain
         .iter()
@@ -273,27 +309,7 @@ async fn evaluate(
                 .push(json!({"workflow": wf.name, "trigger": trigger, "reason": reason}));
             continue;
         }
-        let this = link(&wf.name, Some(&record));
-        let mut new_chain = chain.clone();
-        new_chain.push(this.clone());
-        let depth = new_chain.len();
-        let guard = if depth > inner.config.max_chain_depth {
-            Some(format!(
-                "loop guard: the chain of workflows would be {depth} long, over the limit of {} ({})",
-                inner.config.max_chain_depth,
-                describe(&new_chain)
-            ))
-        } else if !wf.settings.reenter_in_chain && chain.contains(&this) {
-            Some(format!(
-                "loop guard: workflow `{}` would run again on {}/{} within one chain ({})",
-                wf.name,
-                e.object,
-                e.record_id,
-                describe(&new_chain)
-            ))
-        } else {
-            None
-        };
+        let (new_chain, guard) = loop_guard(inner, wf, &chain, Some(&record));
         let mut row = queued(
             wf,
             w.version,

@@ -8,11 +8,41 @@
 
 use serde_json::{Map, Value};
 
+use crate::limits::{MAX_CSV_ROWS, MAX_JSON_DEPTH, MAX_JSON_VALUES, check_json_text};
+
 /// Nesting deeper than this is refused (a guard against pathological documents).
-const MAX_XML_DEPTH: usize = 64;
+const MAX_XML_DEPTH: usize = MAX_JSON_DEPTH;
+
+/// Why a body was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// It does not parse as its content type says.
+    #[error("{0}")]
+    Malformed(String),
+    /// It parses into more than the host takes (values, rows, depth): it would take far more
+    /// memory parsed than sent.
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+impl From<String> for PayloadError {
+    fn from(m: String) -> Self {
+        PayloadError::Malformed(m)
+    }
+}
+
+impl From<&str> for PayloadError {
+    fn from(m: &str) -> Self {
+        PayloadError::Malformed(m.to_string())
+    }
+}
+
+fn too_many(what: &str, max: usize) -> PayloadError {
+    PayloadError::TooLarge(format!("the body holds more than {max} {what}"))
+}
 
 /// Parse a body by its content type. An empty body is `null`.
-pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, String> {
+pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, PayloadError> {
     if body.is_empty() {
         return Ok(Value::Null);
     }
@@ -23,7 +53,10 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Stri
     let text = || std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_string());
     match mime.as_str() {
         m if m == "application/json" || m.ends_with("+json") => {
-            serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))
+            check_json_text(body, MAX_JSON_VALUES, MAX_JSON_DEPTH)
+                .map_err(|e| PayloadError::TooLarge(format!("the JSON body is refused: {e}")))?;
+            Ok(serde_json::from_slice(body)
+                .map_err(|e| format!("the body is not valid JSON: {e}"))?)
         }
         "application/x-www-form-urlencoded" => parse_query(text()?),
         m if m == "application/xml" || m == "text/xml" || m.ends_with("+xml") => xml(text()?),
@@ -33,7 +66,10 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Stri
 }
 
 /// A query string (or a form) as an object; a key given more than once is an array.
-pub fn parse_query(q: &str) -> Result<Value, String> {
+pub fn parse_query(q: &str) -> Result<Value, PayloadError> {
+    if q.matches('&').count() >= MAX_JSON_VALUES {
+        return Err(too_many("fields", MAX_JSON_VALUES));
+    }
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(q).map_err(|e| format!("the form is malformed: {e}"))?;
     let mut out = Map::new();
@@ -57,7 +93,7 @@ fn add_child(map: &mut Map<String, Value>, key: String, value: Value) {
 }
 
 /// CSV with a header row: an array of objects keyed by the header.
-fn csv(text: &str) -> Result<Value, String> {
+fn csv(text: &str) -> Result<Value, PayloadError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
@@ -66,7 +102,14 @@ fn csv(text: &str) -> Result<Value, String> {
         .map_err(|e| format!("the CSV is malformed: {e}"))?
         .clone();
     let mut rows = Vec::new();
+    let max_rows = MAX_CSV_ROWS.min(MAX_JSON_VALUES / headers.len().max(1));
     for row in reader.records() {
+        if rows.len() >= max_rows {
+            return Err(too_many(
+                &format!("CSV rows (of {} columns)", headers.len()),
+                max_rows,
+            ));
+        }
         let row = row.map_err(|e| format!("the CSV is malformed: {e}"))?;
         let obj: Map<String, Value> = headers
             .iter()
@@ -116,10 +159,11 @@ impl Element {
     }
 }
 
-fn xml(text: &str) -> Result<Value, String> {
+fn xml(text: &str) -> Result<Value, PayloadError> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
+    let mut values = 0usize;
     let mut root: Option<(String, Value)> = None;
     let malformed =
         |e: &dyn std::fmt::Display, at: u64| format!("the XML is malformed at byte {at}: {e}");
@@ -127,12 +171,18 @@ fn xml(text: &str) -> Result<Value, String> {
         let event = reader
             .read_event()
             .map_err(|e| malformed(&e, reader.error_position()))?;
+        if matches!(event, Event::Start(_) | Event::Empty(_)) {
+            values += 1;
+            if values > MAX_JSON_VALUES {
+                return Err(too_many("XML elements", MAX_JSON_VALUES));
+            }
+        }
         match event {
             Event::Start(start) => {
                 if stack.len() >= MAX_XML_DEPTH {
-                    return Err(format!(
+                    return Err(PayloadError::TooLarge(format!(
                         "the XML nests deeper than {MAX_XML_DEPTH} elements"
-                    ));
+                    )));
                 }
                 stack.push(Element::new(&start)?);
             }
@@ -176,7 +226,8 @@ fn xml(text: &str) -> Result<Value, String> {
                         None => {
                             return Err(format!(
                                 "the XML uses the entity `&{name};`, which is not one of the predefined ones"
-                            ));
+                            )
+                            .into());
                         }
                     }
                 }
@@ -251,10 +302,49 @@ mod tests {
             assert!(parse_body(Some(ct), body).is_err(), "{ct}: {body:?}");
         }
         let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert!(matches!(
+            parse_body(Some("text/xml"), deep.as_bytes()),
+            Err(PayloadError::TooLarge(m)) if m.contains("deeper")
+        ));
+    }
+
+    #[test]
+    fn bodies_that_parse_into_too_much_are_refused() {
+        // A million one-column CSV rows: 2 MB sent, far more parsed.
+        let csv = format!("a\n{}", "1\n".repeat(1_000_000));
+        let e = parse_body(Some("text/csv"), csv.as_bytes()).unwrap_err();
         assert!(
-            parse_body(Some("text/xml"), deep.as_bytes())
-                .unwrap_err()
-                .contains("deeper")
+            matches!(&e, PayloadError::TooLarge(m) if m.contains("10000 CSV rows")),
+            "{e}"
         );
+        // As many cells in fewer, wider rows.
+        let wide = format!(
+            "{}\n",
+            (0..50)
+                .map(|i| format!("c{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let row = format!("{}\n", vec!["x"; 50].join(","));
+        let csv = wide + &row.repeat(3000);
+        assert!(matches!(
+            parse_body(Some("text/csv"), csv.as_bytes()),
+            Err(PayloadError::TooLarge(_))
+        ));
+        let json = format!("[{}]", vec!["{}"; 200_000].join(","));
+        assert!(matches!(
+            parse_body(Some("application/json"), json.as_bytes()),
+            Err(PayloadError::TooLarge(_))
+        ));
+        let xml = format!("<a>{}</a>", "<b/>".repeat(200_000));
+        assert!(matches!(
+            parse_body(Some("text/xml"), xml.as_bytes()),
+            Err(PayloadError::TooLarge(_))
+        ));
+        let form = "a=1&".repeat(200_000);
+        assert!(matches!(
+            parse_body(Some("application/x-www-form-urlencoded"), form.as_bytes()),
+            Err(PayloadError::TooLarge(_))
+        ));
     }
 }

@@ -147,25 +147,33 @@ async fn cron_run(inner: &Arc<Inner>, row: ScheduleRow, now: i64) -> Result<bool
         .unwrap_or(i64::MAX);
     let records: Vec<Option<RecordRef>> = match &wf.scope {
         Scope::Global => vec![None],
-        Scope::Record(object) => inner
-            .store
-            .live_records(object)
-            .await?
-            .into_iter()
-            .filter(|r| match &schedule.filter {
-                Some(f) => record_matches(f, r).unwrap_or_else(|e| {
-                    tracing::warn!(workflow = %wf.name, trigger = %row.trigger_id, error = %e, "schedule filter failed on a record");
-                    false
+        Scope::Record(object) => {
+            let live = inner.store.live_records(object).await?;
+            // Every record's filter, off the async workers.
+            let keeps: Vec<bool> = match &schedule.filter {
+                Some(f) => crate::engine::expr::off_worker(|| {
+                    live.iter()
+                        .map(|r| {
+                            record_matches(f, r).unwrap_or_else(|e| {
+                                tracing::warn!(workflow = %wf.name, trigger = %row.trigger_id, error = %e, "schedule filter failed on a record");
+                                false
+                            })
+                        })
+                        .collect()
                 }),
-                None => true,
-            })
-            .map(|r| {
-                Some(RecordRef {
-                    object: object.clone(),
-                    id: r.id,
+                None => vec![true; live.len()],
+            };
+            live.into_iter()
+                .zip(keeps)
+                .filter(|(_, keep)| *keep)
+                .map(|(r, _)| {
+                    Some(RecordRef {
+                        object: object.clone(),
+                        id: r.id,
+                    })
                 })
-            })
-            .collect(),
+                .collect()
+        }
     };
     let killed = inner.workflows.killed(&wf.name).await?;
     let mut tx = inner.store.begin_evaluation().await?;

@@ -239,12 +239,11 @@ impl Engine {
             )));
         }
         let body = if call.method == "POST" {
-            payload::parse_body(call.content_type.as_deref(), &call.body)
-                .map_err(EngineError::Malformed)?
+            payload::parse_body(call.content_type.as_deref(), &call.body).map_err(payload_error)?
         } else {
             Value::Null
         };
-        let query = payload::parse_query(&call.query).map_err(EngineError::Malformed)?;
+        let query = payload::parse_query(&call.query).map_err(payload_error)?;
         let doc = json!({"method": call.method, "query": query, "body": body});
         let variables: Map<String, Value> = spec
             .variables
@@ -315,5 +314,12 @@ impl Engine {
                 })
             }
         }
+    }
+}
+
+fn payload_error(e: payload::PayloadError) -> EngineError {
+    match e {
+        payload::PayloadError::Malformed(m) => EngineError::Malformed(m),
+        payload::PayloadError::TooLarge(m) => EngineError::TooLarge(m),
     }
 }

@@ -44,7 +44,12 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// A step's log, bounded: past `max_bytes` lines are dropped and the drop is noted once.
+/// What a line costs against the log's bytes beside its text: an empty line still takes room
+/// in the stored history (its level, its source, the JSON around them).
+const LINE_COST: usize = 48;
+
+/// A step's log, bounded: past `max_bytes` (each line costing its text plus [`LINE_COST`])
+/// lines are dropped and the drop is noted once.
 #[derive(Debug)]
 pub(crate) struct LogBuffer {
     lines: Vec<LogLine>,
@@ -64,11 +69,12 @@ impl LogBuffer {
     }
 
     pub(crate) fn push(&mut self, level: LogLevel, source: LogSource, message: String) {
-        if self.bytes + message.len() > self.max_bytes {
+        let cost = message.len() + LINE_COST;
+        if self.bytes + cost > self.max_bytes {
             self.dropped += 1;
             return;
         }
-        self.bytes += message.len();
+        self.bytes += cost;
         self.lines.push(LogLine {
             level,
             source,
@@ -82,7 +88,7 @@ impl LogBuffer {
                 level: LogLevel::Warn,
                 source: LogSource::Host,
                 message: format!(
-                    "{} log lines dropped: the step's log is limited to {} bytes",
+                    "{} log lines dropped: the step's log is limited to {} bytes ({LINE_COST} a line beside its text)",
                     self.dropped, self.max_bytes
                 ),
             });

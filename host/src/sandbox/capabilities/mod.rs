@@ -258,7 +258,8 @@ mod tests {
 
     #[test]
     fn a_full_log_notes_what_it_dropped() {
-        let mut log = LogBuffer::new(10);
+        // Two lines' cost (48 bytes each beside their text) and ten bytes of text.
+        let mut log = LogBuffer::new(2 * 48 + 10);
         log.push(LogLevel::Info, LogSource::Log, "12345".into());
         log.push(LogLevel::Info, LogSource::Log, "678901".into());
         log.push(LogLevel::Info, LogSource::Log, "12345".into());
@@ -270,6 +271,23 @@ mod tests {
             lines[2].message.starts_with("1 log lines dropped"),
             "{}",
             lines[2].message
+        );
+    }
+
+    #[test]
+    fn empty_lines_cost_room_too() {
+        let mut log = LogBuffer::new(256 << 10);
+        for _ in 0..500_000 {
+            log.push(LogLevel::Info, LogSource::Log, String::new());
+        }
+        let lines = log.finish();
+        assert_eq!(lines.len(), (256 << 10) / 48 + 1);
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .message
+                .starts_with("494539 log lines dropped")
         );
     }
 }

@@ -5,8 +5,10 @@ use super::super::bindings::flowbox::step::types::HostError as WitHostError;
 use super::super::bindings::flowbox::step::variables::Host;
 use super::super::state::StepState;
 
-/// The most bytes one variable's value may take as JSON text.
-const MAX_VALUE_BYTES: usize = 1 << 20;
+use crate::limits::{MAX_JSON_DEPTH, MAX_VALUE_BYTES, json_depth};
+
+/// The most bytes of variable values one step may write in all, as JSON text.
+pub(crate) const MAX_STEP_VARIABLE_BYTES: usize = 4 << 20;
 
 impl Host for StepState {
     fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
@@ -27,8 +29,24 @@ impl Host for StepState {
                 value.len()
             ))));
         }
-        match serde_json::from_str(&value) {
+        let written: usize = self
+            .variable_write_bytes
+            .iter()
+            .filter(|(n, _)| **n != name)
+            .map(|(_, size)| size)
+            .sum();
+        if written + value.len() > MAX_STEP_VARIABLE_BYTES {
+            return Ok(Err(WitHostError::Invalid(format!(
+                "`{name}` would bring this step's variable writes to {} bytes; a step writes at most {MAX_STEP_VARIABLE_BYTES}",
+                written + value.len()
+            ))));
+        }
+        match serde_json::from_str::<serde_json::Value>(&value) {
+            Ok(v) if json_depth(&v) > MAX_JSON_DEPTH => Ok(Err(WitHostError::Invalid(format!(
+                "the value of `{name}` nests deeper than {MAX_JSON_DEPTH} levels"
+            )))),
             Ok(v) => {
+                self.variable_write_bytes.insert(name.clone(), value.len());
                 self.variable_writes.insert(name, v);
                 Ok(Ok(()))
             }
