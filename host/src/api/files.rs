@@ -16,7 +16,7 @@ use super::auth::{Caller, Role};
 use super::schemas::{ErrorBody, StoredFile};
 use super::views::time;
 use super::{ApiError, AppState, query};
-use crate::engine::MAX_FILE_BYTES;
+use crate::services::files::MAX_FILE_BYTES;
 use crate::store::FileRow;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {

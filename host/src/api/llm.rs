@@ -14,7 +14,7 @@ use super::auth::{Caller, Role};
 use super::schemas::{ErrorBody, Provider, ProviderDeleted, Providers};
 use super::views::time;
 use super::{ApiError, AppState, json_body};
-use crate::engine::{ProviderSettings, ProviderView};
+use crate::services::llm::{ProviderSettings, ProviderView};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -17,7 +17,7 @@ use super::schemas::{
 };
 use super::views::{parse_time, time};
 use super::{ApiError, AppState, json_body, query};
-use crate::engine::records::{ImportItem, ImportMode, NewActivity};
+use crate::records::{ImportItem, ImportMode, NewActivity};
 use crate::store::{ActivityRow, Archived, EventRow, RecordRow, Written};
 
 /// The most records one import takes.

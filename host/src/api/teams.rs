@@ -15,7 +15,7 @@ use super::auth::{Caller, Role};
 use super::schemas::{ErrorBody, Notifications, Team, TeamDeleted, Teams};
 use super::views::time;
 use super::{ApiError, AppState, json_body, query};
-use crate::engine::TeamView;
+use crate::services::teams::TeamView;
 use crate::store::NotificationRow;
 
 /// The most notifications one page holds.

@@ -7,14 +7,12 @@ use crate::store::{ExecutionRow, StepRunRow};
 
 /// A Unix-ms time as RFC 3339 (UTC).
 pub(crate) fn time(ms: i64) -> Value {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
-        .unwrap_or(Value::Null)
+    crate::time::rfc3339(ms).map_or(Value::Null, Value::String)
 }
 
 /// An RFC 3339 time (or a date) as Unix ms.
 pub(crate) fn parse_time(text: &str) -> Option<i64> {
-    crate::engine::variables::parse_datetime(text).map(|t| t.timestamp_millis())
+    crate::time::parse_datetime(text).map(|t| t.timestamp_millis())
 }
 
 fn opt_time(ms: Option<i64>) -> Value {

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::auth::{Caller, Role};
 use super::schemas::{ErrorBody, Webhook, WebhookStarted, Webhooks};
 use super::{ApiError, AppState};
-use crate::engine::triggers::webhook::WebhookCall;
+use crate::engine::webhooks::WebhookCall;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -40,7 +40,7 @@ pub(super) struct ServeArgs {
     max_chain_depth: usize,
     /// The budget of one expression or template (minijinja fuel: about one operation, or 64
     /// bytes of data made, per unit). Past it, the expression fails with `expression_limit`.
-    #[arg(long, default_value_t = flowbox::engine::expr::DEFAULT_FUEL)]
+    #[arg(long, default_value_t = flowbox::expr::DEFAULT_FUEL)]
     expression_fuel: u64,
     /// Connections open at once; more wait in the listen backlog.
     #[arg(long, default_value_t = 512)]
@@ -67,7 +67,7 @@ pub(super) struct ServeArgs {
 
 pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Failure> {
     let internal = |m: String| Failure::new(EXIT_INTERNAL, format!("error: {m}"));
-    flowbox::engine::expr::set_fuel(args.expression_fuel);
+    flowbox::expr::set_fuel(args.expression_fuel);
     let node_id = match args.node_id.clone() {
         Some(id) => id,
         None => node_id_in(&args.data_dir).map_err(|e| {
@@ -114,7 +114,7 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
     }
     let mailer = match &args.smtp_url {
         Some(url) => Some(Arc::new(
-            flowbox::engine::Mailer::new(url, &args.smtp_from)
+            flowbox::services::email::Mailer::new(url, &args.smtp_from)
                 .map_err(|e| Failure::new(EXIT_USAGE, format!("error: {e}")))?,
         )),
         None => None,

@@ -4,8 +4,8 @@ use chrono::{Datelike, TimeZone, Utc};
 use serde_json::Value;
 
 use super::definition::Delay;
-use super::expr::{ExprError, Scope};
-use super::variables::parse_datetime;
+use crate::expr::{ExprError, Scope};
+use crate::time::parse_datetime;
 
 /// The wake-up time (Unix ms) of a delay that starts at `now`, or why it cannot be computed.
 /// A time already past means no wait.

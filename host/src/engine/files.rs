@@ -1,21 +1,11 @@
-//! Files: uploaded through the API, named by the SHA-256 of their bytes, referenced by records'
-//! `file` fields, and read by steps granted `files`.
+//! Files through the API: upload, metadata, content (the `files` capability's backend is
+//! [`crate::services::files`]).
 
 use sha2::{Digest, Sha256};
 
 use super::{Engine, EngineError};
-use crate::sandbox::{FileInfo, FilesBackend, HostError, StepContext};
-use crate::store::{FileRow, Store};
-
-/// The largest file flowbox keeps.
-pub const MAX_FILE_BYTES: usize = 25 << 20;
-
-fn valid_id(id: &str) -> bool {
-    id.len() == 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
+use crate::services::files::{MAX_FILE_BYTES, valid_id};
+use crate::store::FileRow;
 
 impl Engine {
     /// Keep a file; the same bytes again give the same file (with its first name and type).
@@ -73,52 +63,5 @@ impl Engine {
             return Err(not_found());
         }
         self.inner.store.file_bytes(id).await?.ok_or_else(not_found)
-    }
-}
-
-/// One step run's view of the files.
-pub(crate) struct StepFiles {
-    store: Store,
-}
-
-impl StepFiles {
-    pub(crate) fn new(store: Store) -> Self {
-        StepFiles { store }
-    }
-}
-
-fn missing(id: &str) -> HostError {
-    HostError::NotFound(format!("file `{id}`"))
-}
-
-#[async_trait::async_trait]
-impl FilesBackend for StepFiles {
-    async fn info(&self, _ctx: &StepContext, id: &str) -> Result<FileInfo, HostError> {
-        if !valid_id(id) {
-            return Err(missing(id));
-        }
-        let f = self
-            .store
-            .file(id)
-            .await
-            .map_err(|e| HostError::Failed(e.to_string()))?
-            .ok_or_else(|| missing(id))?;
-        Ok(FileInfo {
-            id: f.id,
-            name: f.name,
-            content_type: f.content_type,
-            size: f.size as u64,
-        })
-    }
-
-    async fn read(&self, _ctx: &StepContext, id: &str) -> Result<Vec<u8>, HostError> {
-        if !valid_id(id) {
-            return Err(missing(id));
-        }
-        self.store
-            .file_bytes(id)
-            .await
-            .map_err(|e| HostError::Failed(e.to_string()))?
-            .ok_or_else(|| missing(id))
     }
 }

@@ -17,15 +17,6 @@ pub(crate) fn spawn(inner: Arc<Inner>) {
     tokio::spawn(async move { keep_leases(keeper).await });
 }
 
-/// A wait was committed: make sure the scheduler wakes for it.
-pub(crate) fn timer_added(inner: &Inner, at: i64) {
-    let mut next = inner.next_timer.lock().unwrap_or_else(|e| e.into_inner());
-    if next.is_none_or(|n| at < n) {
-        *next = Some(at);
-        inner.wake_scheduler.notify_one();
-    }
-}
-
 async fn run(inner: Arc<Inner>) {
     loop {
         let claimed = match pass(&inner).await {
@@ -68,7 +59,7 @@ async fn run(inner: Arc<Inner>) {
 
 /// Claim and start whatever is due now. Returns how many executions were claimed.
 pub(crate) async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
-    if let Err(e) = super::triggers::schedules::pass(inner).await {
+    if let Err(e) = super::schedules::pass(inner).await {
         tracing::warn!(error = %e, "timed triggers failed; retrying");
     }
     let now = millis(inner.config.clock.now());

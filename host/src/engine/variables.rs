@@ -1,10 +1,37 @@
 //! Typed variables: coercion of a JSON value to a variable's type, and resolution of declared
 //! variables through their sources at the start of an execution.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::definition::{VarType, Variable};
-use super::expr::{ExprError, Scope};
+use crate::expr::{ExprError, Scope, Template};
+use crate::time::{parse_date, parse_datetime};
+
+/// The type of a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VarType {
+    String,
+    Number,
+    Boolean,
+    Date,
+    Datetime,
+    Uuid,
+    Record,
+    TeamMember,
+    Json,
+}
+
+/// A declared variable: its type, whether it must have a value, and where the value comes
+/// from (the first source that gives a non-empty value, else the default).
+#[derive(Debug)]
+pub struct Variable {
+    pub name: String,
+    pub ty: VarType,
+    pub required: bool,
+    pub sources: Vec<Template>,
+    pub default: Option<Value>,
+}
 
 /// Whether a value counts as empty (no value): null or an empty string.
 pub fn is_empty(v: &Value) -> bool {
@@ -98,26 +125,6 @@ fn type_name(ty: VarType) -> &'static str {
         VarType::TeamMember => "team member (a string)",
         _ => "string",
     }
-}
-
-/// A date from `YYYY-MM-DD` or from the date part of an RFC 3339 time.
-pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .ok()
-        .or_else(|| parse_datetime(s).map(|t| t.date_naive()))
-}
-
-/// A UTC time from RFC 3339 (or a date, taken as midnight UTC).
-pub fn parse_datetime(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    let s = s.trim();
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
-        })
 }
 
 /// Resolve declared variables: each takes the first non-empty value of its sources, else its

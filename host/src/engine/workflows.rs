@@ -158,8 +158,8 @@ impl Workflows {
                     if wf.triggers.iter().any(|t| {
                         matches!(
                             t.kind,
-                            super::triggers::spec::TriggerKind::Event(_)
-                                | super::triggers::spec::TriggerKind::Date(_)
+                            crate::records::triggers::TriggerKind::Event(_)
+                                | crate::records::triggers::TriggerKind::Date(_)
                         )
                     }) {
                         index.entry(watched.clone()).or_default().push(Watcher {

@@ -10,7 +10,6 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::StepContext;
-use super::capabilities::clock::WasiWallClock;
 use super::capabilities::{Backends, LogBuffer};
 use super::output::CapturedOutput;
 use crate::clock::Clock;
@@ -131,5 +130,22 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         // Tables hold function references; a million entries is far past any real step.
         Ok(desired <= 1_000_000)
+    }
+}
+
+/// WASI's wall clock, read from the host's [`Clock`], so `SystemTime::now()` in a step agrees
+/// with the `clock` import (and with a test's manual clock).
+pub(crate) struct WasiWallClock(pub(crate) Arc<dyn Clock>);
+
+impl wasmtime_wasi::HostWallClock for WasiWallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        self.0
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
     }
 }

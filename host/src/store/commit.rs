@@ -13,8 +13,6 @@
 //! The SQL runs in [`super::sqlite_writer`] (a thread with a rusqlite connection) or
 //! [`super::pg_writer`] (a task with pool connections); the statements are shared.
 
-use std::sync::Arc;
-
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -215,21 +213,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// The writer for SQLite: a thread with a connection of its own (SQLite has one writer at a
-    /// time), see [`super::sqlite_writer`].
-    pub(crate) fn start_sqlite(
-        path: &std::path::Path,
-        health: Arc<Health>,
-    ) -> Result<Writer, StoreError> {
-        let (queue, rx) = mpsc::unbounded_channel();
-        super::sqlite_writer::spawn(path, rx, health)?;
-        Ok(Writer { queue })
-    }
-
-    /// The writer for PostgreSQL: connections from the pool.
-    pub(crate) fn start_postgres(pool: sqlx::PgPool, health: Arc<Health>) -> Writer {
-        let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(super::pg_writer::run(pool, rx, health));
+    /// A handle to the writer that takes its jobs from the other end of `queue` (see
+    /// [`super::sqlite_writer`] and [`super::pg_writer`]).
+    pub(crate) fn new(queue: mpsc::UnboundedSender<Item>) -> Writer {
         Writer { queue }
     }
 

@@ -135,7 +135,9 @@ impl Store {
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         let health = std::sync::Arc::new(Health::default());
-        let writer = Writer::start_sqlite(path, health.clone())?;
+        let (queue, jobs) = tokio::sync::mpsc::unbounded_channel();
+        sqlite_writer::spawn(path, jobs, health.clone())?;
+        let writer = Writer::new(queue);
         Ok(Store {
             db: Db::Sqlite(pool),
             writer,
@@ -155,7 +157,9 @@ impl Store {
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         let health = std::sync::Arc::new(Health::default());
-        let writer = Writer::start_postgres(pool.clone(), health.clone());
+        let (queue, jobs) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(pg_writer::run(pool.clone(), jobs, health.clone()));
+        let writer = Writer::new(queue);
         Ok(Store {
             db: Db::Postgres(pool),
             writer,

@@ -517,7 +517,8 @@ impl SmtpServer {
 async fn email_reaches_a_real_smtp_server() {
     let smtp = SmtpServer::start().await;
     let url = format!("smtp://127.0.0.1:{}", smtp.port);
-    let mailer = flowbox::engine::Mailer::new(&url, "Flowbox <flowbox@example.com>").unwrap();
+    let mailer =
+        flowbox::services::email::Mailer::new(&url, "Flowbox <flowbox@example.com>").unwrap();
     let s = TestServer::start_with(Db::Sqlite, |c| c.mailer = Some(Arc::new(mailer))).await;
     let (status, v) = s.upload("send_email", "send_email", &["email"]).await;
     assert_eq!(status, 201, "{v}");
@@ -596,28 +597,31 @@ async fn email_without_a_server_says_how_to_configure_one() {
     let v = s.run("m", json!({})).await;
     assert_eq!(v["status"], "failed", "{v}");
     assert!(v["error"].to_string().contains("--smtp-url"), "{v}");
-    let e = flowbox::engine::Mailer::new("ftp://x", "a@b.c").unwrap_err();
+    let e = flowbox::services::email::Mailer::new("ftp://x", "a@b.c").unwrap_err();
     assert!(e.to_string().contains("smtp://HOST:PORT"), "{e}");
-    let e =
-        flowbox::engine::Mailer::new("smtp://user:secret@x:25?tls=required", "nobody").unwrap_err();
+    let e = flowbox::services::email::Mailer::new("smtp://user:secret@x:25?tls=required", "nobody")
+        .unwrap_err();
     assert!(e.to_string().contains("--smtp-from `nobody`"), "{e}");
     // Credentials without TLS are refused, unless the URL says they may go in the clear.
-    let e = flowbox::engine::Mailer::new("smtp://user:secret@x:25", "a@b.c").unwrap_err();
+    let e = flowbox::services::email::Mailer::new("smtp://user:secret@x:25", "a@b.c").unwrap_err();
     assert!(e.to_string().contains("no TLS"), "{e}");
     assert!(!e.to_string().contains("secret"), "{e}");
-    let e = flowbox::engine::Mailer::new("smtp://user:secret@x:25?tls=opportunistic", "a@b.c")
-        .unwrap_err();
+    let e =
+        flowbox::services::email::Mailer::new("smtp://user:secret@x:25?tls=opportunistic", "a@b.c")
+            .unwrap_err();
     assert!(e.to_string().contains("no TLS"), "{e}");
-    flowbox::engine::Mailer::new("smtp://user:secret@x:25?allow_plain_auth=true", "a@b.c")
+    flowbox::services::email::Mailer::new("smtp://user:secret@x:25?allow_plain_auth=true", "a@b.c")
         .expect("plain credentials, said plainly");
-    flowbox::engine::Mailer::new("smtps://user:secret@x", "a@b.c").expect("implicit TLS");
-    let e = flowbox::engine::Mailer::new("smtp://user:secret@x:25?tls=maybe", "a@b.c").unwrap_err();
+    flowbox::services::email::Mailer::new("smtps://user:secret@x", "a@b.c").expect("implicit TLS");
+    let e = flowbox::services::email::Mailer::new("smtp://user:secret@x:25?tls=maybe", "a@b.c")
+        .unwrap_err();
     assert!(
         !e.to_string().contains("secret"),
         "the password is not shown: {e}"
     );
     // A password that breaks the URL's syntax is not shown either.
-    let e = flowbox::engine::Mailer::new("smtps://user:pa/ss#word@x", "a@b.c").unwrap_err();
+    let e =
+        flowbox::services::email::Mailer::new("smtps://user:pa/ss#word@x", "a@b.c").unwrap_err();
     assert!(
         !e.to_string().contains("pa/ss") && !e.to_string().contains("word"),
         "the password is not shown: {e}"

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::spec::{DateTrigger, TriggerKind};
-use super::{link, queued};
+use super::chains::{link, queued};
 use crate::engine::definition::{Scope, Workflow};
-use crate::engine::records::record_matches;
 use crate::engine::{EngineError, Inner};
+use crate::records::record_matches;
+use crate::records::triggers::{DateTrigger, TriggerKind};
 use crate::sandbox::RecordRef;
 use crate::store::{DateRunRow, RecordAction, RecordOp, RecordSchema, ScheduleRow, millis};
 
@@ -151,7 +151,7 @@ async fn cron_run(inner: &Arc<Inner>, row: ScheduleRow, now: i64) -> Result<bool
             let live = inner.store.live_records(object).await?;
             // Every record's filter, off the async workers.
             let keeps: Vec<bool> = match &schedule.filter {
-                Some(f) => crate::engine::expr::off_worker(|| {
+                Some(f) => crate::expr::off_worker(|| {
                     live.iter()
                         .map(|r| {
                             record_matches(f, r).unwrap_or_else(|e| {

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use serde_json::{Map, Value};
 
 use super::{NewActivity, Objects, WriteMode, schema_of};
-use crate::engine::EngineError;
+use crate::engine::error::EngineError;
 use crate::sandbox::{HostError, RecordRef, RecordsBackend, StepContext};
 use crate::store::{
     RecordAction, RecordOp, RecordRead, RecordSchema, RecordVersion, SideWrite, Store,
@@ -384,7 +384,7 @@ fn new_activity(mut a: Map<String, Value>) -> Result<NewActivity, HostError> {
             HostError::Invalid("`due_at` must be Unix milliseconds or an RFC 3339 time".into())
         })?),
         Some(Value::String(t)) => Some(
-            crate::engine::variables::parse_datetime(&t)
+            crate::time::parse_datetime(&t)
                 .map(|t| t.timestamp_millis())
                 .ok_or_else(|| HostError::Invalid(format!("`due_at`: `{t}` is not a time")))?,
         ),

@@ -8,10 +8,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use super::payload;
-use super::spec::{RecordLocator, TriggerKind, WebhookAuth, WebhookSpec};
 use crate::engine::definition::{Scope, Workflow};
 use crate::engine::{Engine, EngineError, StartRequest};
+use crate::records::triggers::payload;
+use crate::records::triggers::{RecordLocator, TriggerKind, WebhookAuth, WebhookSpec};
 use crate::sandbox::RecordRef;
 use crate::store::{ExecutionRow, WebhookRow};
 

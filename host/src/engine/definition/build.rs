@@ -1,0 +1,515 @@
+//! Building the steps of a definition from what was written, each problem named where it is.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{NaiveTime, Weekday};
+use serde_json::Value;
+
+use super::raw::*;
+use super::steps::*;
+use super::{DefinitionError, Scope, Step, Target, valid_name};
+use crate::expr::{Expr, ExprError, Template};
+use crate::records::triggers::{self as spec, EventMatch};
+use crate::sandbox::Limits;
+
+/// A goal's `event`: `{<event kind>: {...}}`.
+fn goal_event(e: &mut StepErrors<'_>, value: Value) -> Option<EventMatch> {
+    let path = format!("{}.goal.event", e.path);
+    let kind = match &value {
+        Value::Object(m) if m.len() == 1 => m.keys().next().cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    if !spec::EVENT_KINDS.contains(&kind.as_str()) {
+        e.add(
+            "goal.event",
+            format!(
+                "an event is `{{<kind>: {{...}}}}`, the kind one of {}",
+                spec::EVENT_KINDS.join(", ")
+            ),
+        );
+        return None;
+    }
+    let settings = match value {
+        Value::Object(mut m) => m.remove(&kind).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    spec::event_match(
+        &kind,
+        settings,
+        &format!("{path}.{kind}"),
+        &mut spec::Errors(&mut e.errors),
+    )
+}
+
+/// Collects a step's problems.
+struct StepErrors<'a> {
+    path: &'a str,
+    errors: Vec<DefinitionError>,
+}
+
+impl StepErrors<'_> {
+    fn add(&mut self, field: &str, message: impl Into<String>) {
+        let path = if field.is_empty() {
+            self.path.to_string()
+        } else {
+            format!("{}.{field}", self.path)
+        };
+        self.errors.push(DefinitionError {
+            path,
+            message: message.into(),
+        });
+    }
+
+    fn target(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        ids: &HashMap<String, usize>,
+    ) -> Option<Target> {
+        match value {
+            None => None,
+            Some("end") => Some(Target::End),
+            Some(id) if ids.contains_key(id) => Some(Target::Step(id.to_string())),
+            Some(id) => {
+                self.add(field, format!("there is no step `{id}`"));
+                None
+            }
+        }
+    }
+
+    fn required_target(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        ids: &HashMap<String, usize>,
+    ) -> Target {
+        if value.is_none() {
+            self.add(field, "is required (a step id, or `end`)");
+        }
+        self.target(field, value, ids).unwrap_or(Target::End)
+    }
+
+    fn duration(&mut self, field: &str, text: &str) -> Duration {
+        humantime::parse_duration(text).unwrap_or_else(|e| {
+            self.add(
+                field,
+                format!("`{text}` is not a duration (e.g. 30s, 5m, 2h, 1d): {e}"),
+            );
+            Duration::ZERO
+        })
+    }
+
+    fn template(&mut self, field: &str, value: &Value) -> Option<Template> {
+        Template::compile(value)
+            .map_err(|e: ExprError| self.add(field, e.to_string()))
+            .ok()
+    }
+
+    fn expr(&mut self, field: &str, source: &str) -> Option<Expr> {
+        Expr::compile(source)
+            .map_err(|e| self.add(field, e.to_string()))
+            .ok()
+    }
+}
+
+/// The largest code a code step may hold, in bytes.
+const MAX_CODE: usize = 256 << 10;
+
+pub(super) fn build_step(
+    path: &str,
+    s: RawStep,
+    ids: &HashMap<String, usize>,
+    scope: &Scope,
+) -> Result<Step, Vec<DefinitionError>> {
+    let mut e = StepErrors {
+        path,
+        errors: Vec::new(),
+    };
+    let kinds: Vec<&str> = [
+        ("action", s.action.is_some()),
+        ("python", s.python.is_some()),
+        ("javascript", s.javascript.is_some()),
+        ("condition", s.condition.is_some()),
+        ("delay", s.delay.is_some()),
+        ("goal", s.goal.is_some()),
+        ("goto", s.goto.is_some()),
+        ("set", s.set.is_some()),
+        ("start_workflow", s.start_workflow.is_some()),
+        ("pause_workflow", s.pause_workflow.is_some()),
+        ("cancel_workflow", s.cancel_workflow.is_some()),
+        ("stop", s.stop.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, present)| present.then_some(k))
+    .collect();
+    if kinds.len() != 1 {
+        e.add(
+            "",
+            format!(
+                "a step has exactly one of action, python, javascript, condition, delay, goal, goto, set, start_workflow, pause_workflow, cancel_workflow, stop (found: {})",
+                if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+            ),
+        );
+        return Err(e.errors);
+    }
+    let kind = kinds[0];
+    let runs_a_module = matches!(kind, "action" | "python" | "javascript");
+    // Fields that belong to one kind only.
+    let stray: Vec<&str> = [
+        ("input", s.input.is_some() && !runs_a_module),
+        ("save_as", s.save_as.is_some() && !runs_a_module),
+        ("limits", s.limits.is_some() && !runs_a_module),
+        ("retry", s.retry.is_some() && !runs_a_module),
+        ("on_failure", s.on_failure.is_some() && !runs_a_module),
+        (
+            "on_failure_goto",
+            s.on_failure_goto.is_some() && !runs_a_module,
+        ),
+        (
+            "runner",
+            s.runner.is_some() && !matches!(kind, "python" | "javascript"),
+        ),
+        ("branches", s.branches.is_some() && !runs_a_module),
+        ("then", s.then.is_some() && kind != "condition"),
+        ("else", s.otherwise.is_some() && kind != "condition"),
+        (
+            "max_iterations",
+            s.max_iterations.is_some() && kind != "goto",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(f, stray)| stray.then_some(f))
+    .collect();
+    for field in stray {
+        e.add(field, format!("does not apply to a {kind} step"));
+    }
+    let next = e
+        .target("next", s.next.as_deref(), ids)
+        .unwrap_or(Target::Step(String::new()));
+
+    let step_kind = match kind {
+        "action" | "python" | "javascript" => {
+            let code = match (s.python, s.javascript) {
+                (Some(source), _) => Some((CodeLanguage::Python, source)),
+                (_, Some(source)) => Some((CodeLanguage::JavaScript, source)),
+                _ => None,
+            }
+            .map(|(language, source)| Code {
+                language,
+                source: source.into(),
+            });
+            let module = match &code {
+                Some(c) => s.runner.unwrap_or_else(|| c.language.runner().to_string()),
+                None => s.action.unwrap_or_default(),
+            };
+            let field = if code.is_some() { "runner" } else { "action" };
+            if !valid_name(&module) {
+                e.add(field, format!("`{module}` is not a step module name"));
+            }
+            if let Some(c) = &code {
+                let key = c.language.name();
+                if c.source.trim().is_empty() {
+                    e.add(key, "the code is empty");
+                }
+                if c.source.len() > MAX_CODE {
+                    e.add(
+                        key,
+                        format!("the code is {} bytes: at most {MAX_CODE}", c.source.len()),
+                    );
+                }
+            }
+            let input = s.input.as_ref().and_then(|v| e.template("input", v));
+            if let Some(name) = &s.save_as
+                && !valid_name(name)
+            {
+                e.add("save_as", format!("`{name}` is not a variable name"));
+            }
+            let timeout_given = s.limits.as_ref().is_some_and(|l| l.timeout.is_some());
+            let mut limits = code
+                .as_ref()
+                .map_or_else(Limits::default, |c| c.language.limits());
+            if let Some(l) = s.limits {
+                if let Some(f) = l.fuel {
+                    limits.fuel = f;
+                }
+                if let Some(m) = l.memory_mb {
+                    limits.memory_bytes = m << 20;
+                }
+                if let Some(t) = l.timeout {
+                    limits.timeout = e.duration("limits.timeout", &t);
+                }
+                if let Some(o) = l.output_kb {
+                    limits.output_bytes = o << 10;
+                }
+                if limits.memory_bytes == 0 || limits.timeout.is_zero() || limits.fuel == 0 {
+                    e.add(
+                        "limits",
+                        "fuel, memory_mb and timeout must be more than zero",
+                    );
+                }
+            }
+            let mut retry = Retry::default();
+            if let Some(r) = s.retry {
+                if r.attempts == 0 || r.attempts > 100 {
+                    e.add("retry.attempts", "must be between 1 and 100 (1: no retry)");
+                }
+                retry.attempts = r.attempts.clamp(1, 100);
+                if let Some(b) = r.backoff {
+                    retry.backoff = e.duration("retry.backoff", &b);
+                }
+                if let Some(m) = r.multiplier {
+                    if !(1.0..=10.0).contains(&m) {
+                        e.add("retry.multiplier", "must be between 1 and 10");
+                    }
+                    retry.multiplier = m;
+                }
+                if let Some(m) = r.max_backoff {
+                    retry.max_backoff = e.duration("retry.max_backoff", &m);
+                }
+            }
+            let on_failure_goto = e.target("on_failure_goto", s.on_failure_goto.as_deref(), ids);
+            let mut branches = BTreeMap::new();
+            for (name, target) in s.branches.iter().flatten() {
+                if !valid_name(name) {
+                    e.add("branches", format!("`{name}` is not a branch name"));
+                }
+                if let Some(t) = e.target(&format!("branches.{name}"), Some(target), ids) {
+                    branches.insert(name.clone(), t);
+                }
+            }
+            StepKind::Action {
+                module,
+                input,
+                code,
+                branches,
+                timeout_given,
+                save_as: s.save_as,
+                limits,
+                retry,
+                on_failure: s.on_failure.unwrap_or_default(),
+                on_failure_goto,
+            }
+        }
+        "condition" => {
+            let expr = e.expr("condition", s.condition.as_deref().unwrap_or_default());
+            let then = e.required_target("then", s.then.as_deref(), ids);
+            let otherwise = e.required_target("else", s.otherwise.as_deref(), ids);
+            match expr {
+                Some(expr) => StepKind::Condition {
+                    expr,
+                    then,
+                    otherwise,
+                },
+                None => return Err(e.errors),
+            }
+        }
+        "delay" => StepKind::Delay(build_delay(
+            &mut e,
+            s.delay.unwrap_or_else(empty_delay),
+            scope,
+        )),
+        "goal" => {
+            let g = s.goal.unwrap_or(RawGoal {
+                event: None,
+                condition: None,
+                within: String::new(),
+                met: None,
+                not_met: None,
+            });
+            let condition = g
+                .condition
+                .as_deref()
+                .and_then(|c| e.expr("goal.condition", c));
+            let within = e.duration("goal.within", &g.within);
+            let event = g.event.and_then(|v| goal_event(&mut e, v));
+            if scope == &Scope::Global {
+                e.add("goal", "a goal waits for an event on the record: the workflow's scope must be a record");
+            }
+            StepKind::Goal {
+                event,
+                condition,
+                within,
+                met: e
+                    .target("goal.met", g.met.as_deref(), ids)
+                    .unwrap_or(Target::Step(String::new())),
+                not_met: e
+                    .target("goal.not_met", g.not_met.as_deref(), ids)
+                    .unwrap_or(Target::End),
+            }
+        }
+        "goto" => {
+            let target = s.goto.unwrap_or_default();
+            if !ids.contains_key(&target) {
+                e.add("goto", format!("there is no step `{target}`"));
+            }
+            let max_iterations = s.max_iterations.unwrap_or(100);
+            if max_iterations == 0 {
+                e.add("max_iterations", "must be at least 1");
+            }
+            StepKind::Goto {
+                target,
+                max_iterations,
+            }
+        }
+        "set" => {
+            let mut values = Vec::new();
+            for (name, v) in s.set.unwrap_or_default() {
+                if !valid_name(&name) {
+                    e.add(&format!("set.{name}"), "is not a variable name");
+                }
+                if let Some(t) = e.template(&format!("set.{name}"), &v) {
+                    values.push((name, t));
+                }
+            }
+            StepKind::Set { values }
+        }
+        "start_workflow" => {
+            let st = s.start_workflow.unwrap_or(RawStart {
+                workflow: String::new(),
+                input: None,
+                resume_paused: false,
+            });
+            if !valid_name(&st.workflow) {
+                e.add(
+                    "start_workflow.workflow",
+                    format!("`{}` is not a workflow name", st.workflow),
+                );
+            }
+            let input = st
+                .input
+                .as_ref()
+                .and_then(|v| e.template("start_workflow.input", v));
+            StepKind::StartWorkflow {
+                workflow: st.workflow,
+                input,
+                resume_paused: st.resume_paused,
+            }
+        }
+        "pause_workflow" | "cancel_workflow" => {
+            let workflow = s.pause_workflow.or(s.cancel_workflow).unwrap_or_default();
+            if scope == &Scope::Global {
+                e.add(
+                    kind,
+                    "acts on executions on the same record: the workflow's scope must be a record",
+                );
+            }
+            if kind == "pause_workflow" {
+                StepKind::PauseWorkflow { workflow }
+            } else {
+                StepKind::CancelWorkflow { workflow }
+            }
+        }
+        _ => {
+            let st = s.stop.unwrap_or_default();
+            let output = st
+                .output
+                .as_ref()
+                .and_then(|v| e.template("stop.output", v));
+            StepKind::Stop {
+                failed: st.failed,
+                reason: st.reason,
+                output,
+            }
+        }
+    };
+    if e.errors.is_empty() {
+        Ok(Step {
+            id: s.id,
+            kind: step_kind,
+            next,
+        })
+    } else {
+        Err(e.errors)
+    }
+}
+
+fn empty_delay() -> RawDelay {
+    RawDelay {
+        duration: None,
+        until: None,
+        field: None,
+        offset: None,
+        weekday: None,
+        time: None,
+        timezone: None,
+    }
+}
+
+fn build_delay(e: &mut StepErrors<'_>, d: RawDelay, scope: &Scope) -> Delay {
+    let kinds = [
+        d.duration.is_some(),
+        d.until.is_some(),
+        d.field.is_some(),
+        d.weekday.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        e.add("delay", "give exactly one of `for` (a duration), `until` (a time), `field` (a date field of the record, with an optional `offset`), `weekday` (with `time` and `timezone`)");
+        return Delay::For(Duration::ZERO);
+    }
+    if let Some(text) = d.duration {
+        return Delay::For(e.duration("delay.for", &text));
+    }
+    if let Some(until) = d.until {
+        return Delay::Until(
+            e.template("delay.until", &until)
+                .unwrap_or(Template::Literal(Value::Null)),
+        );
+    }
+    if let Some(field) = d.field {
+        if scope == &Scope::Global {
+            e.add(
+                "delay.field",
+                "needs a record: the workflow's scope must be a record",
+            );
+        }
+        let offset_ms = match d.offset.as_deref() {
+            None => 0,
+            Some(text) => {
+                let (sign, rest) = match text.strip_prefix('-') {
+                    Some(rest) => (-1, rest),
+                    None => (1, text.strip_prefix('+').unwrap_or(text)),
+                };
+                sign * e.duration("delay.offset", rest).as_millis() as i64
+            }
+        };
+        return Delay::Field { field, offset_ms };
+    }
+    let days: Vec<Weekday> = d
+        .weekday
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|w| {
+            w.parse::<Weekday>()
+                .map_err(|_| e.add("delay.weekday", format!("`{w}` is not a weekday")))
+                .ok()
+        })
+        .collect();
+    if days.is_empty() {
+        e.add("delay.weekday", "name at least one weekday (mon, tue, ...)");
+    }
+    let time = match d.time.as_deref() {
+        Some(t) => NaiveTime::parse_from_str(t, "%H:%M")
+            .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M:%S"))
+            .unwrap_or_else(|_| {
+                e.add("delay.time", format!("`{t}` is not a time of day (HH:MM)"));
+                NaiveTime::MIN
+            }),
+        None => NaiveTime::MIN,
+    };
+    let timezone = match d.timezone.as_deref() {
+        Some(tz) => tz.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+            e.add(
+                "delay.timezone",
+                format!("`{tz}` is not a time zone (e.g. Europe/Paris)"),
+            );
+            chrono_tz::UTC
+        }),
+        None => chrono_tz::UTC,
+    };
+    Delay::Weekday {
+        days,
+        time,
+        timezone,
+    }
+}

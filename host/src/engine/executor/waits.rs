@@ -1,0 +1,141 @@
+//! Control requests (pause, cancel, a kill switch) and the end of waits (a delay, a goal, a
+//! retry backoff).
+
+use serde_json::{Value, json};
+
+use crate::engine::definition::StepKind;
+use crate::engine::state::{Waiting, control, pause_reason, status, step_status};
+use crate::store::StepRunRow;
+
+use super::{DriveError, Flow, Next, Outcome, Run};
+
+impl<'a> Run<'a> {
+    /// Pause, cancel or a kill switch: act before anything else.
+    pub(super) async fn handle_control(&mut self) -> Result<Option<Flow>, DriveError> {
+        let requested = self
+            .local
+            .take_request()
+            .or_else(|| self.row.control.clone().filter(|c| c != control::MET));
+        let killed = self
+            .inner
+            .workflows
+            .killed(&self.row.workflow)
+            .await
+            .unwrap_or(None);
+        let next = match requested.as_deref() {
+            Some(control::CANCEL) => Next::Finish {
+                status: status::CANCELLED,
+                output: None,
+                error: Some(json!({"code": "cancelled", "message": "cancelled on request"})),
+            },
+            Some(control::PAUSE) => Next::Pause {
+                reason: pause_reason::REQUESTED,
+            },
+            _ if killed.is_some() => Next::Pause {
+                reason: pause_reason::KILL_SWITCH,
+            },
+            _ => return Ok(None),
+        };
+        // A wait interrupted by a pause stays a wait (resume goes back to waiting); a cancelled
+        // one closes its step run.
+        let mut runs = Vec::new();
+        if let (
+            Next::Finish { .. },
+            Some(Waiting::Delay { step, seq } | Waiting::Goal { step, seq, .. }),
+        ) = (&next, &self.state.waiting)
+        {
+            runs.push(self.closed_wait(step, *seq, step_status::CANCELLED, None));
+        }
+        let flow = self.apply_with(Outcome::of(runs, next), true).await?;
+        Ok(Some(flow))
+    }
+
+    pub(super) fn closed_wait(
+        &self,
+        step_id: &str,
+        seq: i64,
+        status: &str,
+        detail: Option<Value>,
+    ) -> StepRunRow {
+        let kind = self
+            .wf
+            .position(step_id)
+            .map(|i| self.wf.steps[i].kind.name())
+            .unwrap_or("delay");
+        StepRunRow {
+            execution_id: self.row.id.clone(),
+            seq,
+            step_id: step_id.to_string(),
+            kind: kind.to_string(),
+            status: status.to_string(),
+            attempt: 1,
+            input: None,
+            output: None,
+            error: None,
+            detail: detail.map(|d| d.to_string()),
+            logs: None,
+            fuel: None,
+            memory_peak: None,
+            started_at: self.row.updated_at,
+            ended_at: Some(self.now()),
+        }
+    }
+
+    /// The execution was woken: finish the wait it was in.
+    pub(super) async fn wake(&mut self, waiting: Waiting) -> Result<Flow, DriveError> {
+        // Time passed: the record may have changed.
+        self.read_record().await;
+        let step_index = self.wf.position(waiting.step());
+        let Some(index) = step_index else {
+            let error = json!({"code": "bad_position", "message": format!("waiting step `{}` is gone", waiting.step())});
+            return self
+                .apply(Outcome::of(
+                    vec![],
+                    Next::Finish {
+                        status: status::FAILED,
+                        output: None,
+                        error: Some(error),
+                    },
+                ))
+                .await;
+        };
+        let wf = self.wf.clone();
+        let step = &wf.steps[index];
+        match waiting {
+            Waiting::Retry { .. } => {
+                // Run the step again (its attempt number was raised when it failed).
+                self.run_and_apply(step).await
+            }
+            Waiting::Delay { seq, .. } => {
+                let run = self.closed_wait(&step.id, seq, step_status::COMPLETED, None);
+                self.state.attempt = 1;
+                self.apply(Outcome::of(vec![run], Next::Go(step.next.clone())))
+                    .await
+            }
+            Waiting::Goal { seq, .. } => {
+                let met = self.row.control.as_deref() == Some(control::MET);
+                let StepKind::Goal {
+                    met: met_path,
+                    not_met,
+                    ..
+                } = &step.kind
+                else {
+                    return Ok(Flow::Done);
+                };
+                let (path, target) = if met {
+                    ("met", met_path.clone())
+                } else {
+                    ("not_met", not_met.clone())
+                };
+                let run = self.closed_wait(
+                    &step.id,
+                    seq,
+                    step_status::COMPLETED,
+                    Some(json!({"path": path})),
+                );
+                self.apply_with(Outcome::of(vec![run], Next::Go(target)), met)
+                    .await
+            }
+        }
+    }
+}
