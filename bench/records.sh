@@ -3,15 +3,21 @@
 # one request (each checked against its object type, each leaving its event in the same
 # transaction), then how long until a `record_created` trigger has started, and run to the end,
 # one execution per record (each runs the `update_record` step, which writes the record again).
-# One JSON line of figures.   Usage: bench/records.sh [N=10000]    env: PORT (18281)
+# One JSON line of figures.   Usage: bench/records.sh [N=10000]    env: PORT (18281),
+#   FLOWBOX_BIN (a flowbox binary to measure instead of building this checkout's)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${1:-10000}; PORT=${PORT:-18281}
 bash "$root/scripts/build-guests.sh" >&2
-(cd "$root" && cargo build --quiet --release -p flowbox)
+if [ -n "${FLOWBOX_BIN:-}" ]; then
+  fb=$FLOWBOX_BIN
+else
+  (cd "$root" && cargo build --quiet --release -p flowbox)
+  fb="$root/target/release/flowbox"
+fi
 run=$(mktemp -d); trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$run"' EXIT
 export FLOWBOX_ADMIN_TOKEN=fbx_bench_admin
-"$root/target/release/flowbox" serve --listen "127.0.0.1:$PORT" --db "sqlite://$run/flowbox.db" \
+"$fb" serve --listen "127.0.0.1:$PORT" --db "sqlite://$run/flowbox.db" \
   --cache-dir "$root/target/bench-cache" > "$run/server.log" 2>&1 &
 server=$!
 for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts (idempotently) a private PostgreSQL server for the tests, on loopback, and prints its
 # URL. Installs Debian's postgresql package first if it is missing.
-#   PGPORT (55432)  FLOWBOX_PG_DIR (target/postgres)
+#   PGPORT (55432)  FLOWBOX_PG_DIR (target/postgres; when run as root and the `postgres` user
+#   cannot reach the checkout, e.g. under a mode-700 home, a folder under /var/tmp named after it)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 port=${PGPORT:-55432}
@@ -26,7 +27,21 @@ if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
   exit 0
 fi
 mkdir -p "$dir"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+if [ "$(id -u)" = 0 ]; then
+  chown postgres:postgres "$dir"
+  # The server runs as `postgres`: every folder above its data must let that user in.
+  if ! su postgres -s /bin/sh -c "test -w '$dir'"; then
+    if [ -n "${FLOWBOX_PG_DIR:-}" ]; then
+      echo "test-postgres: the postgres user cannot write to FLOWBOX_PG_DIR=$dir (a folder above it is private); choose a folder it can reach" >&2
+      exit 2
+    fi
+    dir=/var/tmp/flowbox-postgres-$(printf %s "$root" | sha256sum | cut -c1-12)
+    echo "test-postgres: the postgres user cannot reach $root, so its data is in $dir" >&2
+    mkdir -p "$dir"
+    chown postgres:postgres "$dir"
+    chmod 700 "$dir"
+  fi
+fi
 if [ ! -f "$dir/data/PG_VERSION" ]; then
   as_pg "'$bin/initdb' -D '$dir/data' -U postgres --auth=trust -E UTF8 >'$dir/initdb.log' 2>&1"
 fi

@@ -316,8 +316,9 @@ async fn revoke(
         .revoke_token(&id, s.engine.now_ms())
         .await?
     {
-        return Err(ApiError::not_found(
-            "token",
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "token_not_found",
             format!("token `{id}` not found (or already revoked)"),
         ));
     }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::engine::EngineError;
+use crate::engine::error::Thing;
 use crate::sandbox::LoadError;
 
 /// An error answer.
@@ -31,21 +32,9 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn not_found(what: &str, message: impl Into<String>) -> Self {
-        let code = match what {
-            "workflow" | "workflow version" => "workflow_not_found",
-            "execution" => "execution_not_found",
-            "record" => "record_not_found",
-            "step module" => "module_not_found",
-            "object type" => "object_not_found",
-            "activity" => "activity_not_found",
-            "webhook" => "webhook_not_found",
-            "team" => "team_not_found",
-            "provider" => "provider_not_found",
-            "file" => "file_not_found",
-            _ => "not_found",
-        };
-        Self::new(StatusCode::NOT_FOUND, code, message)
+    /// A 404 for something of this kind (its code names the kind: `workflow_not_found`, ...).
+    pub fn not_found(what: Thing, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, what.not_found_code(), message)
     }
 }
 
@@ -92,21 +81,21 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound { what, id } => {
                 ApiError::not_found(what, format!("{what} `{id}` not found"))
             }
-            EngineError::Invalid(message) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+            EngineError::Invalid { kind, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, kind.code(), message)
             }
             EngineError::ExpressionLimit(message) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "expression_limit",
                 message,
             ),
-            EngineError::Conflict(message) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            EngineError::Conflict { kind, message } => {
+                ApiError::new(StatusCode::CONFLICT, kind.code(), message)
             }
-            EngineError::Unauthorized(message) => {
+            EngineError::BadWebhookAuth(message) => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
             }
-            EngineError::MethodNotAllowed(message) => ApiError::new(
+            EngineError::WebhookMethod(message) => ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 message,

@@ -1,6 +1,7 @@
 //! Starting executions (one, in bulk, start-and-wait), reading them with their step history,
 //! listing them, and controlling them (pause, resume, cancel, meet a goal).
 
+use crate::engine::error::Invalid;
 use std::time::Duration;
 
 use axum::Json;
@@ -85,9 +86,10 @@ async fn record_for(
             object: object.clone(),
             id,
         })),
-        crate::engine::definition::Scope::Global => Err(EngineError::Invalid(format!(
-            "workflow `{workflow}` is global: start it without a record_id"
-        ))
+        crate::engine::definition::Scope::Global => Err(EngineError::invalid(
+            Invalid::Scope,
+            format!("workflow `{workflow}` is global: start it without a record_id"),
+        )
         .into()),
     }
 }
@@ -100,7 +102,7 @@ async fn record_for(
     responses((status = 202, description = "Recorded (it runs in the background); with `wait`, still running when the wait ran out", body = Execution),
         (status = 200, description = "With `wait`: finished", body = Execution),
         (status = 404, description = "No such workflow or record", body = ErrorBody),
-        (status = 409, description = "A kill switch is on, or the record is already in a workflow without re-entry", body = ErrorBody),
+        (status = 409, description = "A kill switch is on (`kill_switch_on`), or the record is already in a workflow without re-entry (`reentry`)", body = ErrorBody),
         (status = 422, description = "A record for a global workflow, or none for a record-scoped one", body = ErrorBody),
         (status = 400, description = "Malformed body or query", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
@@ -164,9 +166,10 @@ async fn ids_by_filter(
 ) -> Result<Vec<String>, ApiError> {
     let (_, wf) = s.engine.workflow(workflow, None).await?;
     let crate::engine::definition::Scope::Record(object) = &wf.scope else {
-        return Err(EngineError::Invalid(format!(
-            "workflow `{workflow}` is global: a filter picks records"
-        ))
+        return Err(EngineError::invalid(
+            Invalid::Scope,
+            format!("workflow `{workflow}` is global: a filter picks records"),
+        )
         .into());
     };
     let mut ids = Vec::new();
@@ -374,7 +377,7 @@ async fn show(
 }
 
 #[utoipa::path(post, path = "/v1/executions/{id}/pause", tag = "executions", params(("id" = String, Path, description = "The execution's id")),
-    responses((status = 200, description = "A running execution stops before its next step; a waiting or queued one at once", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "A running execution stops before its next step; a waiting or queued one at once", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it (`execution_finished`, `not_paused`, `not_waiting_on_goal`, `kill_switch_on`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn pause(
     State(s): State<AppState>,
@@ -386,7 +389,7 @@ async fn pause(
 }
 
 #[utoipa::path(post, path = "/v1/executions/{id}/resume", tag = "executions", params(("id" = String, Path, description = "The execution's id")),
-    responses((status = 200, description = "It continues where it stopped", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "It continues where it stopped", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it (`execution_finished`, `not_paused`, `not_waiting_on_goal`, `kill_switch_on`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn resume(
     State(s): State<AppState>,
@@ -398,7 +401,7 @@ async fn resume(
 }
 
 #[utoipa::path(post, path = "/v1/executions/{id}/cancel", tag = "executions", params(("id" = String, Path, description = "The execution's id")),
-    responses((status = 200, description = "Cancelled (a running step is stopped at once)", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "Cancelled (a running step is stopped at once)", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it (`execution_finished`, `not_paused`, `not_waiting_on_goal`, `kill_switch_on`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn cancel(
     State(s): State<AppState>,
@@ -411,7 +414,7 @@ async fn cancel(
 
 #[utoipa::path(post, path = "/v1/executions/{id}/goals/{step}/meet", tag = "executions",
     params(("id" = String, Path, description = "The execution's id"), ("step" = String, Path, description = "The goal step it waits on")),
-    responses((status = 200, description = "The goal takes its `met` path", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "The goal takes its `met` path", body = Execution), (status = 404, description = "No such execution", body = ErrorBody), (status = 409, description = "Not in a state that allows it (`execution_finished`, `not_paused`, `not_waiting_on_goal`, `kill_switch_on`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn meet(
     State(s): State<AppState>,

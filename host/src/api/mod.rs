@@ -71,7 +71,13 @@ pub fn app(engine: Engine) -> Router {
                 async move { axum::Json(spec) }
             }),
         )
-        .fallback(|| async { ApiError::not_found("route", "no such route; the API is under /v1") })
+        .fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "route_not_found",
+                "no such route; the API is under /v1",
+            )
+        })
         .layer(DefaultBodyLimit::max(4 << 20))
         .layer(axum::middleware::from_fn(large_bodies_take_turns))
         .layer(axum::middleware::from_fn(errors_as_json))

@@ -174,7 +174,7 @@ struct NewRecord {
 #[utoipa::path(post, path = "/v1/records/{object}", tag = "records", params(("object" = String, Path, description = "The object type")),
     request_body = NewRecord,
     responses((status = 201, description = "Created, with its event", body = RecordWritten), (status = 422, description = "`invalid_fields`: one entry per bad field in `details`", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 404, description = "No such object type", body = ErrorBody), (status = 409, description = "The id is taken (`conflict`), or a unique value is (`duplicate`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+        (status = 404, description = "No such object type", body = ErrorBody), (status = 409, description = "The id is taken (`id_taken`), or a unique value is (`duplicate`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn create(
     State(s): State<AppState>,
@@ -195,7 +195,7 @@ async fn create(
 #[utoipa::path(put, path = "/v1/records/{object}/{id}", tag = "records", params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id")),
     request_body(content = Object, description = "All its fields"),
     responses((status = 201, description = "Created", body = RecordWritten), (status = 200, description = "Replaced", body = RecordWritten), (status = 422, description = "`invalid_fields`: one entry per bad field in `details`", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 404, description = "No such object type", body = ErrorBody), (status = 409, description = "A unique value is taken", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+        (status = 404, description = "No such object type", body = ErrorBody), (status = 409, description = "A unique value is taken (`duplicate`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn replace(
     State(s): State<AppState>,
@@ -230,7 +230,7 @@ struct UpdateQuery {
     params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id"), UpdateQuery),
     request_body(content = Object, description = "Some fields; a null clears one"),
     responses((status = 200, description = "Updated, with its event (none if nothing changed)", body = RecordWritten), (status = 422, description = "`invalid_fields`: one entry per bad field in `details`", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 404, description = "No such object type (`object_not_found`) or record (`record_not_found`)", body = ErrorBody),
-        (status = 409, description = "A unique value is taken", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+        (status = 409, description = "A unique value is taken (`duplicate`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn update(
     State(s): State<AppState>,
@@ -553,7 +553,7 @@ async fn activities(
 #[utoipa::path(post, path = "/v1/activities/{id}/complete", tag = "records",
     params(("id" = String, Path, description = "The activity's id")),
     responses((status = 200, description = "Done: logged now", body = Activity), (status = 404, description = "No such activity", body = ErrorBody),
-        (status = 409, description = "It is already done", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+        (status = 409, description = "It is already done (`activity_done`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn complete_activity(
     State(s): State<AppState>,

@@ -162,7 +162,7 @@ async fn set_grants(
 #[utoipa::path(delete, path = "/v1/steps/{name}", tag = "steps",
     params(("name" = String, Path, description = "The step module's name")),
     responses((status = 200, description = "Deleted", body = serde_json::Value),
-        (status = 409, description = "A workflow uses it (named)", body = ErrorBody), (status = 404, description = "No such module", body = ErrorBody),
+        (status = 409, description = "A workflow uses it, named (`module_in_use`)", body = ErrorBody), (status = 404, description = "No such module", body = ErrorBody),
         (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["admin"])))]
 async fn delete(

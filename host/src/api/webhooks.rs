@@ -38,7 +38,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         (status = 401, description = "A wrong or missing secret or signature", body = ErrorBody),
         (status = 404, description = "No webhook at this URL, or no such record", body = ErrorBody),
         (status = 405, description = "A method the webhook does not take", body = ErrorBody),
-        (status = 409, description = "The workflow is switched off, a kill switch is on, or the record is already in it", body = ErrorBody),
+        (status = 409, description = "The workflow is switched off (`workflow_off`), a kill switch is on (`kill_switch_on`), or the record is already in it (`reentry`)", body = ErrorBody),
         (status = 400, description = "A malformed body", body = ErrorBody),
         (status = 422, description = "The call does not say which record", body = ErrorBody)))]
 async fn call(

@@ -108,7 +108,7 @@ async fn versions(
     let rows = s.engine.store().versions_or_empty(&name).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found(
-            "workflow",
+            crate::engine::error::Thing::Workflow,
             format!("workflow `{name}` not found"),
         ));
     }

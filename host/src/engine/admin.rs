@@ -1,6 +1,7 @@
 //! Workflows and step modules through the API: save and read definitions, switch workflows
 //! on and off, kill switches; upload modules and change their grants.
 
+use super::error::{Conflict, Thing};
 use std::sync::Arc;
 
 use super::{Engine, EngineError, ModuleInfoView, Workflow, definition, schedules};
@@ -63,7 +64,7 @@ impl Engine {
             Some(name) => {
                 if !self.inner.store.set_workflow_killed(name, on, now).await? {
                     return Err(EngineError::NotFound {
-                        what: "workflow",
+                        what: Thing::Workflow,
                         id: name.to_string(),
                     });
                 }
@@ -91,7 +92,7 @@ impl Engine {
             .await?
         {
             return Err(EngineError::NotFound {
-                what: "workflow",
+                what: Thing::Workflow,
                 id: workflow.to_string(),
             });
         }
@@ -161,16 +162,19 @@ impl Engine {
     pub async fn delete_module(&self, name: &str) -> Result<(), EngineError> {
         let users = self.inner.workflows.using_module(name).await?;
         if !users.is_empty() {
-            return Err(EngineError::Conflict(format!(
-                "step module `{name}` is used by workflow{} {}: change {} first",
-                if users.len() == 1 { "" } else { "s" },
-                users.join(", "),
-                if users.len() == 1 { "it" } else { "them" }
-            )));
+            return Err(EngineError::conflict(
+                Conflict::ModuleInUse,
+                format!(
+                    "step module `{name}` is used by workflow{} {}: change {} first",
+                    if users.len() == 1 { "" } else { "s" },
+                    users.join(", "),
+                    if users.len() == 1 { "it" } else { "them" }
+                ),
+            ));
         }
         if !self.inner.store.delete_module(name).await? {
             return Err(EngineError::NotFound {
-                what: "step module",
+                what: Thing::StepModule,
                 id: name.to_string(),
             });
         }

@@ -2,6 +2,7 @@
 //! meet a goal. Starting records the execution before it runs; control requests are rows the
 //! executor acts on.
 
+use super::error::{Conflict, Invalid, Thing};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,36 +80,41 @@ impl Engine {
         request: StartRequest,
     ) -> Result<ExecutionRow, EngineError> {
         if let Some(reason) = self.killed(workflow).await? {
-            return Err(EngineError::Conflict(reason));
+            return Err(EngineError::conflict(Conflict::KillSwitchOn, reason));
         }
         let (version, wf) = self.inner.workflows.latest(workflow).await?;
         let now = self.now_ms();
         let record = match (&wf.scope, request.record) {
             (definition::Scope::Global, None) => None,
             (definition::Scope::Global, Some(_)) => {
-                return Err(EngineError::Invalid(format!(
-                    "workflow `{workflow}` is global: start it without a record"
-                )));
+                return Err(EngineError::invalid(
+                    Invalid::Scope,
+                    format!("workflow `{workflow}` is global: start it without a record"),
+                ));
             }
             (definition::Scope::Record(object), Some(r)) if &r.object == object => {
                 if self.inner.store.record(&r.object, &r.id).await?.is_none() {
                     return Err(EngineError::NotFound {
-                        what: "record",
+                        what: Thing::Record,
                         id: format!("{}/{}", r.object, r.id),
                     });
                 }
                 Some(r)
             }
             (definition::Scope::Record(object), Some(r)) => {
-                return Err(EngineError::Invalid(format!(
-                    "workflow `{workflow}` runs on `{object}` records, not `{}`",
-                    r.object
-                )));
+                return Err(EngineError::invalid(
+                    Invalid::Scope,
+                    format!(
+                        "workflow `{workflow}` runs on `{object}` records, not `{}`",
+                        r.object
+                    ),
+                ));
             }
             (definition::Scope::Record(object), None) => {
-                return Err(EngineError::Invalid(format!(
-                    "workflow `{workflow}` runs on a record: give a `{object}` record id"
-                )));
+                return Err(EngineError::invalid(
+                    Invalid::Scope,
+                    format!("workflow `{workflow}` runs on a record: give a `{object}` record id"),
+                ));
             }
         };
         let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
@@ -178,7 +184,7 @@ impl Engine {
             .execution(id)
             .await?
             .ok_or_else(|| EngineError::NotFound {
-                what: "execution",
+                what: Thing::Execution,
                 id: id.to_string(),
             })
     }
@@ -218,20 +224,20 @@ impl Engine {
     pub(super) async fn control(&self, id: &str, what: &str) -> Result<ExecutionRow, EngineError> {
         let row = self.execution(id).await?;
         if status::is_final(&row.status) {
-            return Err(EngineError::Conflict(format!(
-                "execution {id} is already {}",
-                row.status
-            )));
+            return Err(EngineError::conflict(
+                Conflict::ExecutionFinished,
+                format!("execution {id} is already {}", row.status),
+            ));
         }
         if what == state::control::PAUSE && row.status == status::PAUSED {
             return Ok(row);
         }
         if !self.inner.store.control(id, what, self.now_ms()).await? {
             let row = self.execution(id).await?;
-            return Err(EngineError::Conflict(format!(
-                "execution {id} is already {}",
-                row.status
-            )));
+            return Err(EngineError::conflict(
+                Conflict::ExecutionFinished,
+                format!("execution {id} is already {}", row.status),
+            ));
         }
         let local = self
             .inner
@@ -254,13 +260,16 @@ impl Engine {
     pub async fn resume(&self, id: &str) -> Result<ExecutionRow, EngineError> {
         let row = self.execution(id).await?;
         if row.status != status::PAUSED {
-            return Err(EngineError::Conflict(format!(
-                "execution {id} is {}, not paused",
-                row.status
-            )));
+            return Err(EngineError::conflict(
+                Conflict::NotPaused,
+                format!("execution {id} is {}, not paused", row.status),
+            ));
         }
         if let Some(reason) = self.killed(&row.workflow).await? {
-            return Err(EngineError::Conflict(format!("cannot resume: {reason}")));
+            return Err(EngineError::conflict(
+                Conflict::KillSwitchOn,
+                format!("cannot resume: {reason}"),
+            ));
         }
         self.inner.store.resume(id, None, self.now_ms()).await?;
         self.inner.wake_scheduler.notify_one();
@@ -275,10 +284,13 @@ impl Engine {
             (status::WAITING, Some(state::Waiting::Goal { step: waiting, .. }))
                 if waiting == step => {}
             _ => {
-                return Err(EngineError::Conflict(format!(
-                    "execution {id} is not waiting on goal `{step}` (it is {})",
-                    row.status
-                )));
+                return Err(EngineError::conflict(
+                    Conflict::NotWaitingOnGoal,
+                    format!(
+                        "execution {id} is not waiting on goal `{step}` (it is {})",
+                        row.status
+                    ),
+                ));
             }
         }
         self.inner
@@ -310,14 +322,17 @@ async fn launch(inner: Arc<Inner>, row: ExecutionRow) -> Result<ExecutionRow, En
             .store
             .active_on_record(&row.workflow, &object, &id)
             .await?;
-        return Err(EngineError::Conflict(format!(
-            "record {object}/{id} is already in workflow `{}`{}; it does not allow re-entry (settings.reentry)",
-            row.workflow,
-            other
-                .first()
-                .map(|o| format!(" (execution {})", o.id))
-                .unwrap_or_default()
-        )));
+        return Err(EngineError::conflict(
+            Conflict::Reentry,
+            format!(
+                "record {object}/{id} is already in workflow `{}`{}; it does not allow re-entry (settings.reentry)",
+                row.workflow,
+                other
+                    .first()
+                    .map(|o| format!(" (execution {})", o.id))
+                    .unwrap_or_default()
+            ),
+        ));
     }
     if row.status == status::QUEUED {
         inner.wake_scheduler.notify_one();

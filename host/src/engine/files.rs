@@ -1,6 +1,7 @@
 //! Files through the API: upload, metadata, content (the `files` capability's backend is
 //! [`crate::services::files`]).
 
+use super::error::{Invalid, Thing};
 use sha2::{Digest, Sha256};
 
 use super::{Engine, EngineError};
@@ -16,18 +17,22 @@ impl Engine {
         bytes: &[u8],
     ) -> Result<FileRow, EngineError> {
         if bytes.is_empty() {
-            return Err(EngineError::Invalid("the file is empty".into()));
+            return Err(EngineError::invalid(Invalid::Value, "the file is empty"));
         }
         if bytes.len() > MAX_FILE_BYTES {
-            return Err(EngineError::Invalid(format!(
-                "the file is {} bytes: at most {MAX_FILE_BYTES}",
-                bytes.len()
-            )));
+            return Err(EngineError::invalid(
+                Invalid::Value,
+                format!(
+                    "the file is {} bytes: at most {MAX_FILE_BYTES}",
+                    bytes.len()
+                ),
+            ));
         }
         if name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) {
-            return Err(EngineError::Invalid(format!(
-                "`{name}` is not a file name (1-255 characters, no slashes)"
-            )));
+            return Err(EngineError::invalid(
+                Invalid::Name,
+                format!("`{name}` is not a file name (1-255 characters, no slashes)"),
+            ));
         }
         let id = hex::encode(Sha256::digest(bytes));
         let row = FileRow {
@@ -44,7 +49,7 @@ impl Engine {
     /// A file's metadata.
     pub async fn file(&self, id: &str) -> Result<FileRow, EngineError> {
         let not_found = || EngineError::NotFound {
-            what: "file",
+            what: Thing::File,
             id: id.to_string(),
         };
         if !valid_id(id) {
@@ -56,7 +61,7 @@ impl Engine {
     /// A file's bytes.
     pub async fn file_bytes(&self, id: &str) -> Result<Vec<u8>, EngineError> {
         let not_found = || EngineError::NotFound {
-            what: "file",
+            what: Thing::File,
             id: id.to_string(),
         };
         if !valid_id(id) {

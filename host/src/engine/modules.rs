@@ -6,6 +6,7 @@
 //! new bytes is a version (by content hash). A module that a workflow's newest version uses
 //! cannot be deleted.
 
+use super::error::{Invalid, Thing};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -80,9 +81,10 @@ fn check_name(name: &str) -> Result<(), EngineError> {
     if ok {
         Ok(())
     } else {
-        Err(EngineError::Invalid(format!(
-            "`{name}` is not a step module name (a-z, 0-9, `-`, `_`)"
-        )))
+        Err(EngineError::invalid(
+            Invalid::Name,
+            format!("`{name}` is not a step module name (a-z, 0-9, `-`, `_`)"),
+        ))
     }
 }
 
@@ -90,8 +92,9 @@ fn check_name(name: &str) -> Result<(), EngineError> {
 /// `*.domain`.
 pub(crate) fn check_hosts(hosts: &[String], grants: &Grants) -> Result<(), EngineError> {
     if !hosts.is_empty() && !grants.contains(Capability::Http) {
-        return Err(EngineError::Invalid(
-            "allowed hosts are for modules granted `http`".into(),
+        return Err(EngineError::invalid(
+            Invalid::Value,
+            "allowed hosts are for modules granted `http`",
         ));
     }
     for h in hosts {
@@ -106,9 +109,10 @@ pub(crate) fn check_hosts(hosts: &[String], grants: &Grants) -> Result<(), Engin
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
         let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
         if !host_ok || !port_ok {
-            return Err(EngineError::Invalid(format!(
-                "`{h}` is not an allowed host: give `host`, `host:port` or `*.domain`"
-            )));
+            return Err(EngineError::invalid(
+                Invalid::Value,
+                format!("`{h}` is not an allowed host: give `host`, `host:port` or `*.domain`"),
+            ));
         }
     }
     Ok(())
@@ -154,16 +158,21 @@ impl Modules {
             Some(m) => m,
             None => {
                 let bytes = self.store.module_bytes(&row.hash).await?.ok_or_else(|| {
-                    EngineError::Invalid(format!(
-                        "step module `{name}`: its component {} is missing",
-                        row.hash
-                    ))
+                    EngineError::invalid(
+                        Invalid::Stored,
+                        format!(
+                            "step module `{name}`: its component {} is missing",
+                            row.hash
+                        ),
+                    )
                 })?;
                 let sandbox = self.sandbox.clone();
                 // Compiling can take seconds (or a cache read): keep it off the async threads.
                 tokio::task::spawn_blocking(move || sandbox.load(&bytes, &grants))
                     .await
-                    .map_err(|e| EngineError::Invalid(format!("loading `{name}`: {e}")))??
+                    .map_err(|e| {
+                        EngineError::invalid(Invalid::Stored, format!("loading `{name}`: {e}"))
+                    })??
             }
         };
         let runnable = Runnable {
@@ -198,7 +207,9 @@ impl Modules {
         Ok(
             tokio::task::spawn_blocking(move || sandbox.load(&bytes, &grants))
                 .await
-                .map_err(|e| EngineError::Invalid(format!("loading `{name}`: {e}")))??,
+                .map_err(|e| {
+                    EngineError::invalid(Invalid::Stored, format!("loading `{name}`: {e}"))
+                })??,
         )
     }
 
@@ -247,11 +258,14 @@ impl Modules {
             .module(name)
             .await?
             .ok_or_else(|| EngineError::NotFound {
-                what: "step module",
+                what: Thing::StepModule,
                 id: name.to_string(),
             })?;
         let bytes = self.store.module_bytes(&row.hash).await?.ok_or_else(|| {
-            EngineError::Invalid(format!("step module `{name}`: its component is missing"))
+            EngineError::invalid(
+                Invalid::Stored,
+                format!("step module `{name}`: its component is missing"),
+            )
         })?;
         let module = self.load(name, bytes, grants.clone()).await?;
         let grants_text =
@@ -293,7 +307,7 @@ impl Modules {
             .await?
             .map(view)
             .ok_or_else(|| EngineError::NotFound {
-                what: "step module",
+                what: Thing::StepModule,
                 id: name.to_string(),
             })
     }

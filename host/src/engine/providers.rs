@@ -1,6 +1,7 @@
 //! Model providers through the API: define, list, delete (the `llm` capability's backend is
 //! [`crate::services::llm`]).
 
+use super::error::{Invalid, Thing};
 use super::{Engine, EngineError};
 use crate::services::llm::providers::{
     KEY_ENV_PREFIX, ProviderSettings, ProviderView, valid_env_name,
@@ -14,10 +15,13 @@ impl Engine {
         name: &str,
         s: ProviderSettings,
     ) -> Result<ProviderView, EngineError> {
-        let invalid = |m: String| Err(EngineError::Invalid(m));
+        let invalid = |m: String| Err(EngineError::invalid(Invalid::Value, m));
         if !crate::records::objects::valid_name(name) {
-            return invalid(format!(
-                "`{name}` is not a provider name: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`"
+            return Err(EngineError::invalid(
+                Invalid::Name,
+                format!(
+                    "`{name}` is not a provider name: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`"
+                ),
             ));
         }
         match reqwest::Url::parse(&s.base_url) {
@@ -85,7 +89,7 @@ impl Engine {
             .await?
             .map(ProviderView::from)
             .ok_or_else(|| EngineError::NotFound {
-                what: "provider",
+                what: Thing::Provider,
                 id: name.to_string(),
             })
     }
@@ -108,7 +112,7 @@ impl Engine {
             Ok(())
         } else {
             Err(EngineError::NotFound {
-                what: "provider",
+                what: Thing::Provider,
                 id: name.to_string(),
             })
         }

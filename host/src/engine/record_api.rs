@@ -2,6 +2,7 @@
 //! activities, the planning of writes) are the record domain's ([`crate::records`]); writes go
 //! through the group-commit writer, each leaving its event.
 
+use super::error::{Invalid, Thing};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -12,7 +13,9 @@ use crate::records::{
     ImportItem, ImportMode, NewActivity, ObjectType, RecordPage, WriteMode, activity_row,
     filter_page, new_id, objects, refused, schema_of,
 };
-use crate::store::{ActivityRow, Archived, EventRow, RecordAction, RecordOp, RecordRow, Written};
+use crate::store::{
+    ActivityRow, Archived, EventRow, RecordAction, RecordOp, RecordRow, StoreError, Written,
+};
 
 /// The most records one listing call scans before answering with a cursor.
 const SCAN_LIMIT: usize = 5000;
@@ -21,9 +24,10 @@ fn check_id(id: &str) -> Result<(), EngineError> {
     if objects::valid_name(id) {
         Ok(())
     } else {
-        Err(EngineError::Invalid(format!(
-            "`{id}` is not a record id: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`"
-        )))
+        Err(EngineError::invalid(
+            Invalid::Name,
+            format!("`{id}` is not a record id: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`"),
+        ))
     }
 }
 
@@ -105,7 +109,7 @@ impl Engine {
         self.write(object, vec![(id, action)], cause)
             .await?
             .pop()
-            .unwrap_or_else(|| Err(EngineError::Invalid("nothing was written".into())))
+            .unwrap_or_else(|| Err(unanswered()))
     }
 
     /// Create a record (a new id unless given). `form`: the form it was submitted through.
@@ -247,7 +251,7 @@ impl Engine {
         }
         Ok(results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(EngineError::Invalid("not written".into()))))
+            .map(|r| r.unwrap_or_else(|| Err(unanswered())))
             .collect())
     }
 
@@ -259,7 +263,7 @@ impl Engine {
             .record(object, id)
             .await?
             .ok_or_else(|| EngineError::NotFound {
-                what: "record",
+                what: Thing::Record,
                 id: format!("{object}/{id}"),
             })
     }
@@ -275,10 +279,9 @@ impl Engine {
     ) -> Result<RecordPage, EngineError> {
         self.object_type(object).await?;
         let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
-            Some(f) => Some(
-                Expr::compile(f)
-                    .map_err(|e| EngineError::Invalid(format!("the filter does not parse: {e}")))?,
-            ),
+            Some(f) => Some(Expr::compile(f).map_err(|e| {
+                EngineError::invalid(Invalid::Filter, format!("the filter does not parse: {e}"))
+            })?),
             None => None,
         };
         let limit = limit.clamp(1, 1000);
@@ -345,7 +348,7 @@ impl Engine {
             .activity(activity_id)
             .await?
             .ok_or_else(|| EngineError::NotFound {
-                what: "activity",
+                what: Thing::Activity,
                 id: activity_id.to_string(),
             })?;
         let t = self.object_type(&a.object).await?;
@@ -385,4 +388,11 @@ impl Engine {
             .record_events(object, id, before, limit.clamp(1, 1000))
             .await?)
     }
+}
+
+/// A write the writer gave no answer for: a broken invariant of the store, never the caller's.
+fn unanswered() -> EngineError {
+    EngineError::Store(StoreError::Write(
+        "the writer gave no answer for a record write".into(),
+    ))
 }

@@ -1,6 +1,7 @@
 //! Teams through the API: define, list, delete, and read their notifications (the `teams`
 //! capability's backend is [`crate::services::teams`]).
 
+use super::error::{Invalid, Thing};
 use super::{Engine, EngineError};
 use crate::records::objects::valid_name;
 use crate::services::teams::{DEFAULT_CHANNEL, MAX_MEMBERS, TeamView, check_names};
@@ -16,24 +17,29 @@ impl Engine {
         channels: Vec<String>,
     ) -> Result<TeamView, EngineError> {
         if !valid_name(name) {
-            return Err(EngineError::Invalid(format!(
-                "`{name}` is not a team name: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`"
-            )));
+            return Err(EngineError::invalid(
+                Invalid::Name,
+                format!(
+                    "`{name}` is not a team name: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`"
+                ),
+            ));
         }
         if members.len() > MAX_MEMBERS {
-            return Err(EngineError::Invalid(format!(
-                "{} members: at most {MAX_MEMBERS}",
-                members.len()
-            )));
+            return Err(EngineError::invalid(
+                Invalid::Value,
+                format!("{} members: at most {MAX_MEMBERS}", members.len()),
+            ));
         }
         let member_ok = |m: &str| !m.trim().is_empty() && m.len() <= 200 && m.trim() == m;
-        check_names("members", &members, member_ok).map_err(EngineError::Invalid)?;
+        check_names("members", &members, member_ok)
+            .map_err(|m| EngineError::invalid(Invalid::Name, m))?;
         let channels = if channels.is_empty() {
             vec![DEFAULT_CHANNEL.to_string()]
         } else {
             channels
         };
-        check_names("channels", &channels, valid_name).map_err(EngineError::Invalid)?;
+        check_names("channels", &channels, valid_name)
+            .map_err(|m| EngineError::invalid(Invalid::Name, m))?;
         let now = self.now_ms();
         let row = TeamRow {
             name: name.to_string(),
@@ -55,7 +61,7 @@ impl Engine {
             .await?
             .map(TeamView::from)
             .ok_or_else(|| EngineError::NotFound {
-                what: "team",
+                what: Thing::Team,
                 id: name.to_string(),
             })
     }
@@ -78,7 +84,7 @@ impl Engine {
             Ok(())
         } else {
             Err(EngineError::NotFound {
-                what: "team",
+                what: Thing::Team,
                 id: name.to_string(),
             })
         }
@@ -99,7 +105,7 @@ impl Engine {
             .await?;
         if rows.is_empty() && after == 0 && self.inner.store.team(team).await?.is_none() {
             return Err(EngineError::NotFound {
-                what: "team",
+                what: Thing::Team,
                 id: team.to_string(),
             });
         }

@@ -3,6 +3,7 @@
 //! signature, its body parsed by content type, values picked out with JSONPath into variables,
 //! and for a record-scoped workflow its record found by id or by a unique field.
 
+use super::error::{Conflict, Invalid, Thing};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -82,7 +83,7 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn unauthorized(message: &str) -> EngineError {
-    EngineError::Unauthorized(message.to_string())
+    EngineError::BadWebhookAuth(message.to_string())
 }
 
 fn check_auth(spec: &WebhookSpec, secret: &str, call: &WebhookCall) -> Result<(), EngineError> {
@@ -114,7 +115,7 @@ fn check_auth(spec: &WebhookSpec, secret: &str, call: &WebhookCall) -> Result<()
                 &call.body
             };
             let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-                .map_err(|e| EngineError::Invalid(e.to_string()))?;
+                .map_err(|e| EngineError::invalid(Invalid::Value, e.to_string()))?;
             mac.update(signed);
             mac.verify_slice(&given)
                 .map_err(|_| unauthorized("the X-Flowbox-Signature does not match the request"))
@@ -179,7 +180,7 @@ impl Engine {
             .await?
         {
             return Err(EngineError::NotFound {
-                what: "webhook",
+                what: Thing::Webhook,
                 id: format!("{workflow}/{trigger}"),
             });
         }
@@ -188,7 +189,7 @@ impl Engine {
             .into_iter()
             .find(|w| w.trigger == trigger)
             .ok_or_else(|| EngineError::NotFound {
-                what: "webhook",
+                what: Thing::Webhook,
                 id: format!("{workflow}/{trigger}"),
             })
     }
@@ -200,7 +201,7 @@ impl Engine {
         call: WebhookCall,
     ) -> Result<ExecutionRow, EngineError> {
         let not_found = || EngineError::NotFound {
-            what: "webhook",
+            what: Thing::Webhook,
             id: format!("/hooks/{token}"),
         };
         let row = self
@@ -220,7 +221,7 @@ impl Engine {
             _ => false,
         };
         if !allowed {
-            return Err(EngineError::MethodNotAllowed(format!(
+            return Err(EngineError::WebhookMethod(format!(
                 "this webhook takes {}",
                 [("GET", spec.get), ("POST", spec.post)]
                     .iter()
@@ -233,10 +234,10 @@ impl Engine {
         check_auth(spec, &row.secret, &call)?;
         let head = self.inner.store.workflow_head(&row.workflow).await?;
         if head.is_some_and(|h| !h.enabled) {
-            return Err(EngineError::Conflict(format!(
-                "workflow `{}` is switched off",
-                row.workflow
-            )));
+            return Err(EngineError::conflict(
+                Conflict::WorkflowOff,
+                format!("workflow `{}` is switched off", row.workflow),
+            ));
         }
         let body = if call.method == "POST" {
             payload::parse_body(call.content_type.as_deref(), &call.body).map_err(payload_error)?
@@ -278,7 +279,7 @@ impl Engine {
         match locator {
             RecordLocator::Id(path) => {
                 let id = as_key(&pick(path, doc)).ok_or_else(|| {
-                    EngineError::Invalid(format!(
+                    EngineError::invalid(Invalid::WebhookRecord, format!(
                         "the call carries no record id at {path} (the workflow runs on a `{object}` record)"
                     ))
                 })?;
@@ -290,12 +291,15 @@ impl Engine {
             RecordLocator::Field { field, value } => {
                 let t = self.object_type(object).await?;
                 if !t.fields.get(field).is_some_and(|f| f.unique) {
-                    return Err(EngineError::Invalid(format!(
-                        "the webhook finds records by `{field}`, which is not a unique field of `{object}`"
-                    )));
+                    return Err(EngineError::invalid(
+                        Invalid::WebhookRecord,
+                        format!(
+                            "the webhook finds records by `{field}`, which is not a unique field of `{object}`"
+                        ),
+                    ));
                 }
                 let key = as_key(&pick(value, doc)).ok_or_else(|| {
-                    EngineError::Invalid(format!(
+                    EngineError::invalid(Invalid::WebhookRecord, format!(
                         "the call carries no `{field}` at {value} to find the `{object}` record by"
                     ))
                 })?;
@@ -305,7 +309,7 @@ impl Engine {
                     .record_by_key(object, field, &key)
                     .await?
                     .ok_or_else(|| EngineError::NotFound {
-                        what: "record",
+                        what: Thing::Record,
                         id: format!("{object} with {field} = {key}"),
                     })?;
                 Ok(RecordRef {

@@ -1,6 +1,7 @@
 //! Parsed workflows, cached: versions forever (they never change), the newest version of each
 //! name and the kill switches for a short time (other nodes' changes show up within it).
 
+use super::error::{Invalid, Thing};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,13 +74,14 @@ impl Workflows {
             .workflow(name, Some(version))
             .await?
             .ok_or_else(|| EngineError::NotFound {
-                what: "workflow version",
+                what: Thing::WorkflowVersion,
                 id: format!("{name}@{version}"),
             })?;
         let parsed = definition::parse(&row.definition).map_err(|e: InvalidDefinition| {
-            EngineError::Invalid(format!(
-                "stored workflow {name}@{version} no longer validates: {e}"
-            ))
+            EngineError::invalid(
+                Invalid::Stored,
+                format!("stored workflow {name}@{version} no longer validates: {e}"),
+            )
         })?;
         let parsed = Arc::new(parsed);
         self.versions
@@ -103,7 +105,7 @@ impl Workflows {
                 _ => {
                     let head = self.store.workflow_head(name).await?.ok_or_else(|| {
                         EngineError::NotFound {
-                            what: "workflow",
+                            what: Thing::Workflow,
                             id: name.to_string(),
                         }
                     })?;

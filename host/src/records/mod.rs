@@ -11,6 +11,7 @@ pub mod objects;
 pub(crate) mod step;
 pub mod triggers;
 
+use crate::engine::error::{Conflict, Invalid, Thing};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -80,7 +81,7 @@ impl Objects {
     /// The type, or a 404-style error.
     pub(crate) async fn require(&self, name: &str) -> Result<Arc<ObjectType>, EngineError> {
         self.get(name).await?.ok_or_else(|| EngineError::NotFound {
-            what: "object type",
+            what: Thing::ObjectType,
             id: name.to_string(),
         })
     }
@@ -128,11 +129,11 @@ pub(crate) fn schema_of(object: &ObjectType) -> RecordSchema {
 pub(crate) fn refused(r: Refusal) -> EngineError {
     match r {
         Refusal::NotFound { object, id } => EngineError::NotFound {
-            what: "record",
+            what: Thing::Record,
             id: format!("{object}/{id}"),
         },
         Refusal::ActivityNotFound(id) => EngineError::NotFound {
-            what: "activity",
+            what: Thing::Activity,
             id,
         },
         Refusal::Duplicate {
@@ -147,11 +148,17 @@ pub(crate) fn refused(r: Refusal) -> EngineError {
             other,
         },
         other @ (Refusal::NotANumber { .. } | Refusal::Overflow { .. }) => {
-            EngineError::Invalid(other.to_string())
+            EngineError::invalid(Invalid::Value, other.to_string())
         }
-        other @ (Refusal::Exists { .. }
-        | Refusal::ActivityDone(_)
-        | Refusal::ActivityPastDue(_)) => EngineError::Conflict(other.to_string()),
+        other @ Refusal::Exists { .. } => {
+            EngineError::conflict(Conflict::IdTaken, other.to_string())
+        }
+        other @ Refusal::ActivityDone(_) => {
+            EngineError::conflict(Conflict::ActivityDone, other.to_string())
+        }
+        other @ Refusal::ActivityPastDue(_) => {
+            EngineError::conflict(Conflict::ActivityPastDue, other.to_string())
+        }
     }
 }
 
@@ -176,15 +183,19 @@ pub(crate) fn activity_row(
     now: i64,
 ) -> Result<ActivityRow, EngineError> {
     if !objects::valid_name(&activity.kind) {
-        return Err(EngineError::Invalid(format!(
-            "`{}` is not an activity type: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`",
-            activity.kind
-        )));
+        return Err(EngineError::invalid(
+            Invalid::Name,
+            format!(
+                "`{}` is not an activity type: 1-200 characters of a-z, A-Z, 0-9, `-`, `_`, `.`",
+                activity.kind
+            ),
+        ));
     }
     let done = activity.done.unwrap_or(activity.due_at.is_none());
     if !done && activity.due_at.is_none() {
-        return Err(EngineError::Invalid(
-            "an activity that is not done needs a `due_at`".into(),
+        return Err(EngineError::invalid(
+            Invalid::Value,
+            "an activity that is not done needs a `due_at`",
         ));
     }
     Ok(ActivityRow {
@@ -250,7 +261,7 @@ pub(crate) fn record_matches(filter: &Expr, row: &RecordRow) -> Result<bool, Eng
         if e.is_limit() {
             EngineError::ExpressionLimit(message)
         } else {
-            EngineError::Invalid(message)
+            EngineError::invalid(Invalid::Filter, message)
         }
     })
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, on_both_databases};
+use crate::common::{Db, TestServer, assert_error, on_both_databases};
 
 on_both_databases!(
     http_requests_reach_allow_listed_hosts_with_an_idempotency_key,
@@ -201,7 +201,7 @@ async fn modules_are_granted_versioned_and_deleted_only_when_unused(db: Db) {
     let s = TestServer::start(db).await;
     // It asks for `http`: without the grant it is refused, with the list.
     let (status, v) = s.upload("http_request", "http_request", &[]).await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "ungranted_imports");
     assert_eq!(v["error"]["code"], "ungranted_imports");
     assert!(
         v["error"]["details"]["missing"]
@@ -210,7 +210,7 @@ async fn modules_are_granted_versioned_and_deleted_only_when_unused(db: Db) {
         "{v}"
     );
     let (status, v) = upload_with_hosts(&s, "http_request", &["log"], &["api.example.com"]).await;
-    assert_eq!(status, 422, "hosts without http: {v}");
+    assert_error(status, &v, 422, "invalid_value"); // hosts without http
     let (status, v) = upload_with_hosts(&s, "http_request", &["http"], &["api.example.com"]).await;
     assert_eq!(status, 201, "{v}");
     assert!(
@@ -241,9 +241,9 @@ async fn modules_are_granted_versioned_and_deleted_only_when_unused(db: Db) {
             json!({"grants": ["http"], "allow_hosts": ["bad host"]}),
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_value");
     let (status, v) = s.put("/v1/steps/nope/grants", json!({"grants": []})).await;
-    assert_eq!(status, 404, "{v}");
+    assert_error(status, &v, 404, "module_not_found");
 
     // Versions by content hash: new bytes under the same name are a new version.
     let (status, v) = s.upload("http_request", "increment", &[]).await;
@@ -257,7 +257,11 @@ async fn modules_are_granted_versioned_and_deleted_only_when_unused(db: Db) {
     let (_, v) = s.get("/v1/steps/http_request").await;
     assert_eq!(v["used_by"], json!(["uses-it"]));
     let (status, v) = s.delete("/v1/steps/http_request").await;
-    assert_eq!(status, 409, "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("module_in_use")),
+        "{v}"
+    );
     assert!(
         v["error"]["message"].as_str().unwrap().contains("uses-it"),
         "{v}"
@@ -267,10 +271,10 @@ async fn modules_are_granted_versioned_and_deleted_only_when_unused(db: Db) {
         .await;
     let (status, v) = s.delete("/v1/steps/http_request").await;
     assert_eq!(status, 200, "{v}");
-    let (status, _) = s.get("/v1/steps/http_request").await;
-    assert_eq!(status, 404);
-    let (status, _) = s.delete("/v1/steps/http_request").await;
-    assert_eq!(status, 404);
+    let (status, v) = s.get("/v1/steps/http_request").await;
+    assert_error(status, &v, 404, "module_not_found");
+    let (status, v) = s.delete("/v1/steps/http_request").await;
+    assert_error(status, &v, 404, "module_not_found");
     let (_, audit) = s.get("/v1/audit").await;
     let actions: Vec<&str> = audit["entries"]
         .as_array()
@@ -375,7 +379,7 @@ steps:
 
     // Teams are checked.
     let (status, v) = s.put("/v1/teams/dup", json!({"members": ["a", "a"]})).await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_name");
     assert!(
         v["error"]["message"]
             .as_str()
@@ -384,7 +388,7 @@ steps:
         "{v}"
     );
     let (status, v) = s.put("/v1/teams/x", json!({"people": []})).await;
-    assert_eq!(status, 400, "{v}");
+    assert_error(status, &v, 400, "invalid_body");
     let (status, v) = s.get("/v1/teams/ghost").await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
@@ -455,13 +459,13 @@ steps:
     assert_eq!(v["notifications"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["next_after"], all[1]["id"]);
     let (status, v) = s.get("/v1/teams/support/notifications?limit=0").await;
-    assert_eq!(status, 400, "{v}");
+    assert_error(status, &v, 400, "invalid_query");
     let (status, v) = s.get("/v1/teams/nobody/notifications").await;
-    assert_eq!(status, 404, "{v}");
+    assert_error(status, &v, 404, "team_not_found");
     let (status, _) = s.delete("/v1/teams/support").await;
     assert_eq!(status, 200);
-    let (status, _) = s.delete("/v1/teams/support").await;
-    assert_eq!(status, 404);
+    let (status, v) = s.delete("/v1/teams/support").await;
+    assert_error(status, &v, 404, "team_not_found");
 }
 
 /// A real SMTP server (Python's aiosmtpd, from Debian's python3-aiosmtpd) on a loopback port,

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, on_both_databases};
+use crate::common::{Db, TestServer, assert_error, on_both_databases};
 
 on_both_databases!(
     every_route_refuses_missing_wrong_and_weak_tokens,
@@ -134,8 +134,11 @@ async fn every_route_refuses_missing_wrong_and_weak_tokens(db: Db) {
             Some("Bearer "),
         ] {
             let (status, v) = send(&s, method, path, auth).await;
-            assert_eq!(status, 401, "{method} {path} with {auth:?}: {v}");
-            assert_eq!(v["error"]["code"], "unauthorized", "{v}");
+            assert_eq!(
+                (status, v["error"]["code"].as_str()),
+                (401, Some("unauthorized")),
+                "{method} {path} with {auth:?}: {v}"
+            );
         }
         for (role, token) in [("client", &client), ("developer", &developer)] {
             let (status, v) = send(&s, method, path, Some(&format!("Bearer {token}"))).await;
@@ -150,9 +153,11 @@ async fn every_route_refuses_missing_wrong_and_weak_tokens(db: Db) {
                     "{v}"
                 );
             } else {
+                // Allowed: whatever the (dummy) request gets, it is not a refusal and not a
+                // server error.
                 assert!(
-                    status != 401 && status != 403,
-                    "{method} {path} as {role} was refused: {status} {v}"
+                    status != 401 && status != 403 && status < 500,
+                    "{method} {path} as {role}: {status} {v}"
                 );
             }
         }
@@ -184,17 +189,17 @@ async fn tokens_and_the_audit_log(db: Db) {
     let (status, v) = s
         .post("/v1/tokens", json!({"name": "x", "role": "root"}))
         .await;
-    assert_eq!(status, 400, "{v}");
+    assert_error(status, &v, 400, "invalid_body");
     let (status, _) = s
         .call(s.http.delete(format!("{}/v1/tokens/{id}", s.url)))
         .await;
     assert_eq!(status, 200);
-    let (status, _) = send(&s, "GET", "/v1/executions", Some(&bearer)).await;
-    assert_eq!(status, 401, "a revoked token is refused at once");
-    let (status, _) = s
+    let (status, v) = send(&s, "GET", "/v1/executions", Some(&bearer)).await;
+    assert_error(status, &v, 401, "unauthorized"); // a revoked token is refused at once
+    let (status, v) = s
         .call(s.http.delete(format!("{}/v1/tokens/{id}", s.url)))
         .await;
-    assert_eq!(status, 404);
+    assert_error(status, &v, 404, "token_not_found");
 
     s.put("/v1/kill-switch", json!({"on": true})).await;
     s.put("/v1/kill-switch", json!({"on": false})).await;

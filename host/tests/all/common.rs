@@ -444,3 +444,14 @@ pub async fn run_code(
     let v = s.execution(v["id"].as_str().unwrap()).await;
     v["steps"][0].clone()
 }
+
+/// An error answer: its status and its stable code checked together, so that a test names the
+/// condition it expects, not only the status.
+#[track_caller]
+pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (want_status, Some(want_code)),
+        "{body}"
+    );
+}

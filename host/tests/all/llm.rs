@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, on_both_databases, root};
+use crate::common::{Db, TestServer, assert_error, on_both_databases, root};
 
 on_both_databases!(llm_steps_validate_repair_and_route);
 
@@ -303,7 +303,7 @@ async fn providers_are_retried_limited_and_never_show_their_key() {
             json!({"base_url": fake.base_url(), "api_key": key, "default_model": "m"}),
         )
         .await;
-    assert_eq!(status, 400, "{v}");
+    assert_error(status, &v, 400, "invalid_body");
     assert!(
         v["error"]["message"]
             .as_str()
@@ -317,14 +317,14 @@ async fn providers_are_retried_limited_and_never_show_their_key() {
             json!({"base_url": "ftp://x", "default_model": "m"}),
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_value");
     for bad in [
         json!({"base_url": "https://user:pw@x/v1", "default_model": "m"}),
         // Only FLOWBOX_LLM_KEY_* variables: not another of the server's secrets.
         json!({"base_url": fake.base_url(), "api_key_env": "FLOWBOX_SMTP_URL", "default_model": "m"}),
     ] {
         let (status, v) = s.put("/v1/llm/providers/x", bad.clone()).await;
-        assert_eq!(status, 422, "{bad}: {v}");
+        assert_error(status, &v, 422, "invalid_value"); // {bad}
     }
     let (status, v) = s.get("/v1/llm/providers/nope").await;
     assert_eq!(
@@ -505,10 +505,10 @@ async fn files_are_kept_by_hash_and_read_inside_wasm() {
         (status, v["error"]["code"].as_str()),
         (404, Some("file_not_found"))
     );
-    let (status, _) = s.get("/v1/files/..%2Fetc").await;
-    assert_eq!(status, 404);
+    let (status, v) = s.get("/v1/files/..%2Fetc").await;
+    assert_error(status, &v, 404, "file_not_found");
     let (status, v) = upload_file(&s, "empty.txt", "text/plain", vec![]).await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_value");
     let (status, v) = upload_file(
         &s,
         "big.bin",
@@ -516,7 +516,7 @@ async fn files_are_kept_by_hash_and_read_inside_wasm() {
         vec![0; (25 << 20) + 1],
     )
     .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_value");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("at most"),
         "{v}"

@@ -16,6 +16,7 @@ mod python;
 mod records;
 mod sandbox;
 mod schedules;
+mod scripts;
 mod serve;
 mod triggers;
 mod webhooks;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, on_both_databases};
+use crate::common::{Db, TestServer, assert_error, on_both_databases};
 
 on_both_databases!(python_steps_read_and_write_what_they_are_given);
 
@@ -290,7 +290,7 @@ async fn the_python_runner_needs_its_grants() {
             "name: p\nsteps:\n  - { id: a, python: \"outputs['x'] = 1\" }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_definition");
     assert_eq!(
         v["error"]["details"][0]["path"], "steps (id \"a\").runner",
         "{v}"
@@ -307,13 +307,13 @@ async fn the_python_runner_needs_its_grants() {
             "name: q\nsteps:\n  - { id: a, python: \"  \", action: x, runner: \"bad name\" }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_definition");
     let (status, v) = s
         .post_raw(
             "/v1/workflows",
             "name: q\nsteps:\n  - { id: a, python: \" \" }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_definition");
     assert!(v.to_string().contains("the code is empty"), "{v}");
 }

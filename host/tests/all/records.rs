@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, on_both_databases};
+use crate::common::{Db, TestServer, assert_error, on_both_databases};
 
 on_both_databases!(
     object_types_are_validated,
@@ -80,7 +80,7 @@ async fn object_types_are_validated(db: Db) {
             "name: bad\nfields:\n  s: { type: stage }\n  r: { type: relation }\n  id: { type: text }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_fields");
     assert_eq!(v["error"]["code"], "invalid_fields");
     assert_eq!(error_fields(&v), ["fields.id", "fields.r", "fields.s"]);
     let (status, v) = s
@@ -89,13 +89,13 @@ async fn object_types_are_validated(db: Db) {
             "name: bad\nfields: { a: { type: colour } }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_fields");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("colour"),
         "{v}"
     );
     let (status, v) = s.post_raw("/v1/objects", "{ not json").await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_fields");
     let (status, v) = s.get("/v1/objects/nope").await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
@@ -148,7 +148,7 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
             }}),
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_fields");
     assert_eq!(v["error"]["code"], "invalid_fields");
     assert_eq!(
         error_fields(&v),
@@ -167,7 +167,7 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
     let (status, v) = s
         .post("/v1/records/deal", json!({"fields": {"company": "ghost"}}))
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_fields");
     assert_eq!(error_fields(&v), ["company"]);
     assert!(
         v["error"]["details"][0]["message"]
@@ -203,7 +203,7 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
         .await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
-        (409, Some("conflict")),
+        (409, Some("id_taken")),
         "{v}"
     );
     let (status, v) = s
@@ -221,8 +221,8 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
         v["error"]["details"],
         json!({"field": "email", "value": "buyer@acme.io", "record": "d1"})
     );
-    let (status, _) = s.get("/v1/records/deal/d2").await;
-    assert_eq!(status, 404, "a refused write leaves nothing");
+    let (status, v) = s.get("/v1/records/deal/d2").await;
+    assert_error(status, &v, 404, "record_not_found"); // a refused write leaves nothing
     let (status, v) = s.post_raw("/v1/records/deal", "{\"fields\": ").await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
@@ -232,7 +232,7 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
     let (status, v) = s
         .post("/v1/records/deal", json!({"fields": {}, "colour": 1}))
         .await;
-    assert_eq!(status, 400, "{v}");
+    assert_error(status, &v, 400, "invalid_body");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("colour"),
         "{v}"
@@ -240,7 +240,7 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
     let (status, v) = s
         .post("/v1/records/deal", json!({"id": "a b", "fields": {}}))
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_name");
 
     // Moving a unique value frees the old one.
     let (status, v) = s
@@ -345,10 +345,10 @@ async fn archive_unarchive_delete(db: Db) {
         (200, Some("deleted")),
         "{v}"
     );
-    let (status, _) = s.get("/v1/records/deal/d1").await;
-    assert_eq!(status, 404);
-    let (status, _) = s.delete("/v1/records/deal/d1").await;
-    assert_eq!(status, 404);
+    let (status, v) = s.get("/v1/records/deal/d1").await;
+    assert_error(status, &v, 404, "record_not_found");
+    let (status, v) = s.delete("/v1/records/deal/d1").await;
+    assert_error(status, &v, 404, "record_not_found");
     let kinds: Vec<String> = events(&s, "deal", "d1")
         .await
         .iter()
@@ -384,7 +384,7 @@ async fn import_and_filtered_listing(db: Db) {
     );
     assert_eq!(v["results"][30]["error"]["code"], "invalid_fields");
     assert_eq!(
-        v["results"][31]["error"]["code"], "conflict",
+        v["results"][31]["error"]["code"], "id_taken",
         "d05 exists: {v}"
     );
     let (_, v) = s
@@ -427,15 +427,15 @@ async fn import_and_filtered_listing(db: Db) {
     let (status, v) = s.get("/v1/records/deal?filter=record.amount%20%3E").await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
-        (422, Some("invalid_request")),
+        (422, Some("invalid_filter")),
         "{v}"
     );
     let (status, v) = s.get("/v1/records/deal?archived=maybe").await;
-    assert_eq!(status, 400, "{v}");
+    assert_error(status, &v, 400, "invalid_query");
     let (status, v) = s
         .post("/v1/records/deal/import", json!({"records": "all"}))
         .await;
-    assert_eq!(status, 400, "{v}");
+    assert_error(status, &v, 400, "invalid_body");
 }
 
 async fn activities_are_scheduled_logged_and_completed(db: Db) {
@@ -474,9 +474,17 @@ async fn activities_are_scheduled_logged_and_completed(db: Db) {
     let (status, v) = s
         .post(&format!("/v1/activities/{id}/complete"), json!({}))
         .await;
-    assert_eq!(status, 409, "{v}");
-    let (status, _) = s.post("/v1/activities/nope/complete", json!({})).await;
-    assert_eq!(status, 404);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("activity_done")),
+        "{v}"
+    );
+    let (status, v) = s.post("/v1/activities/nope/complete", json!({})).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("activity_not_found")),
+        "{v}"
+    );
 
     let evs = events(&s, "deal", "d1").await;
     let kinds: Vec<&str> = evs.iter().map(|e| e["kind"].as_str().unwrap()).collect();
@@ -498,16 +506,16 @@ async fn activities_are_scheduled_logged_and_completed(db: Db) {
             json!({"type": "task", "done": false}),
         )
         .await;
-    assert_eq!(status, 422, "a scheduled activity needs a due time: {v}");
+    assert_error(status, &v, 422, "invalid_value"); // a scheduled activity needs a due time
     let (status, v) = s
         .post("/v1/records/deal/nope/activities", json!({"type": "call"}))
         .await;
-    assert_eq!(status, 404, "{v}");
+    assert_error(status, &v, 404, "record_not_found");
     let (status, v) = s
         .post(
             "/v1/records/deal/d1/activities",
             json!({"type": "call", "due_at": "soon"}),
         )
         .await;
-    assert_eq!(status, 400, "{v}");
+    assert_error(status, &v, 400, "invalid_body");
 }

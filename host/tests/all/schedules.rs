@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use flowbox::clock::ManualClock;
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, on_both_databases};
+use crate::common::{Db, TestServer, assert_error, on_both_databases};
 
 on_both_databases!(
     cron_in_a_time_zone_runs_once_per_occurrence,
@@ -130,7 +130,7 @@ steps:
             "name: bad\ntriggers:\n  - schedule: { cron: \"61 * * * *\", timezone: Mars/Olympus }\n  - schedule: { cron: \"* * * * *\", filter: \"record.x\" }\nsteps:\n  - { id: s, stop: {} }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_definition");
     let paths: Vec<&str> = v["error"]["details"]
         .as_array()
         .unwrap()
@@ -280,7 +280,7 @@ steps:
             "name: bad\nscope: { object: deal }\ntriggers:\n  - date: { field: renewal, time: \"25:00\", business_days: sometimes }\nsteps:\n  - { id: s, stop: {} }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_definition");
 }
 
 async fn activities_past_due_start_their_workflow(db: Db) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use flowbox::clock::ManualClock;
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, on_both_databases};
+use crate::common::{Db, TestServer, assert_error, on_both_databases};
 
 on_both_databases!(
     record_events_start_the_right_workflow_on_the_right_record,
@@ -237,7 +237,7 @@ steps:
     let (status, v) = s
         .put("/v1/workflows/nope/enabled", json!({"on": true}))
         .await;
-    assert_eq!(status, 404, "{v}");
+    assert_error(status, &v, 404, "workflow_not_found");
 
     // Bad triggers are refused with where they are.
     let (status, v) = s
@@ -246,7 +246,7 @@ steps:
             "name: bad\nscope: { object: deal }\ntriggers:\n  - field_updated: { when: \"x\" }\nsteps:\n  - { id: s, stop: {} }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_definition");
     assert_eq!(
         v["error"]["details"][0]["path"],
         "triggers[0].field_updated"
@@ -257,7 +257,7 @@ steps:
             "name: bad\ntriggers:\n  - record_created: {}\nsteps:\n  - { id: s, stop: {} }\n",
         )
         .await;
-    assert_eq!(status, 422, "a global workflow has no record events: {v}");
+    assert_error(status, &v, 422, "invalid_definition"); // a global workflow has no record events
 }
 
 async fn goals_are_met_by_record_events_or_not_when_the_window_closes(db: Db) {
@@ -356,7 +356,7 @@ steps:
             "name: bad\nscope: { object: deal }\nsteps:\n  - { id: g, goal: { within: 1d, event: { teleported: {} } } }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_definition");
     assert!(
         v["error"]["details"][0]["path"]
             .as_str()
@@ -510,7 +510,7 @@ steps:
         .await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
-        (409, Some("conflict")),
+        (409, Some("reentry")),
         "{v}"
     );
     assert!(
@@ -523,7 +523,11 @@ steps:
             json!({"record_id": "d1"}),
         )
         .await;
-    assert_eq!(status, 409, "start-and-wait too: {v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("reentry")),
+        "start-and-wait too: {v}"
+    );
     // Once it has left the workflow, the record may come in again.
     let id = first[0]["id"].as_str().unwrap();
     s.post(&format!("/v1/executions/{id}/cancel"), json!({}))
@@ -575,7 +579,7 @@ async fn bulk_starts_over_a_filter(db: Db) {
             json!({"filter": "record.amount >= 300", "record_ids": ["d1"]}),
         )
         .await;
-    assert_eq!(status, 400, "{v}");
+    assert_error(status, &v, 400, "invalid_body");
 }
 
 async fn count(s: &TestServer, workflow: &str, status: &str) -> usize {
@@ -661,5 +665,5 @@ async fn throttled_starts_queue_and_all_run(db: Db) {
             "name: bad\nsettings: { max_concurrent: 0 }\nsteps:\n  - { id: s, stop: {} }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_definition");
 }

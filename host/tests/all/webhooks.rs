@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::common::{Db, TestServer, on_both_databases};
+use crate::common::{Db, TestServer, assert_error, on_both_databases};
 
 on_both_databases!(
     a_webhook_starts_its_workflow_with_what_the_call_carries,
@@ -91,10 +91,10 @@ async fn a_webhook_starts_its_workflow_with_what_the_call_carries(db: Db) {
         (401, Some("unauthorized")),
         "{v}"
     );
-    let (status, _) = call(post().header("x-flowbox-secret", "whsec_wrong")).await;
-    assert_eq!(status, 401);
-    let (status, _) = call(post().header("authorization", format!("Bearer {}", s.admin))).await;
-    assert_eq!(status, 401, "an API token is not the webhook's secret");
+    let (status, v) = call(post().header("x-flowbox-secret", "whsec_wrong")).await;
+    assert_error(status, &v, 401, "unauthorized");
+    let (status, v) = call(post().header("authorization", format!("Bearer {}", s.admin))).await;
+    assert_error(status, &v, 401, "unauthorized"); // an API token is not the webhook's secret
     let (status, v) = call(s.http.get(&url).header("x-flowbox-secret", &secret)).await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
@@ -134,8 +134,8 @@ async fn a_webhook_starts_its_workflow_with_what_the_call_carries(db: Db) {
         .post("/v1/workflows/inbound/webhooks/orders/rotate", json!({}))
         .await;
     assert_eq!(status, 200, "{rotated}");
-    let (status, _) = call(post().header("x-flowbox-secret", &secret)).await;
-    assert_eq!(status, 404, "the old URL is gone");
+    let (status, v) = call(post().header("x-flowbox-secret", &secret)).await;
+    assert_error(status, &v, 404, "webhook_not_found"); // the old URL is gone
     let (new_url, new_secret) = hook(&s, "inbound").await;
     assert_ne!(new_url, url);
     let (status, v) = call(
@@ -157,7 +157,11 @@ async fn a_webhook_starts_its_workflow_with_what_the_call_carries(db: Db) {
             .json(&body),
     )
     .await;
-    assert_eq!(status, 409, "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("workflow_off")),
+        "{v}"
+    );
     assert!(
         v["error"]["message"]
             .as_str()
@@ -173,7 +177,7 @@ async fn a_webhook_starts_its_workflow_with_what_the_call_carries(db: Db) {
             "name: bad\ntriggers:\n  - webhook: { methods: [PUT], auth: magic, variables: { x: \"$$[\" } }\nsteps:\n  - { id: s, stop: {} }\n",
         )
         .await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "invalid_definition");
     let paths: Vec<&str> = v["error"]["details"]
         .as_array()
         .unwrap()
@@ -250,13 +254,13 @@ steps:
         finished(&s, &v).await["output"],
         json!({"n": null, "q": "hello"})
     );
-    let (status, _) = call(
+    let (status, v) = call(
         s.http
             .get(format!("{url}?q=other"))
             .header("x-flowbox-signature", sign(&secret, b"q=hello")),
     )
     .await;
-    assert_eq!(status, 401);
+    assert_error(status, &v, 401, "unauthorized");
 }
 
 async fn every_body_kind_and_the_query_string(db: Db) {
@@ -403,14 +407,14 @@ steps:
         "{v}"
     );
     let (status, v) = call(post(&url, &secret, json!({"other": 1}))).await;
-    assert_eq!(status, 422, "no id in the call: {v}");
+    assert_error(status, &v, 422, "webhook_no_record"); // no id in the call
 
     let (url, secret) = hook(&s, "by-email").await;
     let (status, v) = call(post(&url, &secret, json!({"from": "ada@x.io"}))).await;
     assert_eq!(status, 202, "{v}");
     assert_eq!(finished(&s, &v).await["output"], json!({"id": "l-1"}));
     let (status, v) = call(post(&url, &secret, json!({"from": "bob@x.io"}))).await;
-    assert_eq!(status, 404, "{v}");
+    assert_error(status, &v, 404, "record_not_found");
     assert!(
         v["error"]["message"]
             .as_str()
@@ -421,7 +425,7 @@ steps:
 
     let (url, secret) = hook(&s, "by-name").await;
     let (status, v) = call(post(&url, &secret, json!({"name": "Ada"}))).await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "webhook_no_record");
     assert!(
         v["error"]["message"]
             .as_str()

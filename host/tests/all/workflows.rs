@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use flowbox::clock::ManualClock;
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, on_both_databases};
+use crate::common::{Db, TestServer, assert_error, on_both_databases};
 
 on_both_databases!(
     seq_workflow_runs_and_keeps_its_history,
@@ -198,12 +198,15 @@ steps:
 }
 
 async fn a_delay_waits_as_a_row_and_then_completes(db: Db) {
-    let s = server_with_increment(db).await;
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+    let clock = ManualClock::new(start);
+    let s = TestServer::start_with_clock(db, Arc::new(clock.clone())).await;
+    s.upload("increment", "increment", &[]).await;
     s.apply(
         "
 name: later
 steps:
-  - { id: wait, delay: { for: 400ms } }
+  - { id: wait, delay: { for: 1h } }
   - { id: after, action: increment }
 ",
     )
@@ -224,6 +227,11 @@ steps:
             .unwrap()
             .contains(&("waiting".to_string(), 1))
     );
+    clock.set(start + Duration::from_secs(3599));
+    s.engine.run_due().await.unwrap();
+    assert_eq!(s.execution(&id).await["status"], "waiting", "not due yet");
+    clock.set(start + Duration::from_secs(3600));
+    s.engine.run_due().await.unwrap();
     let done = s
         .until_status(&id, "completed", Duration::from_secs(10))
         .await;
@@ -259,8 +267,7 @@ steps:
     let waiting = s.until_status(&id, "waiting", Duration::from_secs(5)).await;
     assert_eq!(waiting["wake_at"], "2026-11-30T08:00:00.000Z");
     clock.set(start + Duration::from_secs(4 * 86_400));
-    s.engine.run_due().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.engine.run_due().await.unwrap(), 0, "nothing is due on Sunday");
     assert_eq!(
         s.execution(&id).await["status"],
         "waiting",
@@ -398,7 +405,19 @@ steps:
     let (status, v) = s
         .post(&format!("/v1/executions/{id}/resume"), json!({}))
         .await;
-    assert_eq!(status, 409, "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("not_paused")),
+        "{v}"
+    );
+    let (status, v) = s
+        .post(&format!("/v1/executions/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("execution_finished")),
+        "{v}"
+    );
 
     // Pause a waiting execution, resume it (back to waiting), then cancel it.
     let (_, v) = s
@@ -422,35 +441,133 @@ steps:
         .await;
     assert_eq!(v["status"], "cancelled");
 
-    // Pause a running execution between steps; resume continues where it stopped.
-    let (_, v) = s.post("/v1/workflows/slow/executions", json!({})).await;
-    let spin_id = v["id"].as_str().unwrap().to_string();
-    s.until_status(&spin_id, "running", Duration::from_secs(5))
-        .await;
+    // Pause a running execution while its step is in flight: the step finishes, the execution
+    // stops before its next step, and resume continues from there. The step waits on a gate
+    // this test opens, so no timing window decides the outcome.
+    let gate = Gate::for_http_request(&s).await;
+    let host = format!("127.0.0.1:{}", gate.port);
+    s.apply(&format!(
+        "name: gated\nsteps:\n  - {{ id: call, action: http_request, input: {{ url: \"http://{host}/gate\" }} }}\n  - {{ id: one, action: increment, input: {{ n: 1 }} }}\n  - {{ id: two, action: increment, input: {{ n: 2 }} }}\n"
+    ))
+    .await;
+    let (_, v) = s.post("/v1/workflows/gated/executions", json!({})).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    gate.arrived().await;
     let (status, v) = s
-        .post(&format!("/v1/executions/{spin_id}/pause"), json!({}))
+        .post(&format!("/v1/executions/{id}/pause"), json!({}))
         .await;
-    assert_eq!(status, 200, "{v}");
-    let (_, v) = s
-        .post(&format!("/v1/executions/{spin_id}/cancel"), json!({}))
-        .await;
-    assert!(
-        v["status"] == "running" || v["status"] == "cancelled",
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("running")),
         "{v}"
     );
-    s.until_status(&spin_id, "cancelled", Duration::from_secs(5))
+    gate.release();
+    let paused = s.until_status(&id, "paused", Duration::from_secs(10)).await;
+    assert_eq!(
+        summary(&paused),
+        pairs(&[("call", "completed")]),
+        "{paused}"
+    );
+    assert_eq!(steps(&paused)[0]["output"]["status"], 200);
+    let (status, v) = s
+        .post(&format!("/v1/executions/{id}/resume"), json!({}))
         .await;
+    assert_eq!(status, 200, "{v}");
+    let done = s
+        .until_status(&id, "completed", Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        summary(&done),
+        pairs(&[
+            ("call", "completed"),
+            ("one", "completed"),
+            ("two", "completed")
+        ]),
+        "{done}"
+    );
+    assert_eq!(gate.calls(), 1, "the paused step is not run again");
+}
+
+/// A loopback HTTP server whose answers wait until the test releases them.
+struct Gate {
+    port: u16,
+    arrived: Arc<tokio::sync::Notify>,
+    open: Arc<tokio::sync::Semaphore>,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Gate {
+    async fn open_on_loopback() -> Gate {
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let open = Arc::new(tokio::sync::Semaphore::new(0));
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (a, o, c) = (arrived.clone(), open.clone(), calls.clone());
+        let handler = move || {
+            let (a, o, c) = (a.clone(), o.clone(), c.clone());
+            async move {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                a.notify_one();
+                o.acquire().await.unwrap().forget();
+                "through"
+            }
+        };
+        let app = axum::Router::new().fallback(handler);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Gate {
+            port,
+            arrived,
+            open,
+            calls,
+        }
+    }
+
+    /// A gate, with the `http_request` action uploaded and allowed to call it.
+    async fn for_http_request(s: &TestServer) -> Gate {
+        let gate = Gate::open_on_loopback().await;
+        let host = format!("127.0.0.1:{}", gate.port);
+        let (status, v) = s
+            .call(
+                s.http
+                    .put(format!("{}/v1/steps/http_request", s.url))
+                    .query(&[("grant", "http"), ("allow_host", host.as_str())])
+                    .body(crate::common::guest("http_request")),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        gate
+    }
+
+    /// Until a request has come in (and waits at the gate).
+    async fn arrived(&self) {
+        tokio::time::timeout(Duration::from_secs(10), self.arrived.notified())
+            .await
+            .expect("the step's request reached the gate");
+    }
+
+    fn release(&self) {
+        self.open.add_permits(1);
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 async fn kill_switches_stop_starts_and_pause_until_lifted(db: Db) {
-    let s = server_with_increment(db).await;
+    // A manual clock and a gated step: the switches land where the test says, not inside a nap.
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+    let clock = ManualClock::new(start);
+    let s = TestServer::start_with_clock(db, Arc::new(clock.clone())).await;
+    s.upload("increment", "increment", &[]).await;
     s.apply(SEQ3).await;
     s.apply(
         "
 name: napper
 steps:
   - { id: one, action: increment }
-  - { id: nap, delay: { for: 300ms } }
+  - { id: nap, delay: { for: 1h } }
   - { id: two, action: increment }
 ",
     )
@@ -465,7 +582,11 @@ steps:
             json!({"input": {"n": 0}}),
         )
         .await;
-    assert_eq!(status, 409, "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("kill_switch_on")),
+        "{v}"
+    );
     assert!(
         v["error"]["message"]
             .as_str()
@@ -473,10 +594,16 @@ steps:
             .contains("kill switch"),
         "{v}"
     );
-    assert_eq!(
-        s.run("napper", json!({"input": {"n": 0}})).await["status"],
-        "completed"
-    );
+    // Another workflow still starts.
+    let (status, v) = s
+        .post(
+            "/v1/workflows/napper/executions",
+            json!({"input": {"n": 0}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    s.until_status(&id, "waiting", Duration::from_secs(5)).await;
     s.put("/v1/workflows/seq3/kill-switch", json!({"on": false}))
         .await;
     assert_eq!(
@@ -485,22 +612,20 @@ steps:
     );
 
     // The global switch: a waiting execution is paused when it wakes, and resumed when lifted.
-    let (_, v) = s
-        .post(
-            "/v1/workflows/napper/executions",
-            json!({"input": {"n": 0}}),
-        )
-        .await;
-    let id = v["id"].as_str().unwrap().to_string();
-    s.until_status(&id, "waiting", Duration::from_secs(5)).await;
     let (status, _) = s.put("/v1/kill-switch", json!({"on": true})).await;
     assert_eq!(status, 200);
     let (_, v) = s.get("/v1/kill-switch").await;
     assert_eq!(v["kill_switch"], true);
+    clock.set(start + Duration::from_secs(3601));
+    s.engine.run_due().await.unwrap();
     let paused = s.until_status(&id, "paused", Duration::from_secs(5)).await;
     assert_eq!(paused["pause_reason"], "kill switch");
-    let (status, _) = s.post("/v1/workflows/napper/executions", json!({})).await;
-    assert_eq!(status, 409);
+    let (status, v) = s.post("/v1/workflows/napper/executions", json!({})).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("kill_switch_on")),
+        "{v}"
+    );
     let (status, v) = s.put("/v1/kill-switch", json!({"on": false})).await;
     assert_eq!((status, v["resumed"].as_i64()), (200, Some(1)), "{v}");
     let done = s
@@ -509,30 +634,32 @@ steps:
     assert_eq!(done["output"], json!({"n": 2}));
 
     // A running execution: the step under way finishes, then the execution pauses.
-    s.upload("spin", "spin", &[]).await;
-    s.apply(
-        "
-name: busy
-steps:
-  - { id: work, action: spin, limits: { fuel: 1000000000000000, timeout: 700ms }, on_failure: continue_silently }
-  - { id: after, action: increment, input: { n: 41 } }
-",
-    )
+    let gate = Gate::for_http_request(&s).await;
+    s.apply(&format!(
+        "name: busy\nsteps:\n  - {{ id: work, action: http_request, input: {{ url: \"http://127.0.0.1:{}/gate\" }} }}\n  - {{ id: after, action: increment, input: {{ n: 41 }} }}\n",
+        gate.port
+    ))
     .await;
     let (_, v) = s.post("/v1/workflows/busy/executions", json!({})).await;
     let id = v["id"].as_str().unwrap().to_string();
-    s.until_status(&id, "running", Duration::from_secs(5)).await;
+    gate.arrived().await;
     s.put("/v1/workflows/busy/kill-switch", json!({"on": true}))
         .await;
+    gate.release();
     let paused = s.until_status(&id, "paused", Duration::from_secs(5)).await;
     assert_eq!(
         (paused["pause_reason"].as_str(), paused["position"].as_str()),
         (Some("kill switch"), Some("after"))
     );
-    let (status, _) = s
+    assert_eq!(summary(&paused), pairs(&[("work", "completed")]));
+    let (status, v) = s
         .post(&format!("/v1/executions/{id}/resume"), json!({}))
         .await;
-    assert_eq!(status, 409, "cannot resume under a kill switch");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("kill_switch_on")),
+        "cannot resume under a kill switch: {v}"
+    );
     s.put("/v1/workflows/busy/kill-switch", json!({"on": false}))
         .await;
     let done = s
@@ -590,13 +717,17 @@ steps:
         .await;
     assert_eq!(done["output"], json!({"result": "met"}));
     assert_eq!(steps(&done)[0]["detail"]["path"], "met");
-    let (status, _) = s
+    let (status, v) = s
         .post(
             &format!("/v1/executions/{met}/goals/replied/meet"),
             json!({}),
         )
         .await;
-    assert_eq!(status, 409);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("not_waiting_on_goal")),
+        "{v}"
+    );
 
     clock.set(start + Duration::from_secs(3 * 86_400 + 1));
     s.engine.run_due().await.unwrap();
@@ -709,7 +840,7 @@ steps:
     );
 
     let (status, v) = s.post("/v1/workflows/renewals/executions", json!({})).await;
-    assert_eq!(status, 422, "{v}");
+    assert_error(status, &v, 422, "wrong_scope");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("record"),
         "{v}"
@@ -878,7 +1009,7 @@ steps:
             "name: nomodule\nsteps:\n  - { id: a, action: ghost }\n",
         )
         .await;
-    assert_eq!(status, 422);
+    assert_error(status, &v, 422, "invalid_definition");
     assert!(
         v["error"]["message"]
             .as_str()
@@ -895,31 +1026,31 @@ steps:
     let (status, v) = s
         .post_raw("/v1/workflows", "name: x\nsteps: []\nsurprise: 1\n")
         .await;
-    assert_eq!(status, 422);
+    assert_error(status, &v, 422, "invalid_definition");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("surprise"),
         "{v}"
     );
 
     // Unknown ids.
-    for path in [
-        "/v1/executions/nope",
-        "/v1/workflows/nope",
-        "/v1/records/deal/nope",
-        "/v1/steps/nope",
-        "/v1/nothing-here",
+    for (path, code) in [
+        ("/v1/executions/nope", "execution_not_found"),
+        ("/v1/workflows/nope", "workflow_not_found"),
+        ("/v1/records/deal/nope", "object_not_found"),
+        ("/v1/steps/nope", "module_not_found"),
+        ("/v1/nothing-here", "route_not_found"),
     ] {
         let (status, v) = s.get(path).await;
-        assert_eq!(status, 404, "{path}: {v}");
+        assert_error(status, &v, 404, code);
         assert!(
             v["error"]["code"].is_string() && v["error"]["message"].is_string(),
             "{v}"
         );
     }
-    let (status, _) = s.post("/v1/workflows/nope/executions", json!({})).await;
-    assert_eq!(status, 404);
-    let (status, _) = s.post("/v1/executions/nope/pause", json!({})).await;
-    assert_eq!(status, 404);
+    let (status, v) = s.post("/v1/workflows/nope/executions", json!({})).await;
+    assert_error(status, &v, 404, "workflow_not_found");
+    let (status, v) = s.post("/v1/executions/nope/pause", json!({})).await;
+    assert_error(status, &v, 404, "execution_not_found");
 
     // Malformed bodies and queries.
     let (status, v) = s
@@ -933,25 +1064,25 @@ steps:
     let (status, v) = s
         .post("/v1/workflows/seq3/executions", json!({"inptu": {}}))
         .await;
-    assert_eq!(status, 400);
+    assert_error(status, &v, 400, "invalid_body");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("inptu"),
         "{v}"
     );
-    let (status, _) = s
+    let (status, v) = s
         .post("/v1/workflows/seq3/executions?wait=forever", json!({}))
         .await;
-    assert_eq!(status, 400);
-    let (status, _) = s.get("/v1/executions?status=sleeping").await;
-    assert_eq!(status, 400);
-    let (status, _) = s.get("/v1/executions?cursor=garbage").await;
-    assert_eq!(status, 400);
-    let (status, _) = s.put("/v1/kill-switch", json!({"on": "yes"})).await;
-    assert_eq!(status, 400);
+    assert_error(status, &v, 400, "invalid_query");
+    let (status, v) = s.get("/v1/executions?status=sleeping").await;
+    assert_error(status, &v, 400, "invalid_query");
+    let (status, v) = s.get("/v1/executions?cursor=garbage").await;
+    assert_error(status, &v, 400, "invalid_query");
+    let (status, v) = s.put("/v1/kill-switch", json!({"on": "yes"})).await;
+    assert_error(status, &v, 400, "invalid_body");
     let (status, v) = s
         .post("/v1/workflows/seq3/executions", json!({"record_id": "x"}))
         .await;
-    assert_eq!(status, 422, "a global workflow takes no record: {v}");
+    assert_error(status, &v, 422, "wrong_scope"); // a global workflow takes no record
 
     // Step modules: not a component, ungranted imports (listed), unknown capabilities.
     let (status, v) = s
