@@ -21,8 +21,8 @@
 //! Build it as a `cdylib` for `wasm32-wasip2` (see the project's `scripts/build-guests.sh`); the
 //! result is a component that exports the `flowbox:step/step` world.
 //!
-//! The host functions live in the modules [`log`], [`variables`], [`records`], [`http`], [`llm`]
-//! and [`clock`]. A component imports only the interfaces it calls, and an admin must grant each
+//! The host functions live in the modules [`log`], [`variables`], [`clock`], [`records`],
+//! [`teams`], [`email`], [`http`], [`llm`], [`files`] and [`audio`]. A component imports only the interfaces it calls, and an admin must grant each
 //! of them to the module; a call to a capability this host does not back returns
 //! [`HostError::Unavailable`].
 #![deny(missing_docs)]

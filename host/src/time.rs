@@ -24,5 +24,11 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 
 /// A Unix-ms time as RFC 3339 in UTC, with milliseconds (`2026-03-01T09:00:00.000Z`).
 pub fn rfc3339(ms: i64) -> Option<String> {
-    DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    DateTime::from_timestamp_millis(ms).map(format)
+}
+
+/// A time as flowbox writes every time: RFC 3339 in UTC with milliseconds
+/// (`2026-03-01T09:00:00.000Z`), in answers, history, variables and record fields alike.
+pub fn format(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

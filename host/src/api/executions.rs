@@ -20,7 +20,6 @@ use super::views::{execution, execution_with_steps};
 use super::{ApiError, AppState, json_body, query};
 use crate::engine::state::status;
 use crate::engine::{EngineError, StartRequest};
-use crate::sandbox::RecordRef;
 use crate::store::{Archived, ExecutionFilter};
 
 /// The longest a caller may wait in one request.
@@ -74,26 +73,6 @@ fn wait_duration(q: &WaitQuery) -> Result<Option<Duration>, ApiError> {
     }
 }
 
-async fn record_for(
-    s: &AppState,
-    workflow: &str,
-    record_id: Option<String>,
-) -> Result<Option<RecordRef>, ApiError> {
-    let Some(id) = record_id else { return Ok(None) };
-    let (_, wf) = s.engine.workflow(workflow, None).await?;
-    match &wf.scope {
-        crate::engine::definition::Scope::Record(object) => Ok(Some(RecordRef {
-            object: object.clone(),
-            id,
-        })),
-        crate::engine::definition::Scope::Global => Err(EngineError::invalid(
-            Invalid::Scope,
-            format!("workflow `{workflow}` is global: start it without a record_id"),
-        )
-        .into()),
-    }
-}
-
 /// Start an execution. With `?wait=SECONDS`, answer when it finishes (200), or with its state
 /// when the wait runs out (202); without, answer once it is recorded (202).
 #[utoipa::path(post, path = "/v1/workflows/{name}/executions", tag = "executions",
@@ -121,7 +100,7 @@ async fn start(
     } else {
         json_body(&body)?
     };
-    let record = record_for(&s, &name, body.record_id).await?;
+    let record = s.engine.record_for(&name, body.record_id).await?;
     let request = StartRequest {
         input: body.input,
         record,
@@ -228,7 +207,7 @@ async fn start_bulk(
     };
     let mut starts = Vec::new();
     for id in ids {
-        let record = record_for(&s, &name, Some(id.clone())).await?;
+        let record = s.engine.record_for(&name, Some(id.clone())).await?;
         let engine = s.engine.clone();
         let (name, input, cause) = (name.clone(), body.input.clone(), caller.cause());
         starts.push(tokio::spawn(async move {

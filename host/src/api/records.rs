@@ -54,12 +54,6 @@ pub(crate) fn record_view(r: &RecordRow) -> Value {
     })
 }
 
-fn json_text(t: &Option<String>) -> Value {
-    t.as_deref()
-        .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or(Value::Null)
-}
-
 fn activity_view(a: &ActivityRow) -> Value {
     json!({
         "id": a.id,
@@ -67,7 +61,7 @@ fn activity_view(a: &ActivityRow) -> Value {
         "record_id": a.record_id,
         "type": a.kind,
         "subject": a.subject,
-        "details": json_text(&a.details),
+        "details": super::views::parsed(&a.details),
         "status": if a.done_at.is_some() { "done" } else { "scheduled" },
         "due_at": a.due_at.map(time),
         "done_at": a.done_at.map(time),
@@ -82,12 +76,12 @@ pub(crate) fn event_view(e: &EventRow) -> Value {
         "object": e.object,
         "record_id": e.record_id,
         "kind": e.kind,
-        "changes": json_text(&e.changes),
-        "detail": json_text(&e.detail),
+        "changes": super::views::parsed(&e.changes),
+        "detail": super::views::parsed(&e.detail),
         "cause": serde_json::from_str::<Value>(&e.cause).unwrap_or(Value::Null),
         "at": time(e.at),
         "evaluated_at": e.evaluated_at.map(time),
-        "outcome": json_text(&e.outcome),
+        "outcome": super::views::parsed(&e.outcome),
     })
 }
 

@@ -19,10 +19,12 @@ fn opt_time(ms: Option<i64>) -> Value {
     ms.map(time).unwrap_or(Value::Null)
 }
 
-fn parsed(text: &Option<String>) -> Value {
-    text.as_deref()
-        .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or(Value::Null)
+/// A stored JSON text as JSON (absent: null). Text that does not parse (never written by this
+/// host) is shown as it is, as a string, rather than hidden.
+pub(crate) fn parsed(text: &Option<String>) -> Value {
+    text.as_deref().map_or(Value::Null, |t| {
+        serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string()))
+    })
 }
 
 /// An execution, without its step history.

@@ -221,7 +221,14 @@ async fn evaluate(
     }
 
     for x in ev.waiting_on_record(&e.object, &e.record_id).await? {
-        let state: State = serde_json::from_str(&x.state).unwrap_or_default();
+        let state: State = match serde_json::from_str(&x.state) {
+            Ok(state) => state,
+            Err(e) => {
+                // Not a goal to check: the executor fails it (state_unreadable) when it runs.
+                tracing::error!(execution = %x.id, error = %e, "stored state does not read back");
+                continue;
+            }
+        };
         let Some(Waiting::Goal { step, since, .. }) = &state.waiting else {
             continue;
         };

@@ -74,6 +74,24 @@ impl Engine {
         }
     }
 
+    /// The record a start by record id refers to: one of the workflow's object type (none
+    /// without an id).
+    pub async fn record_for(
+        &self,
+        workflow: &str,
+        record_id: Option<String>,
+    ) -> Result<Option<crate::sandbox::RecordRef>, EngineError> {
+        let Some(id) = record_id else { return Ok(None) };
+        let (_, wf) = self.inner.workflows.latest(workflow).await?;
+        match &wf.scope {
+            definition::Scope::Record(object) => Ok(Some(crate::sandbox::RecordRef {
+                object: object.clone(),
+                id,
+            })),
+            definition::Scope::Global => Err(global_with_record(workflow)),
+        }
+    }
+
     pub(super) async fn prepare_start(
         &self,
         workflow: &str,
@@ -86,12 +104,7 @@ impl Engine {
         let now = self.now_ms();
         let record = match (&wf.scope, request.record) {
             (definition::Scope::Global, None) => None,
-            (definition::Scope::Global, Some(_)) => {
-                return Err(EngineError::invalid(
-                    Invalid::Scope,
-                    format!("workflow `{workflow}` is global: start it without a record"),
-                ));
-            }
+            (definition::Scope::Global, Some(_)) => return Err(global_with_record(workflow)),
             (definition::Scope::Record(object), Some(r)) if &r.object == object => {
                 if self.inner.store.record(&r.object, &r.id).await?.is_none() {
                     return Err(EngineError::NotFound {
@@ -279,7 +292,11 @@ impl Engine {
     /// Meet the goal an execution waits on at `step`: it goes down the goal's `met` path.
     pub async fn meet_goal(&self, id: &str, step: &str) -> Result<ExecutionRow, EngineError> {
         let row = self.execution(id).await?;
-        let state: State = serde_json::from_str(&row.state).unwrap_or_default();
+        let state: State = serde_json::from_str(&row.state).map_err(|e| {
+            EngineError::Store(StoreError::Write(format!(
+                "execution {id}: its stored state does not read back: {e}"
+            )))
+        })?;
         match (&row.status[..], &state.waiting) {
             (status::WAITING, Some(state::Waiting::Goal { step: waiting, .. }))
                 if waiting == step => {}
@@ -340,4 +357,11 @@ async fn launch(inner: Arc<Inner>, row: ExecutionRow) -> Result<ExecutionRow, En
         executor::spawn(inner.clone(), row.clone(), true);
     }
     Ok(row)
+}
+
+fn global_with_record(workflow: &str) -> EngineError {
+    EngineError::invalid(
+        Invalid::Scope,
+        format!("workflow `{workflow}` is global: start it without a record"),
+    )
 }

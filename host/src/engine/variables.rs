@@ -94,7 +94,7 @@ pub fn coerce(ty: VarType, value: Value) -> Result<Value, String> {
                 .as_str()
                 .ok_or_else(|| format!("{} is not a date-time (RFC 3339)", shown()))?;
             parse_datetime(s)
-                .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+                .map(|t| Value::String(crate::time::format(t)))
                 .ok_or_else(|| format!("{} is not a date-time (RFC 3339)", shown()))
         }
         VarType::Uuid => {

@@ -367,12 +367,7 @@ fn check_value(field: &Field, value: &Value) -> Result<Value, String> {
                 .as_str()
                 .ok_or_else(|| bad("a date and time (RFC 3339)"))?;
             chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| {
-                    Value::String(
-                        t.with_timezone(&chrono::Utc)
-                            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                    )
-                })
+                .map(|t| Value::String(crate::time::format(t.with_timezone(&chrono::Utc))))
                 .map_err(|_| {
                     format!("`{s}` is not a date and time (RFC 3339, e.g. 2026-05-01T09:30:00Z)")
                 })
@@ -474,7 +469,7 @@ fields:
                 WriteMode::Whole,
             )
             .unwrap();
-        assert_eq!(ok["at"], "2026-05-01T09:30:00Z");
+        assert_eq!(ok["at"], "2026-05-01T09:30:00.000Z");
         let errors = d
             .check_fields(
                 &obj(json!({"amount": "3", "stage": "maybe", "colour": 1, "email": "nope", "close": "2026-13-01"})),

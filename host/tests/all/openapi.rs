@@ -43,45 +43,134 @@ fn properties(spec: &Value, schema: &Value) -> (serde_json::Map<String, Value>, 
 }
 
 /// Check `value` against `schema`: an object has only properties the schema lists, and all the
-/// required ones; so does each nested object or list of objects. `path` says where.
+/// required ones; each scalar has the schema's type (and a `date-time` is RFC 3339); a `oneOf`
+/// or `anyOf` holds when one of its variants does; nested objects and lists likewise. `path`
+/// says where.
 fn assert_shape(spec: &Value, schema: &Value, value: &Value, path: &str) {
+    let errors = shape_errors(spec, schema, value, path);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+/// What in `value` does not fit `schema` (empty when it fits).
+fn shape_errors(spec: &Value, schema: &Value, value: &Value, path: &str) -> Vec<String> {
     let schema = resolve(spec, schema);
-    // Option<T> is `oneOf: [null, T]`: check the non-null side.
     if let Some(variants) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
-        if value.is_null() {
-            return;
-        }
-        let typed = variants
+        let tried: Vec<Vec<String>> = variants
             .iter()
-            .find(|v| v["type"] != "null")
-            .unwrap_or(&Value::Null);
-        return assert_shape(spec, typed, value, path);
+            .map(|v| shape_errors(spec, v, value, path))
+            .collect();
+        if tried.iter().any(Vec::is_empty) {
+            return vec![];
+        }
+        return vec![format!(
+            "{path}: fits none of its {} variants: {}",
+            variants.len(),
+            tried.concat().join("; ")
+        )];
+    }
+    let mut errors = vec![];
+    // `type` is a name or (OpenAPI 3.1) a list of names; absent means any JSON.
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let fits = |t: &str| match t {
+        "null" => value.is_null(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "string" => value.is_string(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => true,
+    };
+    if !types.is_empty() && !types.iter().any(|t| fits(t)) {
+        return vec![format!("{path}: {value} is not {}", types.join(" or "))];
+    }
+    if schema["format"] == "date-time"
+        && let Some(text) = value.as_str()
+        && chrono::DateTime::parse_from_rfc3339(text).is_err()
+    {
+        errors.push(format!("{path}: `{text}` is not an RFC 3339 date-time"));
     }
     match value {
         Value::Object(map) => {
             let (props, required) = properties(spec, schema);
+            let extra = &schema["additionalProperties"];
             if props.is_empty() {
-                return; // free-form JSON
+                // A map: each value fits `additionalProperties` (absent or `true`: any JSON).
+                if extra.is_object() {
+                    for (k, v) in map {
+                        errors.extend(shape_errors(spec, extra, v, &format!("{path}.{k}")));
+                    }
+                }
+                return errors;
             }
             let undescribed: Vec<&String> =
                 map.keys().filter(|k| !props.contains_key(*k)).collect();
             let missing: Vec<&String> = required.iter().filter(|k| !map.contains_key(*k)).collect();
-            assert!(
-                undescribed.is_empty() && missing.is_empty(),
-                "{path}: answered but not described: {undescribed:?}; described as required but missing: {missing:?}"
-            );
+            if !undescribed.is_empty() || !missing.is_empty() {
+                errors.push(format!(
+                    "{path}: answered but not described: {undescribed:?}; described as required but missing: {missing:?}"
+                ));
+            }
             for (k, v) in map {
-                assert_shape(spec, &props[k], v, &format!("{path}.{k}"));
+                if let Some(p) = props.get(k) {
+                    errors.extend(shape_errors(spec, p, v, &format!("{path}.{k}")));
+                }
             }
         }
         Value::Array(items) => {
-            let item_schema = &resolve(spec, schema)["items"];
-            for (i, item) in items.iter().enumerate() {
-                assert_shape(spec, item_schema, item, &format!("{path}[{i}]"));
+            let item_schema = &schema["items"];
+            if !item_schema.is_null() {
+                for (i, item) in items.iter().enumerate() {
+                    errors.extend(shape_errors(
+                        spec,
+                        item_schema,
+                        item,
+                        &format!("{path}[{i}]"),
+                    ));
+                }
             }
         }
         _ => {}
     }
+    errors
+}
+
+/// The checker itself catches what it claims to: a wrong scalar type, a value that fits no
+/// variant, a missing required key, a key not described, a time that is not RFC 3339.
+#[test]
+fn the_shape_check_fails_on_what_it_names() {
+    let spec = json!({"components": {"schemas": {"Row": {
+        "type": "object",
+        "required": ["n"],
+        "properties": {
+            "n": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "v": {"oneOf": [{"type": "null"}, {"type": "object", "required": ["k"], "properties": {"k": {"type": "string"}}}]}
+        }
+    }}}});
+    let row = json!({"$ref": "#/components/schemas/Row"});
+    let fits = |v: Value| shape_errors(&spec, &row, &v, "row").is_empty();
+    assert!(fits(
+        json!({"n": 1, "at": "2026-01-01T00:00:00.000Z", "v": null})
+    ));
+    assert!(fits(json!({"n": 1, "v": {"k": "x"}})));
+    assert!(!fits(json!({"n": "1"})), "a string for an integer");
+    assert!(!fits(json!({"n": 1, "v": {"k": 2}})), "fits no variant");
+    assert!(
+        !fits(json!({"n": 1, "v": {}})),
+        "the variant's required key is missing"
+    );
+    assert!(!fits(json!({"at": "2026-01-01T00:00:00Z"})), "missing `n`");
+    assert!(!fits(json!({"n": 1, "extra": true})), "a key not described");
+    assert!(
+        !fits(json!({"n": 1, "at": 1764547200000_i64})),
+        "epoch ms for a time"
+    );
+    assert!(!fits(json!({"n": 1, "at": "yesterday"})), "not RFC 3339");
 }
 
 /// The schema of an operation's answer with `status`.
@@ -161,7 +250,8 @@ async fn the_description_lists_every_route_with_its_role() {
 async fn answers_have_the_described_shapes() {
     let s = TestServer::start(Db::Sqlite).await;
     let (_, spec) = s.get("/openapi.json").await;
-    let check = |method: &str, path: &str, status: u16, value: &Value| {
+    let check = |method: &str, path: &str, want: u16, status: u16, value: &Value| {
+        assert_eq!(status, want, "{method} {path}: {value}");
         assert_shape(
             &spec,
             answer_schema(&spec, method, path, status),
@@ -170,58 +260,64 @@ async fn answers_have_the_described_shapes() {
         );
     };
     let (status, v) = s.upload("increment", "increment", &[]).await;
-    check("PUT", "/v1/steps/{name}", status, &v);
+    check("PUT", "/v1/steps/{name}", 201, status, &v);
     let (status, v) = s.get("/v1/steps").await;
-    check("GET", "/v1/steps", status, &v);
+    check("GET", "/v1/steps", 200, status, &v);
 
     let deal = "name: deal\nfields:\n  amount: { type: number }\n  stage: { type: stage, stages: [a, b] }\n";
     let (status, v) = s.post_raw("/v1/objects", deal).await;
-    check("POST", "/v1/objects", status, &v);
+    check("POST", "/v1/objects", 201, status, &v);
     let (status, v) = s.get("/v1/objects").await;
-    check("GET", "/v1/objects", status, &v);
+    check("GET", "/v1/objects", 200, status, &v);
     let (status, v) = s
         .post(
             "/v1/records/deal",
             json!({"id": "d1", "fields": {"amount": 1, "stage": "a"}}),
         )
         .await;
-    check("POST", "/v1/records/{object}", status, &v);
+    check("POST", "/v1/records/{object}", 201, status, &v);
     let (status, v) = s.patch("/v1/records/deal/d1", json!({"stage": "b"})).await;
-    check("PATCH", "/v1/records/{object}/{id}", status, &v);
+    check("PATCH", "/v1/records/{object}/{id}", 200, status, &v);
     let (status, v) = s.get("/v1/records/deal?limit=1").await;
-    check("GET", "/v1/records/{object}", status, &v);
+    check("GET", "/v1/records/{object}", 200, status, &v);
     let (status, v) = s
         .post("/v1/records/deal/d1/activities", json!({"type": "call"}))
         .await;
-    check("POST", "/v1/records/{object}/{id}/activities", status, &v);
+    check(
+        "POST",
+        "/v1/records/{object}/{id}/activities",
+        201,
+        status,
+        &v,
+    );
     let (status, v) = s
         .post(
             "/v1/records/deal/import",
             json!({"records": [{"id": "d2", "fields": {}}, {"fields": {"amount": "x"}}]}),
         )
         .await;
-    check("POST", "/v1/records/{object}/import", status, &v);
+    check("POST", "/v1/records/{object}/import", 200, status, &v);
 
     s.apply("name: seq\nsteps:\n  - { id: a, action: increment }\n")
         .await;
     s.apply("name: hooked\nscope: { object: deal }\ntriggers:\n  - field_updated: { field: amount }\n  - webhook: { record: { id: \"$.body.id\" } }\nsteps:\n  - { id: s, stop: {} }\n").await;
     let (status, v) = s.get("/v1/workflows").await;
-    check("GET", "/v1/workflows", status, &v);
+    check("GET", "/v1/workflows", 200, status, &v);
     let (status, v) = s
         .post(
             "/v1/workflows/seq/executions?wait=10",
             json!({"input": {"n": 1}}),
         )
         .await;
-    check("POST", "/v1/workflows/{name}/executions", status, &v);
+    check("POST", "/v1/workflows/{name}/executions", 200, status, &v);
     let id = v["id"].as_str().unwrap().to_string();
     let (status, v) = s.get(&format!("/v1/executions/{id}")).await;
-    check("GET", "/v1/executions/{id}", status, &v);
+    check("GET", "/v1/executions/{id}", 200, status, &v);
     assert!(!v["steps"].as_array().unwrap().is_empty());
     let (status, v) = s.get("/v1/executions?limit=5").await;
-    check("GET", "/v1/executions", status, &v);
+    check("GET", "/v1/executions", 200, status, &v);
     let (status, v) = s.get("/v1/workflows/hooked/webhooks").await;
-    check("GET", "/v1/workflows/{name}/webhooks", status, &v);
+    check("GET", "/v1/workflows/{name}/webhooks", 200, status, &v);
     let hook = format!("{}{}", s.url, v["webhooks"][0]["path"].as_str().unwrap());
     let secret = v["webhooks"][0]["secret"].as_str().unwrap().to_string();
     let resp = s
@@ -234,7 +330,7 @@ async fn answers_have_the_described_shapes() {
         .unwrap();
     let status = resp.status().as_u16();
     let v: Value = resp.json().await.unwrap();
-    check("POST", "/hooks/{token}", status, &v);
+    check("POST", "/hooks/{token}", 202, status, &v);
     // Until the webhook's execution ends, d1 is in `hooked`: a trigger start would be skipped
     // (re-entry), and the event below would start nothing.
     s.until_status(
@@ -247,7 +343,7 @@ async fn answers_have_the_described_shapes() {
     s.patch("/v1/records/deal/d1", json!({"amount": 2})).await;
     s.engine.evaluate_events().await.unwrap();
     let (status, v) = s.get("/v1/records/deal/d1/events").await;
-    check("GET", "/v1/records/{object}/{id}/events", status, &v);
+    check("GET", "/v1/records/{object}/{id}/events", 200, status, &v);
     let triggered = v["events"][0]["outcome"]["started"][0]["execution"]
         .as_str()
         .unwrap()
@@ -255,9 +351,9 @@ async fn answers_have_the_described_shapes() {
     let v = s
         .until_status(&triggered, "completed", Duration::from_secs(10))
         .await;
-    check("GET", "/v1/executions/{id}", 200, &v);
+    check("GET", "/v1/executions/{id}", 200, 200, &v);
     let (status, v) = s.get("/v1/tokens").await;
-    check("GET", "/v1/tokens", status, &v);
+    check("GET", "/v1/tokens", 200, status, &v);
     let (status, v) = s.get("/v1/records/deal/nope").await;
-    check("GET", "/v1/records/{object}/{id}", status, &v);
+    check("GET", "/v1/records/{object}/{id}", 404, status, &v);
 }

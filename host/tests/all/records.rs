@@ -120,7 +120,7 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
         )
         .await;
     assert_eq!(
-        v["fields"]["signed_at"], "2026-11-01T09:00:00Z",
+        v["fields"]["signed_at"], "2026-11-01T09:00:00.000Z",
         "stored in UTC"
     );
     assert_eq!(v["event"]["kind"], "created");
@@ -242,13 +242,21 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
         .await;
     assert_error(status, &v, 422, "invalid_name");
 
-    // Moving a unique value frees the old one.
+    // Moving a unique value frees the old one and takes the new one.
     let (status, v) = s
         .patch("/v1/records/deal/d1", json!({"email": "new@acme.io"}))
         .await;
     assert_eq!(status, 200, "{v}");
     s.create_record("deal", "d3", json!({"email": "buyer@acme.io"}))
         .await;
+    let (status, v) = s
+        .post(
+            "/v1/records/deal",
+            json!({"id": "d4", "fields": {"email": "new@acme.io"}}),
+        )
+        .await;
+    assert_error(status, &v, 409, "duplicate");
+    assert_eq!(v["error"]["details"]["record"], "d1", "{v}");
 }
 
 async fn every_write_leaves_an_event_with_its_changes(db: Db) {

@@ -267,7 +267,11 @@ steps:
     let waiting = s.until_status(&id, "waiting", Duration::from_secs(5)).await;
     assert_eq!(waiting["wake_at"], "2026-11-30T08:00:00.000Z");
     clock.set(start + Duration::from_secs(4 * 86_400));
-    assert_eq!(s.engine.run_due().await.unwrap(), 0, "nothing is due on Sunday");
+    assert_eq!(
+        s.engine.run_due().await.unwrap(),
+        0,
+        "nothing is due on Sunday"
+    );
     assert_eq!(
         s.execution(&id).await["status"],
         "waiting",

@@ -1,8 +1,9 @@
 //! The capabilities a step may be granted (one WIT interface each), and the host side of each.
 //!
 //! `log`, `variables` and `clock` are served by the sandbox itself. `records`, `teams`, `email`,
-//! `http` and `llm` are served by backends the caller passes with each run ([`Backends`]); a capability whose
-//! backend is absent answers `unavailable`, so the step fails cleanly instead of trapping.
+//! `http`, `llm`, `files` and `audio` are served by backends the caller passes with each run
+//! ([`Backends`], built by the engine from `crate::services` and `crate::records`); a capability
+//! whose backend is absent answers `unavailable`, so the step fails cleanly instead of trapping.
 
 mod audio;
 pub(crate) mod clock;
@@ -108,9 +109,7 @@ impl fmt::Display for Capability {
 
 /// An unknown capability name.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown capability `{0}`; the capabilities are: log, variables, records, files, teams, email, http, llm, audio, clock"
-)]
+#[error("unknown capability `{0}`; the capabilities are: {all}", all = Capability::ALL.map(Capability::name).join(", "))]
 pub struct UnknownCapability(pub String);
 
 impl FromStr for Capability {
@@ -254,6 +253,21 @@ mod tests {
                 .to_string()
                 .contains("log, variables")
         );
+    }
+
+    /// The grant name, the JSON name and the WIT interface name are one name.
+    #[test]
+    fn each_capability_has_one_name() {
+        let wit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/step.wit"))
+            .unwrap();
+        for c in Capability::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
+            assert_eq!(c.name().parse::<Capability>().unwrap(), c);
+            assert!(
+                wit.contains(&format!("interface {} {{", c.name())),
+                "wit/step.wit has no interface `{c}`"
+            );
+        }
     }
 
     #[test]
