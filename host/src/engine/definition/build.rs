@@ -116,9 +116,95 @@ impl StepErrors<'_> {
 /// The largest code a code step may hold, in bytes.
 const MAX_CODE: usize = 256 << 10;
 
+/// The one kind a raw step names, taken out of it once, so that nothing dispatches on a name
+/// again.
+enum RawKind {
+    /// `action`, `python` or `javascript`: a step module runs.
+    Module {
+        action: Option<String>,
+        code: Option<Code>,
+    },
+    Condition(String),
+    Delay(RawDelay),
+    Goal(RawGoal),
+    Goto(String),
+    Set(BTreeMap<String, Value>),
+    Start(RawStart),
+    Pause(String),
+    Cancel(String),
+    Stop(RawStop),
+}
+
+impl RawKind {
+    /// The name a definition gives this kind.
+    fn name(&self) -> &'static str {
+        match self {
+            RawKind::Module { code: None, .. } => "action",
+            RawKind::Module { code: Some(c), .. } => c.language.name(),
+            RawKind::Condition(_) => "condition",
+            RawKind::Delay(_) => "delay",
+            RawKind::Goal(_) => "goal",
+            RawKind::Goto(_) => "goto",
+            RawKind::Set(_) => "set",
+            RawKind::Start(_) => "start_workflow",
+            RawKind::Pause(_) => "pause_workflow",
+            RawKind::Cancel(_) => "cancel_workflow",
+            RawKind::Stop(_) => "stop",
+        }
+    }
+
+    /// Take the kind out of `s`; an error names the kinds found unless there is exactly one.
+    fn take(s: &mut RawStep) -> Result<RawKind, String> {
+        let mut found = Vec::new();
+        let code = |language, source: String| Code {
+            language,
+            source: source.into(),
+        };
+        if let Some(a) = s.action.take() {
+            found.push(RawKind::Module {
+                action: Some(a),
+                code: None,
+            });
+        }
+        if let Some(p) = s.python.take() {
+            found.push(RawKind::Module {
+                action: None,
+                code: Some(code(CodeLanguage::Python, p)),
+            });
+        }
+        if let Some(j) = s.javascript.take() {
+            found.push(RawKind::Module {
+                action: None,
+                code: Some(code(CodeLanguage::JavaScript, j)),
+            });
+        }
+        found.extend(s.condition.take().map(RawKind::Condition));
+        found.extend(s.delay.take().map(RawKind::Delay));
+        found.extend(s.goal.take().map(RawKind::Goal));
+        found.extend(s.goto.take().map(RawKind::Goto));
+        found.extend(s.set.take().map(RawKind::Set));
+        found.extend(s.start_workflow.take().map(RawKind::Start));
+        found.extend(s.pause_workflow.take().map(RawKind::Pause));
+        found.extend(s.cancel_workflow.take().map(RawKind::Cancel));
+        found.extend(s.stop.take().map(RawKind::Stop));
+        if found.len() == 1 {
+            return Ok(found.remove(0));
+        }
+        let names: Vec<&str> = found.iter().map(RawKind::name).collect();
+        Err(format!(
+            "a step has exactly one of action, python, javascript, condition, delay, goal, goto, set, start_workflow, pause_workflow, cancel_workflow, stop (found: {})",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+    }
+}
+
 pub(super) fn build_step(
     path: &str,
-    s: RawStep,
+    mut s: RawStep,
     ids: &HashMap<String, usize>,
     scope: &Scope,
 ) -> Result<Step, Vec<DefinitionError>> {
@@ -126,173 +212,22 @@ pub(super) fn build_step(
         path,
         errors: Vec::new(),
     };
-    let kinds: Vec<&str> = [
-        ("action", s.action.is_some()),
-        ("python", s.python.is_some()),
-        ("javascript", s.javascript.is_some()),
-        ("condition", s.condition.is_some()),
-        ("delay", s.delay.is_some()),
-        ("goal", s.goal.is_some()),
-        ("goto", s.goto.is_some()),
-        ("set", s.set.is_some()),
-        ("start_workflow", s.start_workflow.is_some()),
-        ("pause_workflow", s.pause_workflow.is_some()),
-        ("cancel_workflow", s.cancel_workflow.is_some()),
-        ("stop", s.stop.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(k, present)| present.then_some(k))
-    .collect();
-    if kinds.len() != 1 {
-        e.add(
-            "",
-            format!(
-                "a step has exactly one of action, python, javascript, condition, delay, goal, goto, set, start_workflow, pause_workflow, cancel_workflow, stop (found: {})",
-                if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
-            ),
-        );
-        return Err(e.errors);
-    }
-    let kind = kinds[0];
-    let runs_a_module = matches!(kind, "action" | "python" | "javascript");
-    // Fields that belong to one kind only.
-    let stray: Vec<&str> = [
-        ("input", s.input.is_some() && !runs_a_module),
-        ("save_as", s.save_as.is_some() && !runs_a_module),
-        ("limits", s.limits.is_some() && !runs_a_module),
-        ("retry", s.retry.is_some() && !runs_a_module),
-        ("on_failure", s.on_failure.is_some() && !runs_a_module),
-        (
-            "on_failure_goto",
-            s.on_failure_goto.is_some() && !runs_a_module,
-        ),
-        (
-            "runner",
-            s.runner.is_some() && !matches!(kind, "python" | "javascript"),
-        ),
-        ("branches", s.branches.is_some() && !runs_a_module),
-        ("then", s.then.is_some() && kind != "condition"),
-        ("else", s.otherwise.is_some() && kind != "condition"),
-        (
-            "max_iterations",
-            s.max_iterations.is_some() && kind != "goto",
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(f, stray)| stray.then_some(f))
-    .collect();
-    for field in stray {
-        e.add(field, format!("does not apply to a {kind} step"));
-    }
+    let kind = match RawKind::take(&mut s) {
+        Ok(kind) => kind,
+        Err(message) => {
+            e.add("", message);
+            return Err(e.errors);
+        }
+    };
+    check_stray_fields(&mut e, &s, &kind);
     let next = e
         .target("next", s.next.as_deref(), ids)
         .unwrap_or(Target::Step(String::new()));
-
+    let id = std::mem::take(&mut s.id);
     let step_kind = match kind {
-        "action" | "python" | "javascript" => {
-            let code = match (s.python, s.javascript) {
-                (Some(source), _) => Some((CodeLanguage::Python, source)),
-                (_, Some(source)) => Some((CodeLanguage::JavaScript, source)),
-                _ => None,
-            }
-            .map(|(language, source)| Code {
-                language,
-                source: source.into(),
-            });
-            let module = match &code {
-                Some(c) => s.runner.unwrap_or_else(|| c.language.runner().to_string()),
-                None => s.action.unwrap_or_default(),
-            };
-            let field = if code.is_some() { "runner" } else { "action" };
-            if !valid_name(&module) {
-                e.add(field, format!("`{module}` is not a step module name"));
-            }
-            if let Some(c) = &code {
-                let key = c.language.name();
-                if c.source.trim().is_empty() {
-                    e.add(key, "the code is empty");
-                }
-                if c.source.len() > MAX_CODE {
-                    e.add(
-                        key,
-                        format!("the code is {} bytes: at most {MAX_CODE}", c.source.len()),
-                    );
-                }
-            }
-            let input = s.input.as_ref().and_then(|v| e.template("input", v));
-            if let Some(name) = &s.save_as
-                && !valid_name(name)
-            {
-                e.add("save_as", format!("`{name}` is not a variable name"));
-            }
-            let timeout_given = s.limits.as_ref().is_some_and(|l| l.timeout.is_some());
-            let mut limits = code
-                .as_ref()
-                .map_or_else(Limits::default, |c| c.language.limits());
-            if let Some(l) = s.limits {
-                if let Some(f) = l.fuel {
-                    limits.fuel = f;
-                }
-                if let Some(m) = l.memory_mb {
-                    limits.memory_bytes = m << 20;
-                }
-                if let Some(t) = l.timeout {
-                    limits.timeout = e.duration("limits.timeout", &t);
-                }
-                if let Some(o) = l.output_kb {
-                    limits.output_bytes = o << 10;
-                }
-                if limits.memory_bytes == 0 || limits.timeout.is_zero() || limits.fuel == 0 {
-                    e.add(
-                        "limits",
-                        "fuel, memory_mb and timeout must be more than zero",
-                    );
-                }
-            }
-            let mut retry = Retry::default();
-            if let Some(r) = s.retry {
-                if r.attempts == 0 || r.attempts > 100 {
-                    e.add("retry.attempts", "must be between 1 and 100 (1: no retry)");
-                }
-                retry.attempts = r.attempts.clamp(1, 100);
-                if let Some(b) = r.backoff {
-                    retry.backoff = e.duration("retry.backoff", &b);
-                }
-                if let Some(m) = r.multiplier {
-                    if !(1.0..=10.0).contains(&m) {
-                        e.add("retry.multiplier", "must be between 1 and 10");
-                    }
-                    retry.multiplier = m;
-                }
-                if let Some(m) = r.max_backoff {
-                    retry.max_backoff = e.duration("retry.max_backoff", &m);
-                }
-            }
-            let on_failure_goto = e.target("on_failure_goto", s.on_failure_goto.as_deref(), ids);
-            let mut branches = BTreeMap::new();
-            for (name, target) in s.branches.iter().flatten() {
-                if !valid_name(name) {
-                    e.add("branches", format!("`{name}` is not a branch name"));
-                }
-                if let Some(t) = e.target(&format!("branches.{name}"), Some(target), ids) {
-                    branches.insert(name.clone(), t);
-                }
-            }
-            StepKind::Action {
-                module,
-                input,
-                code,
-                branches,
-                timeout_given,
-                save_as: s.save_as,
-                limits,
-                retry,
-                on_failure: s.on_failure.unwrap_or_default(),
-                on_failure_goto,
-            }
-        }
-        "condition" => {
-            let expr = e.expr("condition", s.condition.as_deref().unwrap_or_default());
+        RawKind::Module { action, code } => module_step(&mut e, s, action, code, ids),
+        RawKind::Condition(condition) => {
+            let expr = e.expr("condition", &condition);
             let then = e.required_target("then", s.then.as_deref(), ids);
             let otherwise = e.required_target("else", s.otherwise.as_deref(), ids);
             match expr {
@@ -304,42 +239,9 @@ pub(super) fn build_step(
                 None => return Err(e.errors),
             }
         }
-        "delay" => StepKind::Delay(build_delay(
-            &mut e,
-            s.delay.unwrap_or_else(empty_delay),
-            scope,
-        )),
-        "goal" => {
-            let g = s.goal.unwrap_or(RawGoal {
-                event: None,
-                condition: None,
-                within: String::new(),
-                met: None,
-                not_met: None,
-            });
-            let condition = g
-                .condition
-                .as_deref()
-                .and_then(|c| e.expr("goal.condition", c));
-            let within = e.duration("goal.within", &g.within);
-            let event = g.event.and_then(|v| goal_event(&mut e, v));
-            if scope == &Scope::Global {
-                e.add("goal", "a goal waits for an event on the record: the workflow's scope must be a record");
-            }
-            StepKind::Goal {
-                event,
-                condition,
-                within,
-                met: e
-                    .target("goal.met", g.met.as_deref(), ids)
-                    .unwrap_or(Target::Step(String::new())),
-                not_met: e
-                    .target("goal.not_met", g.not_met.as_deref(), ids)
-                    .unwrap_or(Target::End),
-            }
-        }
-        "goto" => {
-            let target = s.goto.unwrap_or_default();
+        RawKind::Delay(d) => StepKind::Delay(build_delay(&mut e, d, scope)),
+        RawKind::Goal(g) => goal_step(&mut e, g, ids, scope),
+        RawKind::Goto(target) => {
             if !ids.contains_key(&target) {
                 e.add("goto", format!("there is no step `{target}`"));
             }
@@ -352,9 +254,9 @@ pub(super) fn build_step(
                 max_iterations,
             }
         }
-        "set" => {
+        RawKind::Set(set) => {
             let mut values = Vec::new();
-            for (name, v) in s.set.unwrap_or_default() {
+            for (name, v) in set {
                 if !valid_name(&name) {
                     e.add(&format!("set.{name}"), "is not a variable name");
                 }
@@ -364,12 +266,7 @@ pub(super) fn build_step(
             }
             StepKind::Set { values }
         }
-        "start_workflow" => {
-            let st = s.start_workflow.unwrap_or(RawStart {
-                workflow: String::new(),
-                input: None,
-                resume_paused: false,
-            });
+        RawKind::Start(st) => {
             if !valid_name(&st.workflow) {
                 e.add(
                     "start_workflow.workflow",
@@ -386,22 +283,15 @@ pub(super) fn build_step(
                 resume_paused: st.resume_paused,
             }
         }
-        "pause_workflow" | "cancel_workflow" => {
-            let workflow = s.pause_workflow.or(s.cancel_workflow).unwrap_or_default();
-            if scope == &Scope::Global {
-                e.add(
-                    kind,
-                    "acts on executions on the same record: the workflow's scope must be a record",
-                );
-            }
-            if kind == "pause_workflow" {
-                StepKind::PauseWorkflow { workflow }
-            } else {
-                StepKind::CancelWorkflow { workflow }
-            }
+        RawKind::Pause(workflow) => {
+            on_records_only(&mut e, "pause_workflow", scope);
+            StepKind::PauseWorkflow { workflow }
         }
-        _ => {
-            let st = s.stop.unwrap_or_default();
+        RawKind::Cancel(workflow) => {
+            on_records_only(&mut e, "cancel_workflow", scope);
+            StepKind::CancelWorkflow { workflow }
+        }
+        RawKind::Stop(st) => {
             let output = st
                 .output
                 .as_ref()
@@ -415,7 +305,7 @@ pub(super) fn build_step(
     };
     if e.errors.is_empty() {
         Ok(Step {
-            id: s.id,
+            id,
             kind: step_kind,
             next,
         })
@@ -424,15 +314,188 @@ pub(super) fn build_step(
     }
 }
 
-fn empty_delay() -> RawDelay {
-    RawDelay {
-        duration: None,
-        until: None,
-        field: None,
-        offset: None,
-        weekday: None,
-        time: None,
-        timezone: None,
+/// Pausing or cancelling acts on executions on the same record.
+fn on_records_only(e: &mut StepErrors<'_>, field: &str, scope: &Scope) {
+    if scope == &Scope::Global {
+        e.add(
+            field,
+            "acts on executions on the same record: the workflow's scope must be a record",
+        );
+    }
+}
+
+/// Fields that belong to other kinds of step.
+fn check_stray_fields(e: &mut StepErrors<'_>, s: &RawStep, kind: &RawKind) {
+    let runs_a_module = matches!(kind, RawKind::Module { .. });
+    let runs_code = matches!(kind, RawKind::Module { code: Some(_), .. });
+    let stray = [
+        ("input", s.input.is_some() && !runs_a_module),
+        ("save_as", s.save_as.is_some() && !runs_a_module),
+        ("limits", s.limits.is_some() && !runs_a_module),
+        ("retry", s.retry.is_some() && !runs_a_module),
+        ("on_failure", s.on_failure.is_some() && !runs_a_module),
+        (
+            "on_failure_goto",
+            s.on_failure_goto.is_some() && !runs_a_module,
+        ),
+        ("runner", s.runner.is_some() && !runs_code),
+        ("branches", s.branches.is_some() && !runs_a_module),
+        (
+            "then",
+            s.then.is_some() && !matches!(kind, RawKind::Condition(_)),
+        ),
+        (
+            "else",
+            s.otherwise.is_some() && !matches!(kind, RawKind::Condition(_)),
+        ),
+        (
+            "max_iterations",
+            s.max_iterations.is_some() && !matches!(kind, RawKind::Goto(_)),
+        ),
+    ];
+    for (field, _) in stray.into_iter().filter(|(_, stray)| *stray) {
+        e.add(field, format!("does not apply to a {} step", kind.name()));
+    }
+}
+
+/// An `action`, `python` or `javascript` step: the module, its input, limits, retries and
+/// failure handling.
+fn module_step(
+    e: &mut StepErrors<'_>,
+    s: RawStep,
+    action: Option<String>,
+    code: Option<Code>,
+    ids: &HashMap<String, usize>,
+) -> StepKind {
+    let module = match &code {
+        Some(c) => s.runner.unwrap_or_else(|| c.language.runner().to_string()),
+        None => action.unwrap_or_default(),
+    };
+    let field = if code.is_some() { "runner" } else { "action" };
+    if !valid_name(&module) {
+        e.add(field, format!("`{module}` is not a step module name"));
+    }
+    if let Some(c) = &code {
+        let key = c.language.name();
+        if c.source.trim().is_empty() {
+            e.add(key, "the code is empty");
+        }
+        if c.source.len() > MAX_CODE {
+            e.add(
+                key,
+                format!("the code is {} bytes: at most {MAX_CODE}", c.source.len()),
+            );
+        }
+    }
+    let input = s.input.as_ref().and_then(|v| e.template("input", v));
+    if let Some(name) = &s.save_as
+        && !valid_name(name)
+    {
+        e.add("save_as", format!("`{name}` is not a variable name"));
+    }
+    let timeout_given = s.limits.as_ref().is_some_and(|l| l.timeout.is_some());
+    let mut limits = code
+        .as_ref()
+        .map_or_else(Limits::default, |c| c.language.limits());
+    if let Some(l) = s.limits {
+        build_limits(e, l, &mut limits);
+    }
+    let retry = s.retry.map_or_else(Retry::default, |r| build_retry(e, r));
+    let on_failure_goto = e.target("on_failure_goto", s.on_failure_goto.as_deref(), ids);
+    let mut branches = BTreeMap::new();
+    for (name, target) in s.branches.iter().flatten() {
+        if !valid_name(name) {
+            e.add("branches", format!("`{name}` is not a branch name"));
+        }
+        if let Some(t) = e.target(&format!("branches.{name}"), Some(target), ids) {
+            branches.insert(name.clone(), t);
+        }
+    }
+    StepKind::Action {
+        module,
+        input,
+        code,
+        branches,
+        timeout_given,
+        save_as: s.save_as,
+        limits,
+        retry,
+        on_failure: s.on_failure.unwrap_or_default(),
+        on_failure_goto,
+    }
+}
+
+/// A step's `limits`, over its kind's defaults.
+fn build_limits(e: &mut StepErrors<'_>, l: RawLimits, limits: &mut Limits) {
+    if let Some(f) = l.fuel {
+        limits.fuel = f;
+    }
+    if let Some(m) = l.memory_mb {
+        limits.memory_bytes = m << 20;
+    }
+    if let Some(t) = l.timeout {
+        limits.timeout = e.duration("limits.timeout", &t);
+    }
+    if let Some(o) = l.output_kb {
+        limits.output_bytes = o << 10;
+    }
+    if limits.memory_bytes == 0 || limits.timeout.is_zero() || limits.fuel == 0 {
+        e.add(
+            "limits",
+            "fuel, memory_mb and timeout must be more than zero",
+        );
+    }
+}
+
+fn build_retry(e: &mut StepErrors<'_>, r: RawRetry) -> Retry {
+    let mut retry = Retry::default();
+    if r.attempts == 0 || r.attempts > 100 {
+        e.add("retry.attempts", "must be between 1 and 100 (1: no retry)");
+    }
+    retry.attempts = r.attempts.clamp(1, 100);
+    if let Some(b) = r.backoff {
+        retry.backoff = e.duration("retry.backoff", &b);
+    }
+    if let Some(m) = r.multiplier {
+        if !(1.0..=10.0).contains(&m) {
+            e.add("retry.multiplier", "must be between 1 and 10");
+        }
+        retry.multiplier = m;
+    }
+    if let Some(m) = r.max_backoff {
+        retry.max_backoff = e.duration("retry.max_backoff", &m);
+    }
+    retry
+}
+
+fn goal_step(
+    e: &mut StepErrors<'_>,
+    g: RawGoal,
+    ids: &HashMap<String, usize>,
+    scope: &Scope,
+) -> StepKind {
+    let condition = g
+        .condition
+        .as_deref()
+        .and_then(|c| e.expr("goal.condition", c));
+    let within = e.duration("goal.within", &g.within);
+    let event = g.event.and_then(|v| goal_event(e, v));
+    if scope == &Scope::Global {
+        e.add(
+            "goal",
+            "a goal waits for an event on the record: the workflow's scope must be a record",
+        );
+    }
+    StepKind::Goal {
+        event,
+        condition,
+        within,
+        met: e
+            .target("goal.met", g.met.as_deref(), ids)
+            .unwrap_or(Target::Step(String::new())),
+        not_met: e
+            .target("goal.not_met", g.not_met.as_deref(), ids)
+            .unwrap_or(Target::End),
     }
 }
 

@@ -5,12 +5,27 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::engine::definition::{OnFailure, Step, StepKind, Target};
+use crate::engine::definition::{Code, OnFailure, Step, StepKind, Target};
+use crate::engine::modules::Runnable;
 use crate::engine::state::{Waiting, control, pause_reason, status, step_status};
-use crate::sandbox::{StepContext, StepFailure, StepRequest};
+use crate::expr::Template;
+use crate::records::step::StepRecords;
+use crate::sandbox::{
+    AudioBackend, Backends, Capability, EmailBackend, FilesBackend, HttpBackend, Limits,
+    LlmBackend, RecordsBackend, StepContext, StepFailure, StepRequest, TeamsBackend,
+};
+use crate::services::llm::StepLlm;
+use crate::services::teams::StepTeams;
 use crate::store::{RecordRead, StepRunRow};
 
 use super::{Next, Outcome, Run};
+
+/// The typed handles of the backends a run was given, kept to collect what they buffered.
+struct Handles {
+    records: Option<Arc<StepRecords>>,
+    teams: Option<Arc<StepTeams>>,
+    llm: Option<Arc<StepLlm>>,
+}
 
 impl<'a> Run<'a> {
     pub(super) async fn run_action(&mut self, step: &Step, started: i64) -> Outcome {
@@ -18,120 +33,46 @@ impl<'a> Run<'a> {
             module,
             input,
             code,
-            branches,
             timeout_given,
-            save_as,
             limits,
             retry,
             on_failure,
             on_failure_goto,
+            ..
         } = &step.kind
         else {
             unreachable!("run_action is called for action steps");
         };
         let mut run = self.new_run(step, step_status::FAILED, started);
-        let input_template = input.as_ref();
-        let input = match input {
-            Some(t) => t.render(&self.scope()),
-            None => Ok(self
-                .state
-                .last_output
-                .clone()
-                .unwrap_or_else(|| self.input.clone())),
-        };
-        let input = match input {
-            Ok(v) => v,
-            Err(e) => {
-                return self.step_failed(
-                    step,
-                    run,
-                    e.code_or("invalid_input"),
-                    format!("building the input: {e}"),
-                    *on_failure,
-                    on_failure_goto.clone(),
-                );
-            }
-        };
-        // A code step hands its runner the source with the input.
-        let input = match code {
-            Some(code) => json!({ "code": code.source.as_ref(), "inputs": input }),
-            None => input,
-        };
-        if let Err(why) = crate::limits::check_value(&input, crate::limits::MAX_STEP_INPUT_BYTES) {
-            return self.step_failed(
+        let failed = |this: &mut Self, run, code: &str, message: String| {
+            this.step_failed(
                 step,
                 run,
-                "value_too_large",
-                format!("the step's input: {why}"),
+                code,
+                message,
                 *on_failure,
                 on_failure_goto.clone(),
-            );
-        }
-        let input_text = input.to_string();
-        run.input = Some(input_text.clone());
+            )
+        };
+        let input = match self.action_input(input.as_ref(), code.as_ref()) {
+            Ok(input) => input.to_string(),
+            Err((code, message)) => return failed(self, run, code, message),
+        };
+        run.input = Some(input.clone());
         let runnable = match self.inner.modules.get(module).await {
             Ok(Some(m)) => m,
             Ok(None) => {
-                return self.step_failed(
-                    step,
-                    run,
-                    "no_module",
-                    format!("there is no step module `{module}`"),
-                    *on_failure,
-                    on_failure_goto.clone(),
-                );
+                let message = format!("there is no step module `{module}`");
+                return failed(self, run, "no_module", message);
             }
-            Err(e) => {
-                return self.step_failed(
-                    step,
-                    run,
-                    "module_error",
-                    e.to_string(),
-                    *on_failure,
-                    on_failure_goto.clone(),
-                );
-            }
+            Err(e) => return failed(self, run, "module_error", e.to_string()),
         };
         let module = &runnable.module;
-        // Only a module granted `records` gets the backend (and its writes a cause).
-        let records = module
-            .grants()
-            .contains(crate::sandbox::Capability::Records)
-            .then(|| {
-                let cause = json!({
-                    "kind": "execution",
-                    "execution": self.row.id,
-                    "workflow": self.row.workflow,
-                    "step": step.id,
-                    "chain": crate::engine::chains::chain_of(&self.row),
-                });
-                Arc::new(crate::records::step::StepRecords::new(
-                    self.inner.store.clone(),
-                    self.inner.objects.clone(),
-                    started,
-                    cause.to_string(),
-                ))
-            });
         let grants = module.grants();
-        let teams = grants.contains(crate::sandbox::Capability::Teams).then(|| {
-            Arc::new(crate::services::teams::StepTeams::new(
-                self.inner.store.clone(),
-                started,
-            ))
-        });
-        let llm = (grants.contains(crate::sandbox::Capability::Llm)
-            || grants.contains(crate::sandbox::Capability::Audio))
-        .then(|| {
-            Arc::new(crate::services::llm::StepLlm::new(
-                self.inner.store.clone(),
-                self.inner.http.clone(),
-                self.inner.config.clock.clone(),
-                self.inner.llm_limits.clone(),
-                self.row.workflow.clone(),
-            ))
-        });
+        let ai = grants.contains(Capability::Llm) || grants.contains(Capability::Audio);
+        let (backends, handles) = self.backends(step, &runnable, started);
         let request = StepRequest {
-            input: input_text,
+            input,
             context: StepContext {
                 execution_id: self.row.id.clone(),
                 workflow_id: self.row.workflow.clone(),
@@ -140,49 +81,16 @@ impl<'a> Run<'a> {
                 record: self.record_ref(),
             },
             variables: Arc::new(self.state.variables.clone()),
-            limits: if !timeout_given
-                && (grants.contains(crate::sandbox::Capability::Llm)
-                    || grants.contains(crate::sandbox::Capability::Audio))
-            {
-                crate::sandbox::Limits {
+            // An AI step without a timeout of its own gets the longer AI default.
+            limits: if ai && !timeout_given {
+                Limits {
                     timeout: crate::engine::definition::AI_STEP_TIMEOUT,
                     ..*limits
                 }
             } else {
                 *limits
             },
-            backends: crate::sandbox::Backends {
-                records: records
-                    .clone()
-                    .map(|r| r as Arc<dyn crate::sandbox::RecordsBackend>),
-                teams: teams
-                    .clone()
-                    .map(|t| t as Arc<dyn crate::sandbox::TeamsBackend>),
-                files: grants.contains(crate::sandbox::Capability::Files).then(|| {
-                    Arc::new(crate::services::files::StepFiles::new(
-                        self.inner.store.clone(),
-                    )) as Arc<dyn crate::sandbox::FilesBackend>
-                }),
-                email: grants.contains(crate::sandbox::Capability::Email).then(|| {
-                    Arc::new(crate::services::email::StepEmail::new(
-                        self.inner.config.mailer.clone(),
-                    )) as Arc<dyn crate::sandbox::EmailBackend>
-                }),
-                http: grants.contains(crate::sandbox::Capability::Http).then(|| {
-                    Arc::new(crate::services::http::StepHttp::new(
-                        self.inner.http.clone(),
-                        runnable.http_hosts.clone(),
-                    )) as Arc<dyn crate::sandbox::HttpBackend>
-                }),
-                llm: llm
-                    .clone()
-                    .filter(|_| grants.contains(crate::sandbox::Capability::Llm))
-                    .map(|l| l as Arc<dyn crate::sandbox::LlmBackend>),
-                audio: llm
-                    .clone()
-                    .filter(|_| grants.contains(crate::sandbox::Capability::Audio))
-                    .map(|l| l as Arc<dyn crate::sandbox::AudioBackend>),
-            },
+            backends,
         };
         let mut running = run.clone();
         running.status = "running".into();
@@ -211,63 +119,13 @@ impl<'a> Run<'a> {
             // Runs before this one read records that changed before they could commit.
             detail["reruns"] = json!({"count": self.reruns, "reason": self.last_conflict});
         }
-        if let Some(calls) = llm.as_ref().and_then(|l| l.history()) {
+        if let Some(calls) = handles.llm.as_ref().and_then(|l| l.history()) {
             detail["llm"] = calls;
         }
         match outcome.result {
             Ok(output) => {
-                run.status = step_status::COMPLETED.into();
-                run.output = Some(output.to_string());
-                // A step with `branches` picks one by naming it in its output's `branch`.
-                let branch = output
-                    .get("branch")
-                    .and_then(Value::as_str)
-                    .and_then(|b| branches.get(b).map(|t| (b, t)));
-                let next = match branch {
-                    Some((name, target)) => {
-                        detail["branch"] = json!(name);
-                        target.clone()
-                    }
-                    None => step.next.clone(),
-                };
-                run.detail = Some(detail.to_string());
-                self.state.variables.extend(outcome.variable_writes);
-                if let Some(name) = save_as {
-                    self.state.variables.insert(name.clone(), output.clone());
-                }
-                self.state.outputs.insert(step.id.clone(), output.clone());
-                self.state.last_output = Some(output);
-                // The sandbox has dropped its handle: the buffer is ours alone now.
-                let (mut side_writes, mut reads) = records
-                    .and_then(|r| Arc::try_unwrap(r).ok())
-                    .map(|r| r.into_parts())
-                    .unwrap_or_default();
-                self.records_changed = !side_writes.is_empty();
-                if self.records_changed {
-                    // The input was rendered from the record as this run read it.
-                    if let (Some(r), Some(template)) = (self.record_ref(), input_template)
-                        && template.uses("record")
-                    {
-                        reads.push(RecordRead {
-                            object: r.object,
-                            id: r.id,
-                            seen: self.record_seen,
-                        });
-                    }
-                } else {
-                    // Reads without writes need no check: the step saw the records as they
-                    // were at some moment, and changed nothing that depends on them.
-                    reads.clear();
-                }
-                if let Some(t) = teams.and_then(|t| Arc::try_unwrap(t).ok()) {
-                    side_writes.extend(t.into_side_writes());
-                }
-                Outcome {
-                    runs: vec![run],
-                    side_writes,
-                    reads,
-                    next: Next::Go(next),
-                }
+                let writes = outcome.variable_writes;
+                self.action_completed(step, run, detail, output, writes, handles)
             }
             Err(failure) => {
                 run.detail = Some(detail.to_string());
@@ -277,26 +135,189 @@ impl<'a> Run<'a> {
                     self.state.attempt = next_attempt;
                     let wake_at =
                         self.now() + retry.backoff_before(next_attempt).as_millis() as i64;
-                    return Outcome::of(
-                        vec![run],
-                        Next::Wait {
-                            wake_at,
-                            waiting: Waiting::Retry {
-                                step: step.id.clone(),
-                            },
-                        },
-                    );
+                    let waiting = Waiting::Retry {
+                        step: step.id.clone(),
+                    };
+                    return Outcome::of(vec![run], Next::Wait { wake_at, waiting });
                 }
-                let code = failure.code();
-                self.step_failed(
-                    step,
-                    run,
-                    code,
-                    failure.to_string(),
-                    *on_failure,
-                    on_failure_goto.clone(),
-                )
+                failed(self, run, failure.code(), failure.to_string())
             }
+        }
+    }
+
+    /// The input an action step gets: its template rendered (or the last output, or the
+    /// execution's input), wrapped with the source for a code step, within its size limit.
+    fn action_input(
+        &self,
+        template: Option<&Template>,
+        code: Option<&Code>,
+    ) -> Result<Value, (&'static str, String)> {
+        let input = match template {
+            Some(t) => t.render(&self.scope()).map_err(|e| {
+                (
+                    e.code_or("invalid_input"),
+                    format!("building the input: {e}"),
+                )
+            })?,
+            None => self
+                .state
+                .last_output
+                .clone()
+                .unwrap_or_else(|| self.input.clone()),
+        };
+        // A code step hands its runner the source with the input.
+        let input = match code {
+            Some(code) => json!({ "code": code.source.as_ref(), "inputs": input }),
+            None => input,
+        };
+        crate::limits::check_value(&input, crate::limits::MAX_STEP_INPUT_BYTES)
+            .map_err(|why| ("value_too_large", format!("the step's input: {why}")))?;
+        Ok(input)
+    }
+
+    /// The backends of the capabilities the module was granted (and only those).
+    fn backends(&self, step: &Step, runnable: &Runnable, started: i64) -> (Backends, Handles) {
+        let grants = runnable.module.grants();
+        let store = &self.inner.store;
+        // Only a module granted `records` gets the backend (and its writes a cause).
+        let records = grants.contains(Capability::Records).then(|| {
+            let cause = json!({
+                "kind": "execution",
+                "execution": self.row.id,
+                "workflow": self.row.workflow,
+                "step": step.id,
+                "chain": crate::engine::chains::chain_of(&self.row),
+            });
+            let objects = self.inner.objects.clone();
+            Arc::new(StepRecords::new(
+                store.clone(),
+                objects,
+                started,
+                cause.to_string(),
+            ))
+        });
+        let teams = grants
+            .contains(Capability::Teams)
+            .then(|| Arc::new(StepTeams::new(store.clone(), started)));
+        let llm =
+            (grants.contains(Capability::Llm) || grants.contains(Capability::Audio)).then(|| {
+                Arc::new(StepLlm::new(
+                    store.clone(),
+                    self.inner.http.clone(),
+                    self.inner.config.clock.clone(),
+                    self.inner.llm_limits.clone(),
+                    self.row.workflow.clone(),
+                ))
+            });
+        let backends = Backends {
+            records: records.clone().map(|r| r as Arc<dyn RecordsBackend>),
+            teams: teams.clone().map(|t| t as Arc<dyn TeamsBackend>),
+            files: grants.contains(Capability::Files).then(|| {
+                Arc::new(crate::services::files::StepFiles::new(store.clone()))
+                    as Arc<dyn FilesBackend>
+            }),
+            email: grants.contains(Capability::Email).then(|| {
+                Arc::new(crate::services::email::StepEmail::new(
+                    self.inner.config.mailer.clone(),
+                )) as Arc<dyn EmailBackend>
+            }),
+            http: grants.contains(Capability::Http).then(|| {
+                Arc::new(crate::services::http::StepHttp::new(
+                    self.inner.http.clone(),
+                    runnable.http_hosts.clone(),
+                )) as Arc<dyn HttpBackend>
+            }),
+            llm: llm
+                .clone()
+                .filter(|_| grants.contains(Capability::Llm))
+                .map(|l| l as Arc<dyn LlmBackend>),
+            audio: llm
+                .clone()
+                .filter(|_| grants.contains(Capability::Audio))
+                .map(|l| l as Arc<dyn AudioBackend>),
+        };
+        (
+            backends,
+            Handles {
+                records,
+                teams,
+                llm,
+            },
+        )
+    }
+
+    /// An action step completed: keep its output (and its variables), take the branch it
+    /// named, and commit the record and team writes it buffered with the reads they rest on.
+    fn action_completed(
+        &mut self,
+        step: &Step,
+        mut run: StepRunRow,
+        mut detail: Value,
+        output: Value,
+        variable_writes: Vec<(String, Value)>,
+        handles: Handles,
+    ) -> Outcome {
+        let StepKind::Action {
+            input: input_template,
+            branches,
+            save_as,
+            ..
+        } = &step.kind
+        else {
+            unreachable!("action_completed is called for action steps");
+        };
+        run.status = step_status::COMPLETED.into();
+        run.output = Some(output.to_string());
+        // A step with `branches` picks one by naming it in its output's `branch`.
+        let branch = output
+            .get("branch")
+            .and_then(Value::as_str)
+            .and_then(|b| branches.get(b).map(|t| (b, t)));
+        let next = match branch {
+            Some((name, target)) => {
+                detail["branch"] = json!(name);
+                target.clone()
+            }
+            None => step.next.clone(),
+        };
+        run.detail = Some(detail.to_string());
+        self.state.variables.extend(variable_writes);
+        if let Some(name) = save_as {
+            self.state.variables.insert(name.clone(), output.clone());
+        }
+        self.state.outputs.insert(step.id.clone(), output.clone());
+        self.state.last_output = Some(output);
+        // The sandbox has dropped its handle: the buffer is ours alone now.
+        let (mut side_writes, mut reads) = handles
+            .records
+            .and_then(|r| Arc::try_unwrap(r).ok())
+            .map(|r| r.into_parts())
+            .unwrap_or_default();
+        self.records_changed = !side_writes.is_empty();
+        if self.records_changed {
+            // The input was rendered from the record as this run read it.
+            if let (Some(r), Some(template)) = (self.record_ref(), input_template)
+                && template.uses("record")
+            {
+                reads.push(RecordRead {
+                    object: r.object,
+                    id: r.id,
+                    seen: self.record_seen,
+                });
+            }
+        } else {
+            // Reads without writes need no check: the step saw the records as they were at
+            // some moment, and changed nothing that depends on them.
+            reads.clear();
+        }
+        if let Some(t) = handles.teams.and_then(|t| Arc::try_unwrap(t).ok()) {
+            side_writes.extend(t.into_side_writes());
+        }
+        Outcome {
+            runs: vec![run],
+            side_writes,
+            reads,
+            next: Next::Go(next),
         }
     }
 

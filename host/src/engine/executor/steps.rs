@@ -3,9 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::definition::{OnFailure, Step, StepKind, Target};
+use crate::engine::definition::{Delay, OnFailure, Step, StepKind, Target};
 use crate::engine::state::{Waiting, control, status, step_status};
 use crate::engine::{delay, variables};
+use crate::expr::{Expr, Scope, Template};
 use crate::store::SideWrite;
 
 use super::{DriveError, Next, Outcome, Run};
@@ -20,168 +21,19 @@ impl<'a> Run<'a> {
                 expr,
                 then,
                 otherwise,
-            } => {
-                let mut run = self.new_run(step, step_status::COMPLETED, started);
-                match expr.is_true(&self.scope()) {
-                    Ok(yes) => {
-                        run.detail =
-                            Some(json!({"path": if yes { "then" } else { "else" }}).to_string());
-                        Outcome::of(
-                            vec![run],
-                            Next::Go(if yes { then.clone() } else { otherwise.clone() }),
-                        )
-                    }
-                    Err(e) => self.step_failed(
-                        step,
-                        run,
-                        e.code_or("condition_error"),
-                        e.to_string(),
-                        OnFailure::Fail,
-                        None,
-                    ),
-                }
-            }
-            StepKind::Delay(d) => {
-                let now = self.now();
-                match delay::wake_at(d, now, &self.scope(), self.record.as_ref()) {
-                    Ok(at) if at <= now => {
-                        let mut run = self.new_run(step, step_status::COMPLETED, started);
-                        run.detail = Some(json!({"wake_at": at, "waited": false}).to_string());
-                        Outcome::of(vec![run], Next::Go(step.next.clone()))
-                    }
-                    Ok(at) => {
-                        let mut run = self.new_run(step, step_status::WAITING, started);
-                        run.ended_at = None;
-                        run.detail = Some(json!({"wake_at": at}).to_string());
-                        let waiting = Waiting::Delay {
-                            step: step.id.clone(),
-                            seq: run.seq,
-                        };
-                        Outcome::of(
-                            vec![run],
-                            Next::Wait {
-                                wake_at: at,
-                                waiting,
-                            },
-                        )
-                    }
-                    Err(e) => {
-                        let run = self.new_run(step, step_status::FAILED, started);
-                        let code = e.code_or("delay_error");
-                        self.step_failed(step, run, code, e.to_string(), OnFailure::Fail, None)
-                    }
-                }
-            }
+            } => self.run_condition(step, started, expr, then, otherwise),
+            StepKind::Delay(d) => self.run_delay(step, started, d),
             StepKind::Goal {
                 condition,
                 within,
                 met,
                 ..
-            } => {
-                let already = match condition.as_ref().map(|c| c.is_true(&self.scope())) {
-                    Some(Ok(met)) => met,
-                    None => false,
-                    // A condition that cannot be evaluated is not "not met": it fails the step.
-                    Some(Err(e)) => {
-                        let run = self.new_run(step, step_status::FAILED, started);
-                        let code = e.code_or("condition_error");
-                        return Ok(self.step_failed(
-                            step,
-                            run,
-                            code,
-                            e.to_string(),
-                            OnFailure::Fail,
-                            None,
-                        ));
-                    }
-                };
-                if already {
-                    let mut run = self.new_run(step, step_status::COMPLETED, started);
-                    run.detail = Some(json!({"path": "met", "at_start": true}).to_string());
-                    Outcome::of(vec![run], Next::Go(met.clone()))
-                } else {
-                    let mut run = self.new_run(step, step_status::WAITING, started);
-                    run.ended_at = None;
-                    let deadline = self.now() + within.as_millis() as i64;
-                    run.detail = Some(json!({"until": deadline}).to_string());
-                    let waiting = Waiting::Goal {
-                        step: step.id.clone(),
-                        seq: run.seq,
-                        since: started,
-                    };
-                    Outcome::of(
-                        vec![run],
-                        Next::Wait {
-                            wake_at: deadline,
-                            waiting,
-                        },
-                    )
-                }
-            }
+            } => self.run_goal(step, started, condition.as_ref(), *within, met),
             StepKind::Goto {
                 target,
                 max_iterations,
-            } => {
-                let mut run = self.new_run(step, step_status::COMPLETED, started);
-                let count = self.state.loops.entry(step.id.clone()).or_insert(0);
-                if *count >= *max_iterations {
-                    run.detail =
-                        Some(json!({"jumped": false, "capped_at": max_iterations}).to_string());
-                    Outcome::of(vec![run], Next::Go(step.next.clone()))
-                } else {
-                    *count += 1;
-                    run.detail = Some(json!({"jumped": true, "iteration": *count}).to_string());
-                    Outcome::of(vec![run], Next::Go(Target::Step(target.clone())))
-                }
-            }
-            StepKind::Set { values } => {
-                let scope = self.scope();
-                let mut run = self.new_run(step, step_status::COMPLETED, started);
-                let mut set = Map::new();
-                for (name, template) in values {
-                    let declared = self.wf.variables.iter().find(|v| &v.name == name);
-                    // (code, message) of a value that cannot be set.
-                    let value = template
-                        .render(&scope)
-                        .map_err(|e| (e.code_or("set_failed"), e.to_string()))
-                        .and_then(|v| match declared {
-                            Some(d) => variables::coerce(d.ty, v)
-                                .and_then(|v| {
-                                    if d.required && variables::is_empty(&v) {
-                                        Err(format!("variable `{name}` is required"))
-                                    } else {
-                                        Ok(v)
-                                    }
-                                })
-                                .map_err(|m| ("set_failed", m)),
-                            None => Ok(v),
-                        })
-                        .and_then(|v| {
-                            crate::limits::check_value(&v, crate::limits::MAX_VALUE_BYTES)
-                                .map(|()| v)
-                                .map_err(|why| ("value_too_large", why))
-                        });
-                    match value {
-                        Ok(v) => {
-                            set.insert(name.clone(), v);
-                        }
-                        Err((code, message)) => {
-                            run.status = step_status::FAILED.into();
-                            return Ok(self.step_failed(
-                                step,
-                                run,
-                                code,
-                                format!("{name}: {message}"),
-                                OnFailure::Fail,
-                                None,
-                            ));
-                        }
-                    }
-                }
-                run.output = Some(Value::Object(set.clone()).to_string());
-                self.state.variables.extend(set);
-                Outcome::of(vec![run], Next::Go(step.next.clone()))
-            }
+            } => self.run_goto(step, started, target, *max_iterations),
+            StepKind::Set { values } => self.run_set(step, started, values),
             StepKind::StartWorkflow {
                 workflow,
                 input,
@@ -190,79 +42,275 @@ impl<'a> Run<'a> {
                 self.start_workflow(step, started, workflow, input.as_ref(), *resume_paused)
                     .await?
             }
-            StepKind::PauseWorkflow { workflow } | StepKind::CancelWorkflow { workflow } => {
-                let what = if matches!(step.kind, StepKind::PauseWorkflow { .. }) {
-                    control::PAUSE
-                } else {
-                    control::CANCEL
-                };
-                let mut run = self.new_run(step, step_status::COMPLETED, started);
-                let mut side_writes = Vec::new();
-                let mut ids = Vec::new();
-                if let Some(r) = self.record_ref() {
-                    for other in self
-                        .inner
-                        .store
-                        .active_on_record(workflow, &r.object, &r.id)
-                        .await?
-                    {
-                        if other.id != self.row.id {
-                            ids.push(other.id.clone());
-                            side_writes.push(SideWrite::Control {
-                                id: other.id,
-                                control: what.to_string(),
-                                now: started,
-                            });
-                        }
-                    }
-                }
-                run.detail = Some(json!({"workflow": workflow, "executions": ids}).to_string());
-                Outcome::with_writes(vec![run], side_writes, Next::Go(step.next.clone()))
+            StepKind::PauseWorkflow { workflow } => {
+                self.control_others(step, started, workflow, control::PAUSE)
+                    .await?
+            }
+            StepKind::CancelWorkflow { workflow } => {
+                self.control_others(step, started, workflow, control::CANCEL)
+                    .await?
             }
             StepKind::Stop {
                 failed,
                 reason,
                 output,
-            } => {
-                let mut run = self.new_run(step, step_status::COMPLETED, started);
-                let output = match output.as_ref().map(|t| t.render(&self.scope())) {
-                    Some(Ok(v)) => Some(v),
-                    None => self.state.last_output.clone(),
-                    // An output that cannot be built is an error, not a null.
-                    Some(Err(e)) => {
-                        let code = e.code_or("invalid_output");
-                        let message = format!("building the output: {e}");
-                        return Ok(self.step_failed(
-                            step,
-                            run,
-                            code,
-                            message,
-                            OnFailure::Fail,
-                            None,
-                        ));
-                    }
-                };
-                run.output = output.as_ref().map(Value::to_string);
-                let (status, error) = if *failed {
-                    (
-                        status::FAILED,
-                        Some(
-                            json!({"code": "stopped", "message": reason.clone().unwrap_or_else(|| format!("stopped by step `{}`", step.id))}),
-                        ),
-                    )
-                } else {
-                    (status::COMPLETED, None)
-                };
-                Outcome::of(
-                    vec![run],
-                    Next::Finish {
-                        status,
-                        output,
-                        error,
-                    },
-                )
-            }
+            } => self.run_stop(step, started, *failed, reason.as_deref(), output.as_ref()),
         })
+    }
+
+    /// A host step that cannot do its work fails the execution (host steps have no retries or
+    /// failure handling of their own).
+    fn host_step_failed(
+        &mut self,
+        step: &Step,
+        started: i64,
+        code: &str,
+        message: String,
+    ) -> Outcome {
+        let run = self.new_run(step, step_status::FAILED, started);
+        self.step_failed(step, run, code, message, OnFailure::Fail, None)
+    }
+
+    /// The step waits until `wake_at` (or until what it waits on comes sooner).
+    fn step_waits(
+        &self,
+        step: &Step,
+        started: i64,
+        detail: Value,
+        wake_at: i64,
+        waiting: Waiting,
+    ) -> Outcome {
+        let mut run = self.new_run(step, step_status::WAITING, started);
+        run.ended_at = None;
+        run.detail = Some(detail.to_string());
+        let waiting = match waiting {
+            Waiting::Delay { step, .. } => Waiting::Delay { step, seq: run.seq },
+            Waiting::Goal { step, since, .. } => Waiting::Goal {
+                step,
+                seq: run.seq,
+                since,
+            },
+            other => other,
+        };
+        Outcome::of(vec![run], Next::Wait { wake_at, waiting })
+    }
+
+    fn run_condition(
+        &mut self,
+        step: &Step,
+        started: i64,
+        expr: &Expr,
+        then: &Target,
+        otherwise: &Target,
+    ) -> Outcome {
+        match expr.is_true(&self.scope()) {
+            Ok(yes) => {
+                let mut run = self.new_run(step, step_status::COMPLETED, started);
+                run.detail = Some(json!({"path": if yes { "then" } else { "else" }}).to_string());
+                let next = if yes { then.clone() } else { otherwise.clone() };
+                Outcome::of(vec![run], Next::Go(next))
+            }
+            Err(e) => {
+                let code = e.code_or("condition_error");
+                self.host_step_failed(step, started, code, e.to_string())
+            }
+        }
+    }
+
+    fn run_delay(&mut self, step: &Step, started: i64, d: &Delay) -> Outcome {
+        let now = self.now();
+        match delay::wake_at(d, now, &self.scope(), self.record.as_ref()) {
+            Ok(at) if at <= now => {
+                let mut run = self.new_run(step, step_status::COMPLETED, started);
+                run.detail = Some(json!({"wake_at": at, "waited": false}).to_string());
+                Outcome::of(vec![run], Next::Go(step.next.clone()))
+            }
+            Ok(at) => {
+                let waiting = Waiting::Delay {
+                    step: step.id.clone(),
+                    seq: 0,
+                };
+                self.step_waits(step, started, json!({"wake_at": at}), at, waiting)
+            }
+            Err(e) => {
+                let code = e.code_or("delay_error");
+                self.host_step_failed(step, started, code, e.to_string())
+            }
+        }
+    }
+
+    fn run_goal(
+        &mut self,
+        step: &Step,
+        started: i64,
+        condition: Option<&Expr>,
+        within: std::time::Duration,
+        met: &Target,
+    ) -> Outcome {
+        let already = match condition.map(|c| c.is_true(&self.scope())) {
+            Some(Ok(met)) => met,
+            None => false,
+            // A condition that cannot be evaluated is not "not met": it fails the step.
+            Some(Err(e)) => {
+                let code = e.code_or("condition_error");
+                return self.host_step_failed(step, started, code, e.to_string());
+            }
+        };
+        if already {
+            let mut run = self.new_run(step, step_status::COMPLETED, started);
+            run.detail = Some(json!({"path": "met", "at_start": true}).to_string());
+            return Outcome::of(vec![run], Next::Go(met.clone()));
+        }
+        let deadline = self.now() + within.as_millis() as i64;
+        let waiting = Waiting::Goal {
+            step: step.id.clone(),
+            seq: 0,
+            since: started,
+        };
+        self.step_waits(step, started, json!({"until": deadline}), deadline, waiting)
+    }
+
+    fn run_goto(
+        &mut self,
+        step: &Step,
+        started: i64,
+        target: &str,
+        max_iterations: u32,
+    ) -> Outcome {
+        let mut run = self.new_run(step, step_status::COMPLETED, started);
+        let count = self.state.loops.entry(step.id.clone()).or_insert(0);
+        if *count >= max_iterations {
+            run.detail = Some(json!({"jumped": false, "capped_at": max_iterations}).to_string());
+            Outcome::of(vec![run], Next::Go(step.next.clone()))
+        } else {
+            *count += 1;
+            run.detail = Some(json!({"jumped": true, "iteration": *count}).to_string());
+            Outcome::of(vec![run], Next::Go(Target::Step(target.to_string())))
+        }
+    }
+
+    fn run_set(&mut self, step: &Step, started: i64, values: &[(String, Template)]) -> Outcome {
+        let scope = self.scope();
+        let mut set = Map::new();
+        for (name, template) in values {
+            match self.value_to_set(name, template, &scope) {
+                Ok(v) => {
+                    set.insert(name.clone(), v);
+                }
+                Err((code, message)) => {
+                    let message = format!("{name}: {message}");
+                    return self.host_step_failed(step, started, code, message);
+                }
+            }
+        }
+        let mut run = self.new_run(step, step_status::COMPLETED, started);
+        run.output = Some(Value::Object(set.clone()).to_string());
+        self.state.variables.extend(set);
+        Outcome::of(vec![run], Next::Go(step.next.clone()))
+    }
+
+    /// A `set` step's value for a variable: rendered, coerced to the variable's declared type,
+    /// within the size limit; or the (code, message) of why it cannot be set.
+    fn value_to_set(
+        &self,
+        name: &str,
+        template: &Template,
+        scope: &Scope,
+    ) -> Result<Value, (&'static str, String)> {
+        let v = template
+            .render(scope)
+            .map_err(|e| (e.code_or("set_failed"), e.to_string()))?;
+        let v = match self.wf.variables.iter().find(|v| v.name == name) {
+            Some(d) => {
+                let v = variables::coerce(d.ty, v).map_err(|m| ("set_failed", m))?;
+                if d.required && variables::is_empty(&v) {
+                    return Err(("set_failed", format!("variable `{name}` is required")));
+                }
+                v
+            }
+            None => v,
+        };
+        crate::limits::check_value(&v, crate::limits::MAX_VALUE_BYTES)
+            .map_err(|why| ("value_too_large", why))?;
+        Ok(v)
+    }
+
+    /// `pause_workflow` / `cancel_workflow`: ask the other executions of `workflow` on this
+    /// record to pause or cancel, with this step's result.
+    async fn control_others(
+        &mut self,
+        step: &Step,
+        started: i64,
+        workflow: &str,
+        what: &str,
+    ) -> Result<Outcome, DriveError> {
+        let mut run = self.new_run(step, step_status::COMPLETED, started);
+        let mut side_writes = Vec::new();
+        let mut ids = Vec::new();
+        if let Some(r) = self.record_ref() {
+            for other in self
+                .inner
+                .store
+                .active_on_record(workflow, &r.object, &r.id)
+                .await?
+            {
+                if other.id != self.row.id {
+                    ids.push(other.id.clone());
+                    side_writes.push(SideWrite::Control {
+                        id: other.id,
+                        control: what.to_string(),
+                        now: started,
+                    });
+                }
+            }
+        }
+        run.detail = Some(json!({"workflow": workflow, "executions": ids}).to_string());
+        Ok(Outcome::with_writes(
+            vec![run],
+            side_writes,
+            Next::Go(step.next.clone()),
+        ))
+    }
+
+    fn run_stop(
+        &mut self,
+        step: &Step,
+        started: i64,
+        failed: bool,
+        reason: Option<&str>,
+        output: Option<&Template>,
+    ) -> Outcome {
+        let output = match output.map(|t| t.render(&self.scope())) {
+            Some(Ok(v)) => Some(v),
+            None => self.state.last_output.clone(),
+            // An output that cannot be built is an error, not a null.
+            Some(Err(e)) => {
+                let code = e.code_or("invalid_output");
+                let message = format!("building the output: {e}");
+                return self.host_step_failed(step, started, code, message);
+            }
+        };
+        let mut run = self.new_run(step, step_status::COMPLETED, started);
+        run.output = output.as_ref().map(Value::to_string);
+        let (status, error) = if failed {
+            let message = reason
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("stopped by step `{}`", step.id));
+            (
+                status::FAILED,
+                Some(json!({"code": "stopped", "message": message})),
+            )
+        } else {
+            (status::COMPLETED, None)
+        };
+        Outcome::of(
+            vec![run],
+            Next::Finish {
+                status,
+                output,
+                error,
+            },
+        )
     }
 
     pub(super) async fn start_workflow(
