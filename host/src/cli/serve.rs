@@ -31,7 +31,9 @@ pub(super) struct ServeArgs {
     /// processes (PostgreSQL) take its executions over after this long.
     #[arg(long, default_value_t = 30.0)]
     lease_secs: f64,
-    /// Steps that may run at once in this process (the sandbox's instance pool).
+    /// Steps that may run at once in this process: the sandbox's instance pool holds this many
+    /// step slots, with 8 core instances, 2 memories and 4 tables each, shared. A Rust step takes
+    /// a few core instances, a Python step 14: a step waits for the room its component takes.
     #[arg(long, default_value_t = 1000)]
     max_concurrent_steps: u32,
     /// The longest chain of workflows triggering each other through record changes; the loop

@@ -71,6 +71,10 @@ pub struct EngineConfig {
     pub max_chain_depth: usize,
     /// The SMTP server behind the `email` capability; none: steps' email is unavailable.
     pub mailer: Option<Arc<Mailer>>,
+    /// For tests only (no flag sets it): a step with this id panics its executor task, as a
+    /// bug would, to prove that such a panic fails its execution and frees its slot.
+    #[doc(hidden)]
+    pub panic_at_step: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -83,6 +87,7 @@ impl Default for EngineConfig {
             clock: Arc::new(SystemClock),
             max_chain_depth: 8,
             mailer: None,
+            panic_at_step: None,
         }
     }
 }
@@ -230,6 +235,15 @@ impl Engine {
     /// manual clock.
     pub async fn run_due(&self) -> Result<usize, EngineError> {
         scheduler::pass(&self.inner).await
+    }
+
+    /// Whether this node is driving the execution now (it holds one of this node's slots).
+    pub fn is_running_here(&self, id: &str) -> bool {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(id)
     }
 
     /// The store.

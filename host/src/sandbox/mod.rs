@@ -18,6 +18,7 @@ mod capabilities;
 mod config;
 mod error;
 mod output;
+mod pool;
 mod registry;
 mod state;
 
@@ -40,6 +41,7 @@ pub use self::capabilities::{
 };
 pub use self::config::{Limits, SandboxConfig};
 pub use self::error::{GuestErrorKind, LoadError, StepFailure};
+pub use self::pool::PoolNeeds;
 pub use self::registry::{ImportInfo, ImportKind, ModuleInfo, StepModule, content_hash};
 
 use self::bindings::flowbox::step::types as wit;
@@ -142,6 +144,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<StepState>,
     registry: Registry,
+    room: pool::PoolRoom,
     config: SandboxConfig,
 }
 
@@ -166,15 +169,16 @@ impl Sandbox {
         let mut pool = PoolingAllocationConfig::default();
         let n = config.max_concurrent;
         // A Rust step is one component instance with a handful of core instances; a Python step
-        // has a few dozen. Slots are virtual memory until used.
+        // has a few dozen. Slots are virtual memory until used; `pool::PoolRoom` makes each step
+        // wait for the room its component takes.
         pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(8))
-            .total_memories(n.saturating_mul(2))
-            .total_tables(n.saturating_mul(4))
+            .total_core_instances(n.saturating_mul(pool::CORE_INSTANCES_PER_SLOT))
+            .total_memories(n.saturating_mul(pool::MEMORIES_PER_SLOT))
+            .total_tables(n.saturating_mul(pool::TABLES_PER_SLOT))
             .total_stacks(n)
-            .max_core_instances_per_component(64)
-            .max_memories_per_component(8)
-            .max_tables_per_component(16)
+            .max_core_instances_per_component(pool::MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(pool::MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(pool::MAX_TABLES_PER_COMPONENT)
             .max_memory_size(config.max_memory_bytes as usize)
             .max_component_instance_size(1 << 20)
             .max_core_instance_size(1 << 20)
@@ -205,6 +209,7 @@ impl Sandbox {
             engine,
             linker,
             registry,
+            room: pool::PoolRoom::new(n),
             config,
         })
     }
@@ -222,13 +227,28 @@ impl Sandbox {
     /// Load a component as a step with the given grants. Fails if it is not a step component or
     /// imports a capability it was not granted (the error lists them).
     pub fn load(&self, bytes: &[u8], grants: &Grants) -> Result<StepModule, LoadError> {
-        self.registry
-            .load(&self.engine, &self.linker, bytes, grants)
+        let module = self
+            .registry
+            .load(&self.engine, &self.linker, bytes, grants)?;
+        if let Some(why) = self.room.never_fits(module.pool_needs()) {
+            return Err(LoadError::Invalid {
+                reason: format!("too large for the instance pool: {why}"),
+            });
+        }
+        Ok(module)
+    }
+
+    /// Core instances the pool has free now (every step running holds some).
+    pub fn free_core_instances(&self) -> usize {
+        self.room.free_core_instances()
     }
 
     /// Run a loaded step once. Never panics and never returns early: every failure is in the
     /// outcome's `result`.
     pub async fn run(&self, module: &StepModule, request: StepRequest) -> StepOutcome {
+        // Wait for room in the pool (not counted in the step's time); held until the instance
+        // is gone at the end of this call.
+        let _room = self.room.take(module.pool_needs()).await;
         let started = Instant::now();
         let limits = request.limits;
         let memory_limit = limits.memory_bytes.min(self.config.max_memory_bytes);

@@ -16,6 +16,7 @@ use wasmtime::component::{Component, Linker};
 use super::bindings::StepPre;
 use super::capabilities::{Capability, Grants};
 use super::error::LoadError;
+use super::pool::PoolNeeds;
 use super::state::StepState;
 
 /// What a component is: its identity, what it exports and which capabilities it asks for.
@@ -86,6 +87,7 @@ fn classify_import(name: &str) -> ImportKind {
 pub(crate) struct Compiled {
     pub(crate) info: ModuleInfo,
     pub(crate) pre: StepPre<StepState>,
+    pub(crate) needs: PoolNeeds,
 }
 
 /// A step component loaded with a set of grants: what [`super::Sandbox::run`] runs.
@@ -104,6 +106,11 @@ impl StepModule {
     /// The capabilities it was granted.
     pub fn grants(&self) -> &Grants {
         &self.grants
+    }
+
+    /// What one run of it takes from the sandbox's instance pool.
+    pub fn pool_needs(&self) -> PoolNeeds {
+        self.compiled.needs
     }
 }
 
@@ -222,7 +229,8 @@ impl Registry {
         let pre = StepPre::new(instance_pre).map_err(|e| LoadError::MistypedExport {
             reason: format!("{e:#}"),
         })?;
-        let compiled = Arc::new(Compiled { info, pre });
+        let needs = PoolNeeds::of(&component, bytes);
+        let compiled = Arc::new(Compiled { info, pre, needs });
         self.compiled
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -19,6 +19,7 @@ on_both_databases!(
     read_modify_write_through_steps_loses_no_update,
     atomic_increments_all_count,
     a_stale_read_or_a_refused_write_undoes_the_whole_commit,
+    a_panic_while_driving_fails_the_execution_and_frees_its_slot,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,6 +30,33 @@ async fn a_waiter_hears_of_an_end_on_another_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_bad_item_fails_only_itself() {
     bad_item_in_a_batch().await
+}
+
+/// A bug that panics the task driving an execution fails that execution (`internal`, its
+/// history kept) instead of leaving it held by this node until a restart; the node goes on
+/// driving others, the same workflow included.
+async fn a_panic_while_driving_fails_the_execution_and_frees_its_slot(db: Db) {
+    let s = TestServer::start_with(db, |c| c.panic_at_step = Some("boom".into())).await;
+    assert_eq!(s.upload("increment", "increment", &[]).await.0, 201);
+    s.apply("name: buggy\nsteps:\n  - { id: one, action: increment }\n  - { id: boom, action: increment }\n")
+        .await;
+    s.apply("name: fine\nsteps:\n  - { id: one, action: increment }\n")
+        .await;
+    for _ in 0..3 {
+        let v = s.run("buggy", json!({"input": {"n": 0}})).await;
+        assert_eq!(v["status"], "failed", "{v}");
+        assert_eq!(v["error"]["code"], "internal", "{v}");
+        let id = v["id"].as_str().unwrap();
+        let v = s.execution(id).await;
+        assert_eq!(v["steps"][0]["step_id"], "one", "{v}");
+        assert_eq!(v["steps"][0]["status"], "completed", "{v}");
+        assert!(
+            !s.engine.is_running_here(id),
+            "the execution still holds a slot on this node"
+        );
+    }
+    let v = s.run("fine", json!({"input": {"n": 0}})).await;
+    assert_eq!(v["status"], "completed", "{v}");
 }
 
 /// A global workflow whose first step outlasts the caller's wait: the 202 names an execution

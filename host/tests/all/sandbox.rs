@@ -497,3 +497,56 @@ async fn compiled_components_are_cached_on_disk_and_a_bad_artifact_is_replaced()
         "artifact rewritten"
     );
 }
+
+/// A pool of two step slots runs six steps at once without one failing: each waits for the
+/// room its component takes (before, the third instantiation failed: pool exhausted), and the
+/// room comes back when they end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_wait_for_room_in_the_instance_pool() {
+    let sandbox = Arc::new(sandbox_with(|c| c.max_concurrent = 2));
+    let free = sandbox.free_core_instances();
+    let module = load(&sandbox, "slow", grants(&[]));
+    let needs = module.pool_needs();
+    assert!(needs.core_instances >= 1, "{needs:?}");
+    let started = Instant::now();
+    let runs: Vec<_> = (0..6)
+        .map(|_| {
+            let (sandbox, module) = (sandbox.clone(), module.clone());
+            tokio::spawn(async move {
+                let limits = Limits {
+                    timeout: Duration::from_secs(10),
+                    ..Limits::default()
+                };
+                run(&sandbox, &module, r#"{"ms": 200}"#, limits).await
+            })
+        })
+        .collect();
+    for r in runs {
+        let outcome = r.await.unwrap();
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    }
+    // Two at a time, 200 ms each: three rounds.
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(sandbox.free_core_instances(), free, "the room came back");
+}
+
+/// The Python runner takes dozens of core instances: a pool too small for it refuses it at load
+/// with the figures, instead of failing each run.
+#[tokio::test]
+async fn a_component_larger_than_the_pool_is_refused_at_load() {
+    let small = sandbox_with(|c| c.max_concurrent = 1);
+    let grants: Grants = Capability::ALL.into_iter().collect();
+    let python = std::fs::read(crate::common::root().join("target/wasm/python.wasm")).unwrap();
+    match small.load(&python, &grants) {
+        Err(LoadError::Invalid { reason }) => {
+            assert!(
+                reason.contains("too large for the instance pool"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let needs = sandbox().load(&python, &grants).unwrap().pool_needs();
+    assert!(needs.core_instances > 8, "{needs:?}");
+    eprintln!("python runner pool needs: {needs:?}");
+}

@@ -112,10 +112,32 @@ pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow, stored: bool) -> Arc<L
             let inner = inner.clone();
             tokio::spawn(async move { drive(&inner, row, stored, &driven).await })
         };
-        let ended = task.await.unwrap_or_else(|e| {
-            tracing::error!(execution = %id, error = %e, "the executor task failed; the execution is retried after its lease");
-            Ended::Stopped
-        });
+        let ended = match task.await {
+            Ok(ended) => ended,
+            // A bug: running it again would hit it again, so the execution fails (its stored
+            // history kept), and says where to look.
+            Err(e) => {
+                let cause = if e.is_panic() {
+                    let p = e.into_panic();
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default()
+                } else {
+                    e.to_string()
+                };
+                tracing::error!(execution = %id, %cause, "the executor task panicked: the execution fails");
+                match inner.store.execution(&id).await {
+                    Ok(Some(row)) if !status::is_final(&row.status) => {
+                        let message = "the host failed while driving this execution (logged)";
+                        Ended::Row(Box::new(
+                            fail_for_good(&inner, row, "internal", message.into()).await,
+                        ))
+                    }
+                    _ => Ended::Stopped,
+                }
+            }
+        };
         inner
             .running
             .lock()
@@ -303,36 +325,8 @@ impl<'a> Run<'a> {
 
     /// An execution whose stored state cannot be read fails, loudly, keeping what is stored
     /// (going on from a made-up state would skip or repeat steps).
-    async fn unreadable(inner: &Inner, mut row: ExecutionRow, message: String) -> ExecutionRow {
-        tracing::error!(execution = %row.id, %message, "the execution cannot go on");
-        let now = millis(inner.config.clock.now());
-        let before = row.clone();
-        row.status = status::FAILED.into();
-        row.error = Some(json!({"code": "state_unreadable", "message": message}).to_string());
-        row.wake_at = None;
-        row.lease_owner = None;
-        row.lease_until = None;
-        row.updated_at = now;
-        row.ended_at = Some(now);
-        let commit = Commit {
-            guard: Guard::Advance {
-                seq: before.seq,
-                owner: inner.config.node_id.clone(),
-            },
-            execution: row.clone(),
-            clear_control: true,
-            step_runs: vec![],
-            side_writes: vec![],
-            reads: vec![],
-        };
-        match inner.store.writer().commit(commit).await {
-            Ok(outcome) if outcome.applied => row,
-            Ok(_) => before,
-            Err(e) => {
-                tracing::error!(execution = %row.id, error = %e, "could not record the failure");
-                before
-            }
-        }
+    async fn unreadable(inner: &Inner, row: ExecutionRow, message: String) -> ExecutionRow {
+        fail_for_good(inner, row, "state_unreadable", message).await
     }
 
     async fn read_record(&mut self) {
@@ -461,5 +455,44 @@ impl<'a> Run<'a> {
         };
         let wf = self.wf.clone();
         self.run_and_apply(&wf.steps[index]).await
+    }
+}
+
+/// Fail an execution that cannot go on (its history kept as stored), if this node still holds
+/// it; answers the row as it now is.
+async fn fail_for_good(
+    inner: &Inner,
+    mut row: ExecutionRow,
+    code: &str,
+    message: String,
+) -> ExecutionRow {
+    tracing::error!(execution = %row.id, %message, "the execution cannot go on");
+    let now = millis(inner.config.clock.now());
+    let before = row.clone();
+    row.status = status::FAILED.into();
+    row.error = Some(json!({"code": code, "message": message}).to_string());
+    row.wake_at = None;
+    row.lease_owner = None;
+    row.lease_until = None;
+    row.updated_at = now;
+    row.ended_at = Some(now);
+    let commit = Commit {
+        guard: Guard::Advance {
+            seq: before.seq,
+            owner: inner.config.node_id.clone(),
+        },
+        execution: row.clone(),
+        clear_control: true,
+        step_runs: vec![],
+        side_writes: vec![],
+        reads: vec![],
+    };
+    match inner.store.writer().commit(commit).await {
+        Ok(outcome) if outcome.applied => row,
+        Ok(_) => before,
+        Err(e) => {
+            tracing::error!(execution = %row.id, error = %e, "could not record the failure");
+            before
+        }
     }
 }

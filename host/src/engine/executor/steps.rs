@@ -15,6 +15,9 @@ impl<'a> Run<'a> {
     /// Run the step at the position and say what comes next.
     pub(super) async fn run_step(&mut self, step: &Step) -> Result<Outcome, DriveError> {
         let started = self.now();
+        if self.inner.config.panic_at_step.as_deref() == Some(step.id.as_str()) {
+            panic!("panic_at_step: step `{}`", step.id);
+        }
         Ok(match &step.kind {
             StepKind::Action { .. } => self.run_action(step, started).await,
             StepKind::Condition {
