@@ -121,6 +121,11 @@ async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
     Ok(events.len())
 }
 
+/// What one event starts, meets or skips: each watching workflow's triggers checked against
+/// it, then the goals waiting on its record.
+///
+/// Long (about 150 lines): two loops, each deciding per workflow with the reason it records
+/// (started, skipped by re-entry, switched off, killed); to be split by loop with issue 21.
 async fn evaluate(
     inner: &Arc<Inner>,
     ev: &mut Evaluation,

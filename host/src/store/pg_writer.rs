@@ -136,6 +136,9 @@ async fn check_reads(
 /// Insert the new executions among `which`, advance the others (each only if its guard holds),
 /// then upsert the step runs of those that applied, then their side writes. A record write
 /// refused on the way stops there and is returned (the caller rolls back).
+///
+/// Long (about 170 lines) because the statements of one transaction are kept in the order they
+/// must run, each batched by kind; the SQLite writer's twin (sqlite_writer.rs) mirrors it.
 async fn apply_commits(
     conn: &mut sqlx::PgConnection,
     commits: &[&Commit],

@@ -48,6 +48,10 @@ fn fields_of(row: &RecordRow) -> Map<String, Value> {
 }
 
 /// Plan `op` against what the database holds.
+///
+/// Long (about 200 lines) because it is one match over the record actions, each arm the same
+/// few lines (what changes, which unique keys move, which event it leaves); together they read
+/// as the one table of what a record write does. To be split by action with issue 21.
 pub(crate) fn plan(op: &RecordOp, current: Current) -> Result<Plan, Refusal> {
     let not_found = || Refusal::NotFound {
         object: op.object.clone(),
