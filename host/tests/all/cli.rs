@@ -265,3 +265,97 @@ async fn the_client_commands_reach_a_server() {
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
+
+/// `workflow apply`, `run`, `execution show` and `execution list`, as a user runs them: their
+/// output says what happened, and a refused definition or a failed execution exits non-zero
+/// with one line naming why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_run_show_and_list_from_the_cli() {
+    let s = crate::common::TestServer::start(crate::common::Db::Sqlite).await;
+    assert_eq!(s.upload("increment", "increment", &[]).await.0, 201);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("twice.yaml");
+    std::fs::write(
+        &good,
+        "name: twice\nsteps:\n  - { id: a, action: increment }\n  - { id: b, action: increment }\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "name: bad\nsteps:\n  - { id: a, goto: nowhere }\n").unwrap();
+    let failing = dir.path().join("stops.yaml");
+    std::fs::write(
+        &failing,
+        "name: stops\nsteps:\n  - { id: s, stop: { failed: true, reason: no luck } }\n",
+    )
+    .unwrap();
+    let (url, token) = (s.url.clone(), s.admin.clone());
+    let cli = move |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--server", &url, "--token", &token]);
+        flowbox(&all)
+    };
+    let at = |p: &std::path::Path| p.display().to_string();
+    let (good, bad, failing) = (at(&good), at(&bad), at(&failing));
+    let outs = tokio::task::spawn_blocking(move || {
+        let applied = cli(&["workflow", "apply", &good]);
+        let again = cli(&["workflow", "apply", &good]);
+        let refused = cli(&["workflow", "apply", &bad]);
+        cli(&["workflow", "apply", &failing]);
+        let ran = cli(&["run", "twice", "--input", r#"{"n": 40}"#]);
+        let run: serde_json::Value = serde_json::from_slice(&ran.stdout).unwrap_or_default();
+        let id = run["id"].as_str().unwrap_or_default().to_string();
+        let shown = cli(&["execution", "show", &id]);
+        let shown_json = cli(&["execution", "show", &id, "--json"]);
+        let listed = cli(&["execution", "list", "--workflow", "twice"]);
+        let stopped = cli(&["run", "stops"]);
+        let unknown = cli(&["execution", "show", "nope"]);
+        (
+            applied, again, refused, ran, id, shown, shown_json, listed, stopped, unknown,
+        )
+    })
+    .await
+    .unwrap();
+    let (applied, again, refused, ran, id, shown, shown_json, listed, stopped, unknown) = outs;
+
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert_eq!(stdout(&applied).trim(), "twice version 1 (saved)");
+    assert_eq!(stdout(&again).trim(), "twice version 1 (unchanged)");
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains("there is no step `nowhere`") && err.contains("invalid_definition"),
+        "{err}"
+    );
+
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    let run: serde_json::Value = serde_json::from_slice(&ran.stdout).unwrap();
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], serde_json::json!({"n": 42}));
+
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(text.contains(&id) && text.contains("completed"), "{text}");
+    for step in ["a", "b"] {
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().any(|w| w == step)),
+            "step {step} in the history: {text}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_slice(&shown_json.stdout).unwrap();
+    assert_eq!(json["id"], id.as_str());
+    assert_eq!(json["steps"].as_array().map(Vec::len), Some(2), "{json}");
+
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(stdout(&listed).contains(&id), "{}", stdout(&listed));
+
+    assert!(
+        !stopped.status.success(),
+        "a failed execution exits non-zero"
+    );
+    assert!(stderr(&stopped).contains("failed"), "{}", stderr(&stopped));
+    assert!(!unknown.status.success());
+    let err = stderr(&unknown);
+    assert!(err.contains("execution_not_found"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
