@@ -42,6 +42,9 @@ pub enum Role {
 }
 
 impl Role {
+    const ALL: [Role; 3] = [Role::Client, Role::Developer, Role::Admin];
+
+    /// The role's name: the same as its JSON (a unit test holds the two together).
     fn name(self) -> &'static str {
         match self {
             Role::Client => "client",
@@ -51,12 +54,7 @@ impl Role {
     }
 
     fn parse(s: &str) -> Option<Role> {
-        match s {
-            "client" => Some(Role::Client),
-            "developer" => Some(Role::Developer),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
+        Role::ALL.into_iter().find(|r| r.name() == s)
     }
 }
 
@@ -346,4 +344,18 @@ async fn audit_log(State(s): State<AppState>, caller: Caller) -> Result<Json<Val
 /// Shared between the app and its handlers.
 pub(crate) fn new_auth() -> Arc<Auth> {
     Arc::new(Auth::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn a_role_has_one_name() {
+        for role in Role::ALL {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.name());
+            assert_eq!(Role::parse(role.name()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
 }
