@@ -414,16 +414,7 @@ impl<'a> Run<'a> {
                 }
                 Err(e) => {
                     let error = json!({"code": e.code_or("variables"), "message": e.to_string()});
-                    return self
-                        .apply(Outcome::of(
-                            vec![],
-                            Next::Finish {
-                                status: status::FAILED,
-                                output: None,
-                                error: Some(error),
-                            },
-                        ))
-                        .await;
+                    return self.end_failed(error).await;
                 }
             }
         }
@@ -442,16 +433,7 @@ impl<'a> Run<'a> {
         };
         let Some(index) = self.wf.position(&position) else {
             let error = json!({"code": "bad_position", "message": format!("step `{position}` is not in workflow {}@{}", self.wf.name, self.row.version)});
-            return self
-                .apply(Outcome::of(
-                    vec![],
-                    Next::Finish {
-                        status: status::FAILED,
-                        output: None,
-                        error: Some(error),
-                    },
-                ))
-                .await;
+            return self.end_failed(error).await;
         };
         let wf = self.wf.clone();
         self.run_and_apply(&wf.steps[index]).await

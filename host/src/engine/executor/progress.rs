@@ -142,6 +142,17 @@ impl<'a> Run<'a> {
         self.step_failed(step, run, "record_conflict", message, on_failure, goto)
     }
 
+    /// End the execution as failed with `error`, no step run of its own (the position or the
+    /// variables it starts from do not hold).
+    pub(super) async fn end_failed(&mut self, error: Value) -> Result<Flow, DriveError> {
+        let end = Next::Finish {
+            status: status::FAILED,
+            output: None,
+            error: Some(error),
+        };
+        self.apply(Outcome::of(vec![], end)).await
+    }
+
     pub(super) async fn apply(&mut self, outcome: Outcome) -> Result<Flow, DriveError> {
         self.apply_with(outcome, false).await
     }

@@ -88,16 +88,7 @@ impl<'a> Run<'a> {
         let step_index = self.wf.position(waiting.step());
         let Some(index) = step_index else {
             let error = json!({"code": "bad_position", "message": format!("waiting step `{}` is gone", waiting.step())});
-            return self
-                .apply(Outcome::of(
-                    vec![],
-                    Next::Finish {
-                        status: status::FAILED,
-                        output: None,
-                        error: Some(error),
-                    },
-                ))
-                .await;
+            return self.end_failed(error).await;
         };
         let wf = self.wf.clone();
         let step = &wf.steps[index];
