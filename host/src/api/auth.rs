@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use bytes::Bytes;
@@ -67,8 +67,9 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Refuse (403) unless the caller has at least `role`.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+    /// Refuse (403) unless the caller has at least `role`. Every route's own role is checked
+    /// as the caller is extracted, from its OpenAPI annotation (see [`RouteRoles`]).
+    fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role >= role {
             return Ok(());
         }
@@ -95,10 +96,37 @@ impl Caller {
     }
 }
 
-/// Token checks, cached.
+/// Token checks, cached, and the role each route needs.
 #[derive(Debug, Default)]
 pub struct Auth {
     cache: Mutex<HashMap<String, (Caller, Instant)>>,
+    roles: RouteRoles,
+}
+
+/// The least role each operation needs, read from the `security` of its OpenAPI annotation:
+/// a route's role is written once, where the description shows it, and enforced from there.
+#[derive(Debug, Default)]
+struct RouteRoles(HashMap<(String, String), Role>);
+
+impl RouteRoles {
+    fn from_spec(spec: &utoipa::openapi::OpenApi) -> Self {
+        let doc = serde_json::to_value(spec).expect("the OpenAPI description serialises");
+        let mut roles = HashMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let role = op["security"][0]["token"][0].as_str().and_then(Role::parse);
+                if let Some(role) = role {
+                    roles.insert((method.to_ascii_uppercase(), path.clone()), role);
+                }
+            }
+        }
+        RouteRoles(roles)
+    }
+
+    /// The role `method path` needs (`path` as routed, with `{name}` parameters).
+    fn get(&self, method: &str, path: &str) -> Option<Role> {
+        self.0.get(&(method.to_string(), path.to_string())).copied()
+    }
 }
 
 /// SHA-256 of a token, hex.
@@ -179,11 +207,28 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        state
+        let caller = state
             .auth
             .check(state.engine.store(), token)
             .await?
-            .ok_or_else(|| unauthorized("the API token is not valid (unknown or revoked)"))
+            .ok_or_else(|| unauthorized("the API token is not valid (unknown or revoked)"))?;
+        // A route without a role in its description is refused to everyone: safe by default,
+        // and the route/role test names it.
+        let route = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+        let needed = route.and_then(|r| state.auth.roles.get(parts.method.as_str(), r));
+        let Some(needed) = needed else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "{} {} names no role in the API description",
+                    parts.method,
+                    route.unwrap_or("this route")
+                ),
+            ));
+        };
+        caller.require(needed)?;
+        Ok(caller)
     }
 }
 
@@ -258,7 +303,6 @@ async fn create(
     caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Role::Admin)?;
     let req: NewToken = json_body(&body)?;
     if req.name.trim().is_empty() || req.name.len() > 100 {
         return Err(ApiError::bad_request(
@@ -292,8 +336,7 @@ async fn create(
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens",
     responses((status = 200, description = "Every token, without secrets", body = Tokens), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["admin"])))]
-async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
+async fn list(State(s): State<AppState>, _: Caller) -> Result<Json<Value>, ApiError> {
     let tokens: Vec<Value> = s.engine.store().tokens().await?.iter().map(view).collect();
     Ok(Json(json!({ "tokens": tokens })))
 }
@@ -307,7 +350,6 @@ async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
     if !s
         .engine
         .store()
@@ -328,8 +370,7 @@ async fn revoke(
 #[utoipa::path(get, path = "/v1/audit", tag = "tokens",
     responses((status = 200, description = "The newest admin actions", body = AuditLog), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["admin"])))]
-async fn audit_log(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
+async fn audit_log(State(s): State<AppState>, _: Caller) -> Result<Json<Value>, ApiError> {
     let rows = s.engine.store().audit_log(200).await?;
     let items: Vec<Value> = rows
         .iter()
@@ -342,8 +383,11 @@ async fn audit_log(State(s): State<AppState>, caller: Caller) -> Result<Json<Val
 }
 
 /// Shared between the app and its handlers.
-pub(crate) fn new_auth() -> Arc<Auth> {
-    Arc::new(Auth::default())
+pub(crate) fn new_auth(spec: &utoipa::openapi::OpenApi) -> Arc<Auth> {
+    Arc::new(Auth {
+        cache: Mutex::default(),
+        roles: RouteRoles::from_spec(spec),
+    })
 }
 
 #[cfg(test)]

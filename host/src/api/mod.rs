@@ -55,11 +55,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole API.
 pub fn app(engine: Engine) -> Router {
+    let (router, spec) = routes();
     let state = AppState {
         engine,
-        auth: auth::new_auth(),
+        auth: auth::new_auth(&spec),
     };
-    let (router, spec) = routes();
     let spec = std::sync::Arc::new(spec);
     router
         .route("/healthz", get(healthz))

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{Caller, Role};
+use super::auth::Caller;
 use super::schemas::{
     Activities, Activity, ErrorBody, Events, ImportResult, ObjectType, ObjectTypes, Record,
     RecordDeleted, RecordPage, RecordWritten,
@@ -115,10 +115,9 @@ fn text_body(body: &Bytes) -> Result<&str, ApiError> {
     security(("token" = ["developer"])))]
 async fn define_object(
     State(s): State<AppState>,
-    caller: Caller,
+    _: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Role::Developer)?;
     let (object, created) = s.engine.define_object(text_body(&body)?).await?;
     let status = if created {
         StatusCode::CREATED
@@ -131,8 +130,7 @@ async fn define_object(
 #[utoipa::path(get, path = "/v1/objects", tag = "records",
     responses((status = 200, description = "Every object type", body = ObjectTypes), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
-async fn list_objects(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
+async fn list_objects(State(s): State<AppState>, _: Caller) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "objects": s.engine.object_types().await? })))
 }
 
@@ -142,10 +140,9 @@ async fn list_objects(State(s): State<AppState>, caller: Caller) -> Result<Json<
     security(("token" = ["client"])))]
 async fn show_object(
     State(s): State<AppState>,
-    caller: Caller,
+    _: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     Ok(Json(json!(*s.engine.object_type(&name).await?)))
 }
 
@@ -176,7 +173,6 @@ async fn create(
     Path(object): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Role::Client)?;
     let req: NewRecord = json_body(&body)?;
     let w = s
         .engine
@@ -197,7 +193,6 @@ async fn replace(
     Path((object, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Role::Client)?;
     let fields: Map<String, Value> = json_body(&body)?;
     let w = s
         .engine
@@ -233,7 +228,6 @@ async fn update(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     let q: UpdateQuery = query(q)?;
     let fields: Map<String, Value> = json_body(&body)?;
     let w = s
@@ -248,10 +242,9 @@ async fn update(
     security(("token" = ["client"])))]
 async fn show(
     State(s): State<AppState>,
-    caller: Caller,
+    _: Caller,
     Path((object, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     Ok(Json(record_view(&s.engine.record(&object, &id).await?)))
 }
 
@@ -263,7 +256,6 @@ async fn delete(
     caller: Caller,
     Path((object, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     let w = s
         .engine
         .delete_record(&object, &id, &caller.cause())
@@ -305,7 +297,6 @@ async fn set_archived(
     id: String,
     archive: bool,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     let w = s
         .engine
         .archive_record(&object, &id, archive, &caller.cause())
@@ -332,11 +323,10 @@ struct ListQuery {
     security(("token" = ["client"])))]
 async fn list(
     State(s): State<AppState>,
-    caller: Caller,
+    _: Caller,
     Path(object): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     let q: ListQuery = query(q)?;
     let archived = match q.archived.unwrap_or_default() {
         ArchivedParam::False => Archived::Exclude,
@@ -407,7 +397,6 @@ async fn import(
     Path(object): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     // Up to 10,000 records of up to a hundred values each.
     let req: ImportBody = super::json_body_of(&body, 100 * MAX_IMPORT)?;
     if req.records.len() > MAX_IMPORT {
@@ -499,7 +488,6 @@ async fn add_activity(
     Path((object, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Role::Client)?;
     let req: NewActivityBody = json_body(&body)?;
     let due_at = match req.due_at.as_deref() {
         Some(t) => Some(parse_time(t).ok_or_else(|| {
@@ -534,10 +522,9 @@ async fn add_activity(
     security(("token" = ["client"])))]
 async fn activities(
     State(s): State<AppState>,
-    caller: Caller,
+    _: Caller,
     Path((object, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     let rows = s.engine.activities(&object, &id).await?;
     Ok(Json(
         json!({ "activities": rows.iter().map(activity_view).collect::<Vec<_>>() }),
@@ -554,7 +541,6 @@ async fn complete_activity(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     let w = s.engine.complete_activity(&id, &caller.cause()).await?;
     Ok(Json(
         w.activity.as_ref().map(activity_view).unwrap_or_default(),
@@ -577,11 +563,10 @@ struct EventsQuery {
     security(("token" = ["client"])))]
 async fn events(
     State(s): State<AppState>,
-    caller: Caller,
+    _: Caller,
     Path((object, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Client)?;
     let q: EventsQuery = query(q)?;
     let rows = s
         .engine
