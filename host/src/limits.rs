@@ -37,18 +37,27 @@ pub enum ShapeError {
     TooManyValues { max: usize },
 }
 
+/// Why a definition's text is refused before it is parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefinitionTextError {
+    #[error("the definition is {size} bytes; a definition takes at most {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("the definition is refused: {0}")]
+    Shape(#[from] ShapeError),
+}
+
 /// Check a definition (a workflow, an object type: JSON or YAML) before parsing it: its size,
 /// how deep it nests, how many values it holds.
-pub fn check_definition_text(text: &str) -> Result<(), String> {
+pub fn check_definition_text(text: &str) -> Result<(), DefinitionTextError> {
     if text.len() > MAX_DEFINITION_BYTES {
-        return Err(format!(
-            "the definition is {} bytes; a definition takes at most {MAX_DEFINITION_BYTES}",
-            text.len()
-        ));
+        return Err(DefinitionTextError::TooLarge {
+            size: text.len(),
+            max: MAX_DEFINITION_BYTES,
+        });
     }
-    check_yaml_text(text, MAX_JSON_DEPTH)
-        .and_then(|()| check_json_text(text.as_bytes(), MAX_JSON_VALUES, usize::MAX))
-        .map_err(|e| format!("the definition is refused: {e}"))
+    check_yaml_text(text, MAX_JSON_DEPTH)?;
+    check_json_text(text.as_bytes(), MAX_JSON_VALUES, usize::MAX)?;
+    Ok(())
 }
 
 /// How deep a JSON value nests (a scalar is 1), without recursing.
@@ -83,19 +92,30 @@ pub fn json_size(value: &Value) -> usize {
     count.0
 }
 
+/// Why a value is over a bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("it is {size} bytes of JSON, over the limit of {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("it nests {depth} levels deep, over the limit of {max}")]
+    TooDeep { depth: usize, max: usize },
+}
+
 /// Whether a value fits `max_bytes` as JSON text and [`MAX_JSON_DEPTH`]; if not, why.
-pub fn check_value(value: &Value, max_bytes: usize) -> Result<(), String> {
+pub fn check_value(value: &Value, max_bytes: usize) -> Result<(), ValueError> {
     let size = json_size(value);
     if size > max_bytes {
-        return Err(format!(
-            "it is {size} bytes of JSON, over the limit of {max_bytes}"
-        ));
+        return Err(ValueError::TooLarge {
+            size,
+            max: max_bytes,
+        });
     }
     let depth = json_depth(value);
     if depth > MAX_JSON_DEPTH {
-        return Err(format!(
-            "it nests {depth} levels deep, over the limit of {MAX_JSON_DEPTH}"
-        ));
+        return Err(ValueError::TooDeep {
+            depth,
+            max: MAX_JSON_DEPTH,
+        });
     }
     Ok(())
 }

@@ -214,7 +214,10 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| unauthorized("the API token is not valid (unknown or revoked)"))?;
         // A route without a role in its description is refused to everyone: safe by default,
         // and the route/role test names it.
-        let route = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
         let needed = route.and_then(|r| state.auth.roles.get(parts.method.as_str(), r));
         let Some(needed) = needed else {
             return Err(ApiError::new(

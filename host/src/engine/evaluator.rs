@@ -250,7 +250,13 @@ async fn evaluate(
         else {
             continue;
         };
-        let input: Value = serde_json::from_str(&x.input).unwrap_or(Value::Null);
+        let input: Value = match serde_json::from_str(&x.input) {
+            Ok(input) => input,
+            Err(e) => {
+                tracing::error!(execution = %x.id, error = %e, "stored input does not read back");
+                continue;
+            }
+        };
         let extra = Map::from_iter([
             ("vars".to_string(), Value::Object(state.variables.clone())),
             ("input".to_string(), input),
@@ -261,7 +267,7 @@ async fn evaluate(
             None => Ok(false),
         };
         let met = kind_ok.and_then(|ok| match (ok, condition) {
-            (true, Some(c)) => c.is_true(&view.scope(extra)).map_err(|e| e.to_string()),
+            (true, Some(c)) => c.is_true(&view.scope(extra)),
             (ok, _) => Ok(ok),
         });
         match met {

@@ -38,26 +38,40 @@ pub fn is_empty(v: &Value) -> bool {
     matches!(v, Value::Null) || matches!(v, Value::String(s) if s.trim().is_empty())
 }
 
-/// Convert a value to a type, or say why it does not fit. Empty values stay null.
-pub fn coerce(ty: VarType, value: Value) -> Result<Value, String> {
-    if is_empty(&value) {
-        return Ok(Value::Null);
-    }
-    let shown = || {
+/// Why a value does not fit a variable's type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{shown} is not {expected}")]
+pub struct CoerceError {
+    /// The value as JSON, cut after 60 characters.
+    shown: String,
+    expected: &'static str,
+}
+
+impl CoerceError {
+    fn new(value: &Value, expected: &'static str) -> Self {
         let s = value.to_string();
-        match s.char_indices().nth(60) {
+        let shown = match s.char_indices().nth(60) {
             // Cut at a character, not a byte: a multibyte one may straddle byte 60.
             Some((cut, _)) => format!("{}...", &s[..cut]),
             None => s,
-        }
-    };
+        };
+        CoerceError { shown, expected }
+    }
+}
+
+/// Convert a value to a type, or say why it does not fit. Empty values stay null.
+pub fn coerce(ty: VarType, value: Value) -> Result<Value, CoerceError> {
+    if is_empty(&value) {
+        return Ok(Value::Null);
+    }
+    let not = |expected: &'static str| CoerceError::new(&value, expected);
     match ty {
         VarType::Json => Ok(value),
         VarType::String | VarType::TeamMember => match &value {
             Value::String(_) => Ok(value),
             Value::Number(n) => Ok(Value::String(n.to_string())),
             Value::Bool(b) => Ok(Value::String(b.to_string())),
-            _ => Err(format!("{} is not a {}", shown(), type_name(ty))),
+            _ => Err(not(type_name(ty))),
         },
         VarType::Number => match &value {
             Value::Number(_) => Ok(value),
@@ -72,38 +86,34 @@ pub fn coerce(ty: VarType, value: Value) -> Result<Value, String> {
                         serde_json::Number::from_f64(f).map(Value::Number)
                     }
                 })
-                .ok_or_else(|| format!("{} is not a number", shown())),
-            _ => Err(format!("{} is not a number", shown())),
+                .ok_or_else(|| not("a number")),
+            _ => Err(not("a number")),
         },
         VarType::Boolean => match &value {
             Value::Bool(_) => Ok(value),
             Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
             Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
-            _ => Err(format!("{} is not a boolean", shown())),
+            _ => Err(not("a boolean")),
         },
         VarType::Date => {
-            let s = value
-                .as_str()
-                .ok_or_else(|| format!("{} is not a date (YYYY-MM-DD)", shown()))?;
+            let s = value.as_str().ok_or_else(|| not("a date (YYYY-MM-DD)"))?;
             parse_date(s)
                 .map(|d| Value::String(d.to_string()))
-                .ok_or_else(|| format!("{} is not a date (YYYY-MM-DD)", shown()))
+                .ok_or_else(|| not("a date (YYYY-MM-DD)"))
         }
         VarType::Datetime => {
             let s = value
                 .as_str()
-                .ok_or_else(|| format!("{} is not a date-time (RFC 3339)", shown()))?;
+                .ok_or_else(|| not("a date-time (RFC 3339)"))?;
             parse_datetime(s)
                 .map(|t| Value::String(crate::time::format(t)))
-                .ok_or_else(|| format!("{} is not a date-time (RFC 3339)", shown()))
+                .ok_or_else(|| not("a date-time (RFC 3339)"))
         }
         VarType::Uuid => {
-            let s = value
-                .as_str()
-                .ok_or_else(|| format!("{} is not a UUID", shown()))?;
+            let s = value.as_str().ok_or_else(|| not("a UUID"))?;
             uuid::Uuid::parse_str(s)
                 .map(|u| Value::String(u.to_string()))
-                .map_err(|_| format!("{} is not a UUID", shown()))
+                .map_err(|_| not("a UUID"))
         }
         VarType::Record => match &value {
             Value::Object(m)
@@ -112,18 +122,15 @@ pub fn coerce(ty: VarType, value: Value) -> Result<Value, String> {
             {
                 Ok(value)
             }
-            _ => Err(format!(
-                "{} is not a record reference ({{\"object\": ..., \"id\": ...}})",
-                shown()
-            )),
+            _ => Err(not("a record reference ({\"object\": ..., \"id\": ...})")),
         },
     }
 }
 
 fn type_name(ty: VarType) -> &'static str {
     match ty {
-        VarType::TeamMember => "team member (a string)",
-        _ => "string",
+        VarType::TeamMember => "a team member (a string)",
+        _ => "a string",
     }
 }
 
@@ -134,7 +141,7 @@ pub fn resolve(
     given: Map<String, Value>,
     scope: &Scope,
 ) -> Result<Map<String, Value>, ExprError> {
-    let fail = |name: &str, e: String| ExprError::Failed(format!("variable `{name}`: {e}"));
+    let fail = |name: &str, e: CoerceError| ExprError::Failed(format!("variable `{name}`: {e}"));
     let mut vars = given;
     for v in declared {
         if let Some(value) = vars.get(&v.name).filter(|x| !is_empty(x)).cloned() {
@@ -178,9 +185,12 @@ mod tests {
     fn a_long_value_is_shown_cut_at_a_character() {
         // 31 x "é" is 62 bytes (64 with its quotes): byte 60 falls inside a character.
         let e = coerce(VarType::Number, json!("é".repeat(31))).unwrap_err();
-        assert!(e.contains(&"é".repeat(31)), "{e}");
+        assert!(e.to_string().contains(&"é".repeat(31)), "{e}");
         let e = coerce(VarType::Number, json!("é".repeat(100))).unwrap_err();
-        assert!(e.contains(&format!("\"{}...", "é".repeat(59))), "{e}");
+        assert!(
+            e.to_string().contains(&format!("\"{}...", "é".repeat(59))),
+            "{e}"
+        );
     }
 
     #[test]

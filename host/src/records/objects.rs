@@ -144,7 +144,7 @@ pub enum WriteMode {
 impl ObjectType {
     /// Parse and check a definition (JSON or YAML).
     pub fn parse(text: &str) -> Result<ObjectType, Vec<FieldError>> {
-        crate::limits::check_definition_text(text).map_err(|m| vec![error("", m)])?;
+        crate::limits::check_definition_text(text).map_err(|m| vec![error("", m.to_string())])?;
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(json_err) => serde_yaml_ng::from_str(text).map_err(|yaml_err| {

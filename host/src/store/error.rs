@@ -17,6 +17,9 @@ pub enum StoreError {
     /// The group-commit writer failed a write for a reason of its own (not storage).
     #[error("write failed: {0}")]
     Write(String),
+    /// Stored data does not read back (written by a bug, or changed by hand).
+    #[error("stored data does not read back: {0}")]
+    Corrupt(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

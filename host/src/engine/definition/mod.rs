@@ -136,7 +136,7 @@ impl Workflow {
 
 /// Parse a definition from JSON or YAML text (YAML is a superset of JSON).
 pub fn parse(text: &str) -> Result<Workflow, InvalidDefinition> {
-    crate::limits::check_definition_text(text).map_err(|m| one("", m))?;
+    crate::limits::check_definition_text(text).map_err(|m| one("", m.to_string()))?;
     let value: Value = if text.trim_start().starts_with('{') {
         serde_json::from_str(text).map_err(|e| one("", format!("not valid JSON: {e}")))?
     } else {
@@ -217,7 +217,7 @@ pub fn from_value(value: Value) -> Result<Workflow, InvalidDefinition> {
         if let Some(d) = &v.default
             && let Err(e) = super::variables::coerce(v.ty, d.clone())
         {
-            err(format!("{path}.default"), e);
+            err(format!("{path}.default"), e.to_string());
         }
         variables.push(Variable {
             name: v.name,

@@ -315,7 +315,10 @@ impl<'a> Run<'a> {
             reruns: 0,
             last_conflict: None,
         };
-        run.read_record().await;
+        if let Err(e) = run.read_record().await {
+            tracing::error!(execution = %run.row.id, error = %e, "cannot read the execution's record");
+            return Err(run.row);
+        }
         Ok(run)
     }
 
@@ -329,28 +332,29 @@ impl<'a> Run<'a> {
         fail_for_good(inner, row, "state_unreadable", message).await
     }
 
-    async fn read_record(&mut self) {
+    /// Read the execution's record afresh. A record that cannot be read now stops the drive
+    /// (the execution is driven again later): a step must never see a made-up empty record.
+    async fn read_record(&mut self) -> Result<(), DriveError> {
         let (Some(object), Some(id)) = (&self.row.record_object, &self.row.record_id) else {
-            return;
+            return Ok(());
         };
         self.record_seen = None;
-        let mut fields = match self.inner.store.record(object, id).await {
-            Ok(Some(r)) => {
+        let mut fields = match self.inner.store.record(object, id).await? {
+            Some(r) => {
                 self.record_seen = Some(RecordVersion {
                     version: r.version,
                     created_at: r.created_at,
                 });
-                serde_json::from_str::<Map<String, Value>>(&r.fields).unwrap_or_default()
+                serde_json::from_str::<Map<String, Value>>(&r.fields).map_err(|e| {
+                    StoreError::Corrupt(format!("record {object}/{id}: its fields: {e}"))
+                })?
             }
-            Ok(None) => Map::new(),
-            Err(e) => {
-                tracing::warn!(execution = %self.row.id, error = %e, "cannot read the execution's record");
-                Map::new()
-            }
+            None => Map::new(),
         };
         fields.insert("id".into(), Value::String(id.clone()));
         fields.insert("object".into(), Value::String(object.clone()));
         self.record = Some(Value::Object(fields));
+        Ok(())
     }
 
     fn record_ref(&self) -> Option<RecordRef> {

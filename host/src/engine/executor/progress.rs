@@ -82,7 +82,7 @@ impl<'a> Run<'a> {
                     self.reruns += 1;
                     tracing::debug!(execution = %self.row.id, step = %step.id, reruns = self.reruns, %conflict, "a record changed under the step: running it again");
                     self.last_conflict = Some(conflict.to_string());
-                    self.read_record().await;
+                    self.read_record().await?;
                     if self.reruns > MAX_RERUNS {
                         let outcome = self.too_many_reruns(step);
                         self.reruns = 0;
@@ -93,7 +93,7 @@ impl<'a> Run<'a> {
                     self.reruns = 0;
                     self.last_conflict = None;
                     if std::mem::take(&mut self.records_changed) {
-                        self.read_record().await;
+                        self.read_record().await?;
                     }
                     return result;
                 }

@@ -225,7 +225,7 @@ impl<'a> Run<'a> {
             .map_err(|e| (e.code_or("set_failed"), e.to_string()))?;
         let v = match self.wf.variables.iter().find(|v| v.name == name) {
             Some(d) => {
-                let v = variables::coerce(d.ty, v).map_err(|m| ("set_failed", m))?;
+                let v = variables::coerce(d.ty, v).map_err(|m| ("set_failed", m.to_string()))?;
                 if d.required && variables::is_empty(&v) {
                     return Err(("set_failed", format!("variable `{name}` is required")));
                 }
@@ -234,7 +234,7 @@ impl<'a> Run<'a> {
             None => v,
         };
         crate::limits::check_value(&v, crate::limits::MAX_VALUE_BYTES)
-            .map_err(|why| ("value_too_large", why))?;
+            .map_err(|why| ("value_too_large", why.to_string()))?;
         Ok(v)
     }
 

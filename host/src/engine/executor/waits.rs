@@ -84,7 +84,7 @@ impl<'a> Run<'a> {
     /// The execution was woken: finish the wait it was in.
     pub(super) async fn wake(&mut self, waiting: Waiting) -> Result<Flow, DriveError> {
         // Time passed: the record may have changed.
-        self.read_record().await;
+        self.read_record().await?;
         let step_index = self.wf.position(waiting.step());
         let Some(index) = step_index else {
             let error = json!({"code": "bad_position", "message": format!("waiting step `{}` is gone", waiting.step())});

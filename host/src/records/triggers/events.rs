@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{Errors, condition, deserialize};
-use crate::expr::{Expr, Scope};
+use crate::expr::{Expr, ExprError, Scope};
 use crate::store::{EventRow, event_kind};
 
 /// Which record events a trigger (or a goal) takes, and on what condition.
@@ -176,13 +176,13 @@ impl On {
 impl EventMatch {
     /// Whether the event matches: its kind, then the condition. A condition that fails to
     /// evaluate does not match (and is reported).
-    pub fn matches(&self, e: &EventView, extra: Map<String, Value>) -> Result<bool, String> {
+    pub fn matches(&self, e: &EventView, extra: Map<String, Value>) -> Result<bool, ExprError> {
         if !self.on.takes(e) {
             return Ok(false);
         }
         match &self.when {
             None => Ok(true),
-            Some(w) => w.is_true(&e.scope(extra)).map_err(|x| x.to_string()),
+            Some(w) => w.is_true(&e.scope(extra)),
         }
     }
 }
