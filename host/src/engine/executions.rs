@@ -46,7 +46,8 @@ impl Engine {
         // the row is recorded before the answer (a 202 means recorded).
         let id = row.id.clone();
         let ended = self.inner.waiters.add(&id);
-        let local = executor::spawn(self.inner.clone(), row.clone(), false);
+        let slot = self.inner.slot().await;
+        let local = executor::spawn(self.inner.clone(), row.clone(), false, slot);
         match tokio::time::timeout(wait, ended).await {
             Ok(Ok(end)) => end.map_err(|cause| StoreError::Unavailable(cause).into()),
             _ => {
@@ -325,6 +326,12 @@ impl Engine {
 
 /// Record a new (running, leased to this node) execution, then drive it.
 async fn launch(inner: Arc<Inner>, row: ExecutionRow) -> Result<ExecutionRow, EngineError> {
+    // A running row is leased to this node and driven at once: it takes a slot first. A queued
+    // one waits for the scheduler.
+    let slot = match row.status.as_str() {
+        status::QUEUED => None,
+        _ => Some(inner.slot().await),
+    };
     let outcome = inner
         .store
         .writer()
@@ -351,10 +358,11 @@ async fn launch(inner: Arc<Inner>, row: ExecutionRow) -> Result<ExecutionRow, En
             ),
         ));
     }
-    if row.status == status::QUEUED {
-        inner.wake_scheduler.notify_one();
-    } else {
-        executor::spawn(inner.clone(), row.clone(), true);
+    match slot {
+        Some(slot) => {
+            executor::spawn(inner.clone(), row.clone(), true, slot);
+        }
+        None => inner.wake_scheduler.notify_one(),
     }
     Ok(row)
 }

@@ -71,6 +71,11 @@ pub struct EngineConfig {
     pub max_chain_depth: usize,
     /// The SMTP server behind the `email` capability; none: steps' email is unavailable.
     pub mailer: Option<Arc<Mailer>>,
+    /// Executions this node drives at once, at most (each holds a slot from its claim or start
+    /// until it ends, waits or pauses). Due work beyond it stays in the database until a slot
+    /// frees, so a burst of due work costs memory by this bound, not by its size.
+    /// Default: [`default_max_in_flight`].
+    pub max_in_flight: usize,
     /// For tests only (no flag sets it): a step with this id panics its executor task, as a
     /// bug would, to prove that such a panic fails its execution and frees its slot.
     #[doc(hidden)]
@@ -86,10 +91,17 @@ impl Default for EngineConfig {
             cache_ttl: Duration::from_secs(2),
             clock: Arc::new(SystemClock),
             max_chain_depth: 8,
+            max_in_flight: default_max_in_flight(),
             mailer: None,
             panic_at_step: None,
         }
     }
+}
+
+/// 512 executions in flight per core: enough to fill the group commit's batches, while a
+/// burst of due work stays at a few tens of MB.
+pub fn default_max_in_flight() -> usize {
+    512 * std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// How to start an execution.
@@ -123,6 +135,14 @@ pub(crate) struct Inner {
     pub(crate) llm_limits: Arc<RateLimits>,
     /// Executions this node is driving now.
     pub(crate) running: Mutex<HashMap<String, Arc<executor::Local>>>,
+    /// The slots of [`EngineConfig::max_in_flight`]. API starts wait for one in turn; the
+    /// scheduler only takes the free ones, so a burst of due work never makes an API caller wait
+    /// behind it.
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
+    /// Told when an execution gives its slot back.
+    pub(crate) slot_freed: Notify,
+    /// The most executions this node drove at once.
+    pub(crate) in_flight_peak: std::sync::atomic::AtomicUsize,
     /// Callers waiting for executions to finish.
     pub(crate) waiters: waiters::Waiters,
     /// Wakes the scheduler early (new queued work, an earlier timer).
@@ -134,6 +154,16 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// One of this node's in-flight slots, for an API start: the caller waits its turn, ahead
+    /// of the scheduler (which only takes free slots).
+    pub(crate) async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the slots are never closed")
+    }
+
     /// A wait was committed: make sure the scheduler wakes for it.
     pub(crate) fn timer_added(&self, at: i64) {
         let mut next = self.next_timer.lock().unwrap_or_else(|e| e.into_inner());
@@ -162,6 +192,7 @@ impl Engine {
     /// An engine over a store and a sandbox. Call [`Engine::start_scheduler`] to run due work.
     pub fn new(store: Store, sandbox: Arc<Sandbox>, config: EngineConfig) -> Engine {
         let ttl = config.cache_ttl;
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1)));
         let inner = Inner {
             workflows: Workflows::new(store.clone(), ttl),
             modules: Modules::new(store.clone(), sandbox.clone(), ttl),
@@ -172,6 +203,9 @@ impl Engine {
             sandbox,
             config,
             running: Mutex::default(),
+            slots,
+            slot_freed: Notify::new(),
+            in_flight_peak: Default::default(),
             waiters: waiters::Waiters::default(),
             wake_scheduler: Notify::new(),
             wake_evaluator: Notify::new(),
@@ -235,6 +269,21 @@ impl Engine {
     /// manual clock.
     pub async fn run_due(&self) -> Result<usize, EngineError> {
         scheduler::pass(&self.inner).await
+    }
+
+    /// Executions this node drives now, and the most it drove at once.
+    pub fn in_flight(&self) -> (usize, usize) {
+        let now = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        let peak = self
+            .inner
+            .in_flight_peak
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (now, peak)
     }
 
     /// Whether this node is driving the execution now (it holds one of this node's slots).

@@ -1,5 +1,13 @@
 //! The scheduler: claims due work (queued executions, waits whose time has come, executions
-//! whose lease expired) and drives each in a task; keeps this node's leases alive.
+//! whose node is gone) as this node's in-flight slots free up, and drives each in a task; and
+//! the node's heartbeat, which keeps all of its leases alive at once.
+//!
+//! A burst of due work (a million timers at 09:00) stays in the database: the scheduler claims
+//! at most as many executions as there are free slots ([`EngineConfig::max_in_flight`]), oldest
+//! due first, in batches, so memory follows the bound and not the burst. API starts take their
+//! slot ahead of the scheduler (see [`Inner::slot`]).
+//!
+//! [`EngineConfig::max_in_flight`]: super::EngineConfig::max_in_flight
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,26 +16,36 @@ use super::{EngineError, Inner, executor};
 use crate::store::millis;
 
 /// Claims per pass at most; a full pass is followed at once by another.
-const CLAIM_BATCH: i64 = 256;
+const CLAIM_BATCH: usize = 256;
 
-/// Start the scheduler loop and the lease keeper.
+/// When the slots are what limits the claims, the scheduler waits for this long at most for a
+/// batch's worth of them to free up, so that one claim serves many.
+const REFILL_WAIT: Duration = Duration::from_millis(5);
+
+/// Start the scheduler loop and the heartbeat.
 pub(crate) fn spawn(inner: Arc<Inner>) {
-    let keeper = inner.clone();
+    let heart = inner.clone();
     tokio::spawn(async move { run(inner).await });
-    tokio::spawn(async move { keep_leases(keeper).await });
+    tokio::spawn(async move { heartbeat(heart).await });
 }
 
 async fn run(inner: Arc<Inner>) {
     loop {
-        let claimed = match pass(&inner).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "scheduler pass failed");
-                0
+        match pass_within(&inner, CLAIM_BATCH).await {
+            Ok((_, 0)) => {
+                // No free slot: claim again once some are.
+                wait_for_room(&inner).await;
+                continue;
             }
-        };
-        if claimed as i64 >= CLAIM_BATCH {
-            continue;
+            Ok((claimed, room)) if claimed == room => {
+                // Every free slot was filled: more may be due.
+                if room < CLAIM_BATCH {
+                    wait_for_room(&inner).await;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduler pass failed"),
         }
         // Sleep until the earliest known timer, the poll interval, or a nudge.
         let now = millis(inner.config.clock.now());
@@ -57,52 +75,83 @@ async fn run(inner: Arc<Inner>) {
     }
 }
 
-/// Claim and start whatever is due now. Returns how many executions were claimed.
+/// Wait until a batch's worth of slots is free, or a little while after the first one is.
+async fn wait_for_room(inner: &Inner) {
+    let batch = CLAIM_BATCH.min(inner.config.max_in_flight.max(1));
+    loop {
+        let free = inner.slots.available_permits();
+        if free >= batch {
+            return;
+        }
+        if free > 0 {
+            tokio::select! {
+                _ = inner.slot_freed.notified() => {}
+                _ = tokio::time::sleep(REFILL_WAIT) => return,
+            }
+        } else {
+            inner.slot_freed.notified().await;
+        }
+    }
+}
+
+/// Claim and start whatever is due now, as far as this node's free slots go. Returns how many
+/// executions were claimed.
 pub(crate) async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
+    Ok(pass_within(inner, CLAIM_BATCH).await?.0)
+}
+
+/// One pass of at most `batch` claims: how many were claimed, and how many could have been.
+async fn pass_within(inner: &Arc<Inner>, batch: usize) -> Result<(usize, usize), EngineError> {
     if let Err(e) = super::schedules::pass(inner).await {
         tracing::warn!(error = %e, "timed triggers failed; retrying");
     }
+    let room = inner.slots.available_permits().min(batch);
+    let Some(mut slots) = (room > 0)
+        .then(|| inner.slots.clone().try_acquire_many_owned(room as u32).ok())
+        .flatten()
+    else {
+        return Ok((0, 0));
+    };
     let now = millis(inner.config.clock.now());
-    let lease_until = now + inner.config.lease.as_millis() as i64;
+    let lease = inner.config.lease.as_millis() as i64;
+    let node = &inner.config.node_id;
     let mut rows = inner
         .store
-        .claim_due(&inner.config.node_id, now, lease_until, CLAIM_BATCH)
+        .claim_due(node, now, now + lease, now - lease, room as i64)
         .await?;
-    rows.extend(
-        inner
-            .store
-            .claim_throttled(&inner.config.node_id, now, lease_until, CLAIM_BATCH)
-            .await?,
-    );
+    if rows.len() < room {
+        let left = (room - rows.len()) as i64;
+        rows.extend(
+            inner
+                .store
+                .claim_throttled(node, now, now + lease, left)
+                .await?,
+        );
+    }
     let n = rows.len();
     for row in rows {
-        // `spawn` skips executions this node already drives (a claim only extended their lease).
-        executor::spawn(inner.clone(), row, true);
+        let slot = slots.split(1).expect("one slot per claimed row");
+        // `spawn` gives the slot back for an execution this node already drives (its claim
+        // only extended the lease).
+        executor::spawn(inner.clone(), row, true, slot);
     }
-    Ok(n)
+    Ok((n, room))
 }
 
-async fn keep_leases(inner: Arc<Inner>) {
+/// Tell the other nodes this one is alive, every third of a lease: while it is, its claimed
+/// executions stay its own, however many there are (one write per node, not per execution).
+async fn heartbeat(inner: Arc<Inner>) {
     let every = inner.config.lease / 3;
     loop {
-        tokio::time::sleep(every).await;
-        let ids: Vec<String> = inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let until = millis(inner.config.clock.now()) + inner.config.lease.as_millis() as i64;
+        let now = millis(inner.config.clock.now());
         if let Err(e) = inner
             .store
-            .renew_leases_of(&inner.config.node_id, &ids, until)
+            .writer()
+            .probe(&inner.config.node_id, now)
             .await
         {
-            tracing::warn!(error = %e, "could not renew leases");
+            tracing::warn!(error = %e, "could not write this node's heartbeat");
         }
+        tokio::time::sleep(every).await;
     }
 }

@@ -137,12 +137,18 @@ impl Store {
     }
 
     /// Claim work for `owner`: queued executions, waiting ones whose time has come, and
-    /// running ones whose lease expired. Returns them, now running under `owner`'s lease.
+    /// running ones whose lease expired and whose node is gone (not seen since `alive_since`),
+    /// released, or `owner`'s own. Oldest due first. Returns them, now running under `owner`'s
+    /// lease.
+    ///
+    /// A live node's claims are kept by its heartbeat (`nodes.seen_at`), not by renewing each
+    /// execution's lease: a node with 100,000 claimed executions writes one row to keep them.
     pub async fn claim_due(
         &self,
         owner: &str,
         now: i64,
         lease_until: i64,
+        alive_since: i64,
         limit: i64,
     ) -> Result<Vec<ExecutionRow>, StoreError> {
         // Same statement on both databases except for row locking: PostgreSQL's SKIP LOCKED
@@ -151,7 +157,9 @@ impl Store {
         const PICK: &str = "SELECT id FROM executions WHERE \
              (status = 'queued' AND workflow NOT IN (SELECT name FROM workflow_heads \
                 WHERE max_concurrent IS NOT NULL OR max_per_minute IS NOT NULL)) \
-             OR (status = 'waiting' AND wake_at <= $3) OR (status = 'running' AND lease_until < $3) \
+             OR (status = 'waiting' AND wake_at <= $3) \
+             OR (status = 'running' AND lease_until < $3 AND (lease_until = 0 OR lease_owner = $1 \
+                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = executions.lease_owner AND n.seen_at >= $5))) \
              ORDER BY COALESCE(wake_at, created_at) LIMIT $4";
         let sql_sqlite = format!(
             "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
@@ -168,6 +176,7 @@ impl Store {
                     .bind(lease_until)
                     .bind(now)
                     .bind(limit)
+                    .bind(alive_since)
                     .fetch_all(p)
                     .await?
             }
@@ -177,6 +186,7 @@ impl Store {
                     .bind(lease_until)
                     .bind(now)
                     .bind(limit)
+                    .bind(alive_since)
                     .fetch_all(p)
                     .await?
             }
@@ -307,33 +317,6 @@ impl Store {
         on_db!(&self.db, p => {
             sqlx::query(SQL).bind(id).bind(owner).execute(p).await?;
         });
-        Ok(())
-    }
-
-    /// Extend `owner`'s leases on the executions it is driving.
-    pub async fn renew_leases_of(
-        &self,
-        owner: &str,
-        ids: &[String],
-        lease_until: i64,
-    ) -> Result<(), StoreError> {
-        for chunk in ids.chunks(500) {
-            let mut sql = String::from(
-                "UPDATE executions SET lease_until = $1 WHERE lease_owner = $2 AND status = 'running' AND id IN (",
-            );
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 { "$" } else { ", $" });
-                sql.push_str(&(i + 3).to_string());
-            }
-            sql.push(')');
-            on_db!(&self.db, p => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(lease_until).bind(owner);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                q.execute(p).await?;
-            });
-        }
         Ok(())
     }
 

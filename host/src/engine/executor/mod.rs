@@ -10,7 +10,7 @@ mod waits;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use super::definition::{Step, Target, Workflow};
 use super::state::{State, Waiting, control, status};
@@ -90,17 +90,28 @@ impl Local {
     }
 }
 
-/// Drive `row` (running, leased to this node) in a new task, unless this node already is.
-/// `stored`: whether the row is in the database yet; if not, the first commit inserts it.
-/// Returns what this node knows of the execution.
-pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow, stored: bool) -> Arc<Local> {
+/// Drive `row` (running, leased to this node) in a new task, holding `slot` until it ends,
+/// unless this node already is (then `slot` is given back). `stored`: whether the row is in
+/// the database yet; if not, the first commit inserts it. Returns what this node knows of the
+/// execution.
+pub(crate) fn spawn(
+    inner: Arc<Inner>,
+    row: ExecutionRow,
+    stored: bool,
+    slot: OwnedSemaphorePermit,
+) -> Arc<Local> {
     let local = {
         let mut running = inner.running.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(local) = running.get(&row.id) {
+            drop(slot);
+            inner.slot_freed.notify_one();
             return local.clone();
         }
         let local = Arc::new(Local::new(stored));
         running.insert(row.id.clone(), local.clone());
+        inner
+            .in_flight_peak
+            .fetch_max(running.len(), std::sync::atomic::Ordering::Relaxed);
         local
     };
     let driven = local.clone();
@@ -143,6 +154,8 @@ pub(crate) fn spawn(inner: Arc<Inner>, row: ExecutionRow, stored: bool) -> Arc<L
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
+        drop(slot);
+        inner.slot_freed.notify_one();
         match ended {
             Ended::Row(row) if status::is_final(&row.status) => notify_finished(&inner, &row),
             Ended::StorageFailed(cause) => inner.waiters.failed(&id, &cause),
