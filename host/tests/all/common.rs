@@ -187,8 +187,13 @@ impl TestServer {
 
     /// Another node on this server's (PostgreSQL) database, with an engine and API of its own.
     pub async fn join(&self) -> TestServer {
+        self.join_with(|_| {}).await
+    }
+
+    /// Another node, with its settings adjusted.
+    pub async fn join_with(&self, adjust: impl FnOnce(&mut EngineConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::start_on(self.db_url.clone(), dir, |_| {}).await
+        Self::start_on(self.db_url.clone(), dir, adjust).await
     }
 
     async fn start_on(

@@ -4,6 +4,7 @@
 
 mod actions;
 mod auth;
+mod bursts;
 mod cli;
 mod common;
 mod crash;

@@ -1,0 +1,139 @@
+//! Bursts of due work: many executions coming due at once are driven within the node's
+//! in-flight bound, each exactly once; and a live node keeps its claims without renewing them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use flowbox::clock::ManualClock;
+use serde_json::{Value, json};
+
+use crate::common::{Db, TestServer, on_both_databases};
+
+const BURST: &str = "
+name: burst
+steps:
+  - { id: wait, delay: { until: \"{{ input.at }}\" } }
+  - { id: add, action: increment }
+";
+
+async fn a_burst_is_driven_within_the_bound_each_once(db: Db) {
+    const N: usize = 60;
+    const BOUND: usize = 4;
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+    let due = start + Duration::from_secs(3600);
+    let clock = ManualClock::new(start);
+    let s = Arc::new(
+        TestServer::start_with(db, |c| {
+            c.clock = Arc::new(clock.clone());
+            c.max_in_flight = BOUND;
+        })
+        .await,
+    );
+    s.upload("increment", "increment", &[]).await;
+    s.apply(BURST).await;
+    let at = flowbox::time::format(due.into());
+
+    // All at once: each start waits for a slot in turn, none is refused.
+    let mut starts = Vec::new();
+    for i in 0..N {
+        let (s, at) = (s.clone(), at.clone());
+        starts.push(tokio::spawn(async move {
+            s.post(
+                "/v1/workflows/burst/executions",
+                json!({"input": {"at": at, "n": i}}),
+            )
+            .await
+        }));
+    }
+    let mut ids = Vec::new();
+    for start in starts {
+        let (status, v) = start.await.unwrap();
+        assert_eq!(status, 202, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let waiting = || async {
+        s.engine
+            .store()
+            .count_by_status()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(status, _)| status == "waiting")
+            .map_or(0, |(_, n)| n)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while waiting().await < N as i64 {
+        assert!(tokio::time::Instant::now() < deadline, "not all waiting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // All due at once.
+    clock.set(due);
+    s.engine.run_due().await.unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let done = s.until_status(id, "completed", Duration::from_secs(30)).await;
+        assert_eq!(done["output"]["n"], json!(i + 1), "{done}");
+        let runs: Vec<(&str, i64)> = done["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["step_id"].as_str().unwrap(), r["attempt"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(runs, [("wait", 1), ("add", 1)], "{done}");
+    }
+    let (now, peak) = s.engine.in_flight();
+    assert_eq!(now, 0);
+    assert!(peak <= BOUND, "{peak} executions in flight, over the bound of {BOUND}");
+    assert!(peak >= 2, "the burst ran one at a time: peak {peak}");
+    let completed: Vec<(String, i64)> = s.engine.store().count_by_status().await.unwrap();
+    assert_eq!(completed, vec![("completed".to_string(), N as i64)]);
+}
+
+/// A node that is alive keeps what it claimed, however long a step takes, without renewing
+/// each lease: another node does not take it over (the request would go out twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_postgres_node_keeps_its_claims_past_their_lease() {
+    let db = Db::Postgres;
+    let short = |c: &mut flowbox::engine::EngineConfig| c.lease = Duration::from_secs(1);
+    let a = TestServer::start_with(db, short).await;
+    let _b = a.join_with(short).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(3500)).await;
+            "{}"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (status, v) = a
+        .call(
+            a.http
+                .put(format!("{}/v1/steps/http_request", a.url))
+                .query(&[("grant", "http"), ("allow_host", host.as_str())])
+                .body(crate::common::guest("http_request")),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    a.apply(&format!(
+        "name: slow\nsteps:\n  - {{ id: call, action: http_request, input: {{ url: \"http://{host}/slow\" }} }}\n"
+    ))
+    .await;
+    // Started without waiting: its row is in the database from the start, for B to see.
+    let (status, v) = a.post("/v1/workflows/slow/executions", json!({})).await;
+    assert_eq!(status, 202, "{v}");
+    let v = a
+        .until_status(v["id"].as_str().unwrap(), "completed", Duration::from_secs(30))
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the request went out once");
+    let runs: Vec<Value> = v["steps"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 1, "{v}");
+    assert_eq!(runs[0]["attempt"], 1, "{v}");
+}
+
+on_both_databases!(a_burst_is_driven_within_the_bound_each_once);
