@@ -36,6 +36,12 @@ pub(super) struct ServeArgs {
     /// a few core instances, a Python step 14: a step waits for the room its component takes.
     #[arg(long, default_value_t = 1000)]
     max_concurrent_steps: u32,
+    /// Executions driven at once in this process, at most (default: 512 per core). Due work
+    /// beyond it (a burst of timers, a bulk start) waits in the database until a slot frees, so
+    /// memory follows this bound, not the size of the burst. API starts take their slot ahead
+    /// of due work.
+    #[arg(long)]
+    max_in_flight: Option<usize>,
     /// The longest chain of workflows triggering each other through record changes; the loop
     /// guard stops a start that would make one longer.
     #[arg(long, default_value_t = 8)]
@@ -108,6 +114,12 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
             "error: --lease-secs must be at least 1",
         ));
     }
+    if args.max_in_flight == Some(0) {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "error: --max-in-flight must be at least 1",
+        ));
+    }
     if args.max_chain_depth == 0 {
         return Err(Failure::new(
             EXIT_USAGE,
@@ -125,6 +137,9 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
         node_id,
         lease: std::time::Duration::from_secs_f64(args.lease_secs),
         max_chain_depth: args.max_chain_depth,
+        max_in_flight: args
+            .max_in_flight
+            .unwrap_or_else(flowbox::engine::default_max_in_flight),
         mailer,
         ..EngineConfig::default()
     };

@@ -147,6 +147,47 @@ pub(crate) enum Job {
     Records(Vec<RecordOp>),
     /// Prove the storage writes: note that `node` was seen `now`.
     Probe { node: String, now: i64 },
+    /// Claim due executions (see [`super::Store::claim_due`]). On the writer's connection, a
+    /// claim never contends with the commits for SQLite's one write lock, and shares their
+    /// fsync.
+    Claim(Claim),
+}
+
+/// What to claim, for whom.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    pub owner: String,
+    pub now: i64,
+    pub lease_until: i64,
+    /// A node not seen since then is gone: its executions may be taken over.
+    pub alive_since: i64,
+    pub limit: i64,
+}
+
+impl Claim {
+    /// The claim statement, `$1`.. `$5` being owner, lease_until, now, limit, alive_since.
+    /// Queued executions of throttled workflows leave the queue through `claim_throttled`.
+    /// PostgreSQL's SKIP LOCKED lets several nodes claim at once without taking the same rows.
+    pub(crate) fn sql(postgres: bool) -> String {
+        let pick = "SELECT id FROM executions WHERE \
+             (status = 'queued' AND workflow NOT IN (SELECT name FROM workflow_heads \
+                WHERE max_concurrent IS NOT NULL OR max_per_minute IS NOT NULL)) \
+             OR (status = 'waiting' AND wake_at <= $3) \
+             OR (status = 'running' AND lease_until < $3 AND (lease_until = 0 OR lease_owner = $1 \
+                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = executions.lease_owner AND n.seen_at >= $5))) \
+             ORDER BY COALESCE(wake_at, created_at) LIMIT $4";
+        let lock = if postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
+             started_at = COALESCE(started_at, $3) WHERE id IN ({pick}{lock}) RETURNING id"
+        );
+        if postgres {
+            sql
+        } else {
+            // `?N` binds by position in SQLite (`$N` would be a name, numbered as it appears).
+            sql.replace('$', "?")
+        }
+    }
 }
 
 /// The writer's answer to a job.
@@ -155,6 +196,8 @@ pub(crate) enum Answer {
     Commit(CommitOutcome),
     Records(Vec<RecordResult>),
     Probe,
+    /// The ids of the executions claimed.
+    Claimed(Vec<String>),
 }
 
 /// Why the writer failed a job.
@@ -245,6 +288,14 @@ impl Writer {
             .await?
         {
             Answer::Probe => Ok(()),
+            _ => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// Claim due executions; returns their ids.
+    pub(crate) async fn claim(&self, claim: Claim) -> Result<Vec<String>, StoreError> {
+        match self.send(Job::Claim(claim)).await? {
+            Answer::Claimed(ids) => Ok(ids),
             _ => Err(StoreError::WriterGone),
         }
     }

@@ -1,7 +1,8 @@
 //! Executions and their step runs: reads, claims, leases and control requests.
 
+use super::commit::Claim;
 use super::rows::{EXECUTION_COLUMNS, ExecutionRow, StepRunRow};
-use super::{Db, Store, StoreError, on_db};
+use super::{Store, StoreError, on_db};
 
 pub(crate) const INSERT_EXECUTION_SQL: &str = "INSERT INTO executions (id, workflow, version, status, record_object, \
      record_id, parent_id, input, output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, \
@@ -151,46 +152,37 @@ impl Store {
         alive_since: i64,
         limit: i64,
     ) -> Result<Vec<ExecutionRow>, StoreError> {
-        // Same statement on both databases except for row locking: PostgreSQL's SKIP LOCKED
-        // lets several nodes claim at once without taking the same rows.
-        // Queued executions of throttled workflows leave the queue through `claim_throttled`.
-        const PICK: &str = "SELECT id FROM executions WHERE \
-             (status = 'queued' AND workflow NOT IN (SELECT name FROM workflow_heads \
-                WHERE max_concurrent IS NOT NULL OR max_per_minute IS NOT NULL)) \
-             OR (status = 'waiting' AND wake_at <= $3) \
-             OR (status = 'running' AND lease_until < $3 AND (lease_until = 0 OR lease_owner = $1 \
-                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = executions.lease_owner AND n.seen_at >= $5))) \
-             ORDER BY COALESCE(wake_at, created_at) LIMIT $4";
-        let sql_sqlite = format!(
-            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
-             started_at = COALESCE(started_at, $3) WHERE id IN ({PICK}) RETURNING {EXECUTION_COLUMNS}"
-        );
-        let sql_pg = format!(
-            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
-             started_at = COALESCE(started_at, $3) WHERE id IN ({PICK} FOR UPDATE SKIP LOCKED) RETURNING {EXECUTION_COLUMNS}"
-        );
-        let rows = match &self.db {
-            Db::Sqlite(p) => {
-                sqlx::query_as::<_, ExecutionRow>(sqlx::AssertSqlSafe(sql_sqlite))
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit)
-                    .bind(alive_since)
-                    .fetch_all(p)
-                    .await?
+        let ids = self
+            .writer()
+            .claim(Claim {
+                owner: owner.to_string(),
+                now,
+                lease_until,
+                alive_since,
+                limit,
+            })
+            .await?;
+        self.executions_by_ids(&ids).await
+    }
+
+    /// These executions (those that exist), in no order.
+    async fn executions_by_ids(&self, ids: &[String]) -> Result<Vec<ExecutionRow>, StoreError> {
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut sql = String::from("SELECT * FROM executions WHERE id IN (");
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "$" } else { ", $" });
+                sql.push_str(&(i + 1).to_string());
             }
-            Db::Postgres(p) => {
-                sqlx::query_as::<_, ExecutionRow>(sqlx::AssertSqlSafe(sql_pg))
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit)
-                    .bind(alive_since)
-                    .fetch_all(p)
-                    .await?
-            }
-        };
+            sql.push(')');
+            on_db!(&self.db, p => {
+                let mut q = sqlx::query_as::<_, ExecutionRow>(sqlx::AssertSqlSafe(sql.clone()));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                rows.extend(q.fetch_all(p).await?);
+            });
+        }
         Ok(rows)
     }
 
@@ -250,25 +242,9 @@ impl Store {
 
     /// Of these executions, the ones that have ended.
     pub async fn ended_among(&self, ids: &[String]) -> Result<Vec<ExecutionRow>, StoreError> {
-        let mut ended = Vec::new();
-        for chunk in ids.chunks(500) {
-            let mut sql = String::from(
-                "SELECT * FROM executions WHERE status IN ('completed', 'failed', 'cancelled') AND id IN (",
-            );
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 { "$" } else { ", $" });
-                sql.push_str(&(i + 1).to_string());
-            }
-            sql.push(')');
-            on_db!(&self.db, p => {
-                let mut q = sqlx::query_as::<_, ExecutionRow>(sqlx::AssertSqlSafe(sql.clone()));
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                ended.extend(q.fetch_all(p).await?);
-            });
-        }
-        Ok(ended)
+        let mut rows = self.executions_by_ids(ids).await?;
+        rows.retain(|r| matches!(r.status.as_str(), "completed" | "failed" | "cancelled"));
+        Ok(rows)
     }
 
     /// Make the executions `owner` held claimable now: a node that restarts with the same id

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use super::commit::{
-    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Commit, CommitOutcome, Conflict, Guard,
+    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Claim, Commit, CommitOutcome, Conflict, Guard,
     INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, PROBE_SQL, RECORD_VERSION_SQL,
     ROWS_PER_STATEMENT, RecordRead, RecordVersion, SideWrite, UPSERT_STEP_RUN_HEAD,
     UPSERT_STEP_RUN_TAIL, WriteError, fill_batch, refused_side_write, settle, still_as_read,
@@ -103,6 +103,17 @@ async fn apply(conn: &mut sqlx::PgConnection, batch: &[Item]) -> Result<Vec<Answ
                     .execute(&mut *conn)
                     .await?;
                 Answer::Probe
+            }
+            Job::Claim(c) => {
+                let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(Claim::sql(true)))
+                    .bind(&c.owner)
+                    .bind(c.lease_until)
+                    .bind(c.now)
+                    .bind(c.limit)
+                    .bind(c.alive_since)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                Answer::Claimed(ids)
             }
         });
     }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::StoreError;
 use super::commit::{
-    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Commit, CommitOutcome, Conflict, EXECUTION_VALUES, Guard,
+    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Claim, Commit, CommitOutcome, Conflict, EXECUTION_VALUES, Guard,
     INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, PROBE_SQL, RECORD_VERSION_SQL,
     ROWS_PER_STATEMENT, RecordRead, RecordVersion, SideWrite, UPSERT_STEP_RUN_HEAD,
     UPSERT_STEP_RUN_TAIL, WriteError, fill_batch, refused_side_write, settle, still_as_read,
@@ -176,6 +176,16 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> Result<Vec<Answer>, Wri
                 tx.prepare_cached(PROBE_SQL)?
                     .execute(rusqlite::params![node, now])?;
                 Answer::Probe
+            }
+            Job::Claim(c) => {
+                let mut claim = tx.prepare_cached(&Claim::sql(false))?;
+                let ids = claim
+                    .query_map(
+                        rusqlite::params![c.owner, c.lease_until, c.now, c.limit, c.alive_since],
+                        |row| row.get::<_, String>(0),
+                    )?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Answer::Claimed(ids)
             }
         });
     }
