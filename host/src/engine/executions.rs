@@ -47,7 +47,13 @@ impl Engine {
         let id = row.id.clone();
         let ended = self.inner.waiters.add(&id);
         let slot = self.inner.slot().await;
-        let local = executor::spawn(self.inner.clone(), row.clone(), false, slot);
+        let local = executor::spawn(
+            self.inner.clone(),
+            row.clone(),
+            false,
+            executor::Origin::Api,
+            slot,
+        );
         match tokio::time::timeout(wait, ended).await {
             Ok(Ok(end)) => end.map_err(|cause| StoreError::Unavailable(cause).into()),
             _ => {
@@ -360,7 +366,13 @@ async fn launch(inner: Arc<Inner>, row: ExecutionRow) -> Result<ExecutionRow, En
     }
     match slot {
         Some(slot) => {
-            executor::spawn(inner.clone(), row.clone(), true, slot);
+            executor::spawn(
+                inner.clone(),
+                row.clone(),
+                true,
+                executor::Origin::Api,
+                slot,
+            );
         }
         None => inner.wake_scheduler.notify_one(),
     }

@@ -129,7 +129,7 @@ async fn pass_within(inner: &Arc<Inner>, batch: usize) -> Result<(usize, usize),
         let slot = slots.split(1).expect("one slot per claimed row");
         // `spawn` gives the slot back for an execution this node already drives (its claim
         // only extended the lease).
-        executor::spawn(inner.clone(), row, true, slot);
+        executor::spawn(inner.clone(), row, true, executor::Origin::Claimed, slot);
     }
     Ok((n, room))
 }
@@ -140,12 +140,7 @@ async fn heartbeat(inner: Arc<Inner>) {
     let every = inner.config.lease / 3;
     loop {
         let now = millis(inner.config.clock.now());
-        if let Err(e) = inner
-            .store
-            .writer()
-            .probe(&inner.config.node_id, now)
-            .await
-        {
+        if let Err(e) = inner.store.writer().probe(&inner.config.node_id, now).await {
             tracing::warn!(error = %e, "could not write this node's heartbeat");
         }
         tokio::time::sleep(every).await;

@@ -79,6 +79,9 @@ pub struct Commit {
     pub side_writes: Vec<SideWrite>,
     /// The records the step read: the commit applies only if each is still as it was read.
     pub reads: Vec<RecordRead>,
+    /// Someone is waiting on it (an execution started through the API): it goes ahead of
+    /// background work (a burst of due executions) in the writer's queue.
+    pub urgent: bool,
 }
 
 impl Commit {
@@ -91,6 +94,7 @@ impl Commit {
             step_runs: vec![],
             side_writes: vec![],
             reads: vec![],
+            urgent: true,
         }
     }
 
@@ -165,28 +169,67 @@ pub(crate) struct Claim {
 }
 
 impl Claim {
-    /// The claim statement, `$1`.. `$5` being owner, lease_until, now, limit, alive_since.
-    /// Queued executions of throttled workflows leave the queue through `claim_throttled`.
-    /// PostgreSQL's SKIP LOCKED lets several nodes claim at once without taking the same rows.
-    pub(crate) fn sql(postgres: bool) -> String {
-        let pick = "SELECT id FROM executions WHERE \
-             (status = 'queued' AND workflow NOT IN (SELECT name FROM workflow_heads \
-                WHERE max_concurrent IS NOT NULL OR max_per_minute IS NOT NULL)) \
-             OR (status = 'waiting' AND wake_at <= $3) \
-             OR (status = 'running' AND lease_until < $3 AND (lease_until = 0 OR lease_owner = $1 \
-                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = executions.lease_owner AND n.seen_at >= $5))) \
-             ORDER BY COALESCE(wake_at, created_at) LIMIT $4";
-        let lock = if postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let sql = format!(
-            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
-             started_at = COALESCE(started_at, $3) WHERE id IN ({pick}{lock}) RETURNING id"
-        );
-        if postgres {
-            sql
+    /// The claim statements, in the order they are tried, each with how many of the
+    /// parameters it takes: `$1`.. `$5` are owner, lease_until, now, limit, alive_since.
+    ///
+    /// One statement per kind of due work, each walking an index in due order (a single
+    /// statement ordering all kinds by one expression would sort every due row on each claim:
+    /// seconds per claim with a million due). Executions whose node is gone come first (few,
+    /// and the longest overdue); then the queue (starts by triggers and schedules) and waits
+    /// whose time has come share the rest (see [`Claim::share`]): a million timers coming due
+    /// do not stop triggered starts, nor the reverse. Throttled workflows' queued executions
+    /// leave the queue through `claim_throttled`. PostgreSQL's SKIP LOCKED lets several nodes
+    /// claim at once without taking the same rows.
+    pub(crate) fn statements(postgres: bool) -> [(String, usize); 4] {
+        let lock = if postgres {
+            " FOR UPDATE SKIP LOCKED"
         } else {
-            // `?N` binds by position in SQLite (`$N` would be a name, numbered as it appears).
-            sql.replace('$', "?")
-        }
+            ""
+        };
+        let claim = |pick: &str| {
+            let sql = format!(
+                "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
+                 started_at = COALESCE(started_at, $3) WHERE id IN ({pick}{lock}) RETURNING id"
+            );
+            if postgres {
+                sql
+            } else {
+                // `?N` binds by position in SQLite (`$N` would be a name, numbered as it appears).
+                sql.replace('$', "?")
+            }
+        };
+        let queued = claim(
+            "SELECT id FROM executions WHERE status = 'queued' AND workflow NOT IN \
+             (SELECT name FROM workflow_heads WHERE max_concurrent IS NOT NULL OR max_per_minute IS NOT NULL) \
+             ORDER BY created_at LIMIT $4",
+        );
+        [
+            (
+                claim(
+                    "SELECT id FROM executions WHERE status = 'running' AND lease_until < $3 \
+                     AND (lease_until = 0 OR lease_owner = $1 OR NOT EXISTS (SELECT 1 FROM nodes n \
+                     WHERE n.id = executions.lease_owner AND n.seen_at >= $5)) ORDER BY lease_until LIMIT $4",
+                ),
+                5,
+            ),
+            (queued.clone(), 4),
+            (
+                claim(
+                    "SELECT id FROM executions WHERE status = 'waiting' AND wake_at <= $3 \
+                     ORDER BY wake_at LIMIT $4",
+                ),
+                4,
+            ),
+            (queued, 4),
+        ]
+    }
+
+    /// How many statement `step` of [`Claim::statements`] may claim, `got` being claimed
+    /// already: the queue first takes half of what is left, the waits the rest, the queue what
+    /// the waits left.
+    pub(crate) fn share(&self, step: usize, got: usize) -> i64 {
+        let left = self.limit - got as i64;
+        if step == 1 { (left + 1) / 2 } else { left }
     }
 }
 
@@ -313,16 +356,56 @@ impl Writer {
     }
 }
 
-/// Take what is waiting, up to [`MAX_BATCH`], after the first item.
-pub(crate) fn fill_batch(first: Item, rx: &mut mpsc::UnboundedReceiver<Item>) -> Vec<Item> {
-    let mut batch = vec![first];
-    while batch.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(item) => batch.push(item),
-            Err(_) => break,
+impl Job {
+    /// Whether someone waits on it now: an API caller (a start, a record write), or the node's
+    /// health (a probe, a heartbeat). Claims and the progress of executions the scheduler
+    /// claimed can wait their turn.
+    fn urgent(&self) -> bool {
+        match self {
+            Job::Commit(c) => c.urgent,
+            Job::Records(_) | Job::Probe { .. } => true,
+            Job::Claim(_) => false,
         }
     }
-    batch
+}
+
+/// What the writer has taken from its queue and not yet applied, in two lanes: urgent jobs go
+/// first, so that a burst of background work queued ahead of an API caller's commit does not
+/// delay it by several batches. (The queue is bounded by the executions in flight.)
+#[derive(Default)]
+pub(crate) struct Backlog {
+    urgent: std::collections::VecDeque<Item>,
+    rest: std::collections::VecDeque<Item>,
+}
+
+impl Backlog {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.urgent.is_empty() && self.rest.is_empty()
+    }
+
+    pub(crate) fn push(&mut self, item: Item) {
+        if item.0.urgent() {
+            self.urgent.push_back(item);
+        } else {
+            self.rest.push_back(item);
+        }
+    }
+
+    /// Everything waiting in the queue joins the backlog; the next batch is up to
+    /// [`MAX_BATCH`] items, urgent ones first.
+    pub(crate) fn next_batch(&mut self, rx: &mut mpsc::UnboundedReceiver<Item>) -> Vec<Item> {
+        while let Ok(item) = rx.try_recv() {
+            self.push(item);
+        }
+        let mut batch = Vec::with_capacity(MAX_BATCH.min(self.urgent.len() + self.rest.len()));
+        while batch.len() < MAX_BATCH {
+            match self.urgent.pop_front().or_else(|| self.rest.pop_front()) {
+                Some(item) => batch.push(item),
+                None => break,
+            }
+        }
+        batch
+    }
 }
 
 /// Answer a batch's callers. A failed batch of several items is handed back, each to be tried

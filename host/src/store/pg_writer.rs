@@ -8,10 +8,10 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use super::commit::{
-    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Claim, Commit, CommitOutcome, Conflict, Guard,
+    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Backlog, Claim, Commit, CommitOutcome, Conflict, Guard,
     INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, PROBE_SQL, RECORD_VERSION_SQL,
     ROWS_PER_STATEMENT, RecordRead, RecordVersion, SideWrite, UPSERT_STEP_RUN_HEAD,
-    UPSERT_STEP_RUN_TAIL, WriteError, fill_batch, refused_side_write, settle, still_as_read,
+    UPSERT_STEP_RUN_TAIL, WriteError, refused_side_write, settle, still_as_read,
 };
 use super::executions::{CONTROL_SQL, INSERT_EXECUTION_SQL, RESUME_SQL, bind_execution};
 use super::health::Health;
@@ -26,8 +26,15 @@ type Db = sqlx::Postgres;
 
 /// Apply batches until every sender is gone.
 pub(crate) async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Item>, health: Arc<Health>) {
-    while let Some(first) = rx.recv().await {
-        let batch = fill_batch(first, &mut rx);
+    let mut backlog = Backlog::default();
+    loop {
+        if backlog.is_empty() {
+            match rx.recv().await {
+                Some(item) => backlog.push(item),
+                None => return,
+            }
+        }
+        let batch = backlog.next_batch(&mut rx);
         let result = in_transaction(&pool, &batch).await;
         if let Some(items) = settle(batch, result, &health) {
             for item in items {
@@ -105,14 +112,22 @@ async fn apply(conn: &mut sqlx::PgConnection, batch: &[Item]) -> Result<Vec<Answ
                 Answer::Probe
             }
             Job::Claim(c) => {
-                let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(Claim::sql(true)))
-                    .bind(&c.owner)
-                    .bind(c.lease_until)
-                    .bind(c.now)
-                    .bind(c.limit)
-                    .bind(c.alive_since)
-                    .fetch_all(&mut *conn)
-                    .await?;
+                let mut ids: Vec<String> = Vec::new();
+                for (step, (sql, takes)) in Claim::statements(true).into_iter().enumerate() {
+                    let left = c.share(step, ids.len());
+                    if left <= 0 {
+                        break;
+                    }
+                    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                        .bind(&c.owner)
+                        .bind(c.lease_until)
+                        .bind(c.now)
+                        .bind(left);
+                    if takes == 5 {
+                        q = q.bind(c.alive_since);
+                    }
+                    ids.extend(q.fetch_all(&mut *conn).await?);
+                }
                 Answer::Claimed(ids)
             }
         });

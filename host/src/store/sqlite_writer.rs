@@ -17,10 +17,11 @@ use tokio::sync::mpsc;
 
 use super::StoreError;
 use super::commit::{
-    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Claim, Commit, CommitOutcome, Conflict, EXECUTION_VALUES, Guard,
-    INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, PROBE_SQL, RECORD_VERSION_SQL,
-    ROWS_PER_STATEMENT, RecordRead, RecordVersion, SideWrite, UPSERT_STEP_RUN_HEAD,
-    UPSERT_STEP_RUN_TAIL, WriteError, fill_batch, refused_side_write, settle, still_as_read,
+    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Backlog, Claim, Commit, CommitOutcome, Conflict,
+    EXECUTION_VALUES, Guard, INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, PROBE_SQL,
+    RECORD_VERSION_SQL, ROWS_PER_STATEMENT, RecordRead, RecordVersion, SideWrite,
+    UPSERT_STEP_RUN_HEAD, UPSERT_STEP_RUN_TAIL, WriteError, refused_side_write, settle,
+    still_as_read,
 };
 use super::executions::{CONTROL_SQL, RESUME_SQL};
 use super::health::Health;
@@ -60,8 +61,15 @@ pub(crate) fn spawn(
         .name("flowbox-sqlite-writer".into())
         .spawn(move || {
             let mut conn = conn;
-            while let Some(first) = rx.blocking_recv() {
-                let batch = fill_batch(first, &mut rx);
+            let mut backlog = Backlog::default();
+            loop {
+                if backlog.is_empty() {
+                    match rx.blocking_recv() {
+                        Some(item) => backlog.push(item),
+                        None => return,
+                    }
+                }
+                let batch = backlog.next_batch(&mut rx);
                 let result = apply_batch(&mut conn, &batch);
                 if let Some(items) = settle(batch, result, &health) {
                     for item in items {
@@ -178,13 +186,20 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> Result<Vec<Answer>, Wri
                 Answer::Probe
             }
             Job::Claim(c) => {
-                let mut claim = tx.prepare_cached(&Claim::sql(false))?;
-                let ids = claim
-                    .query_map(
-                        rusqlite::params![c.owner, c.lease_until, c.now, c.limit, c.alive_since],
-                        |row| row.get::<_, String>(0),
-                    )?
-                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                let mut ids: Vec<String> = Vec::new();
+                for (step, (sql, takes)) in Claim::statements(false).into_iter().enumerate() {
+                    let left = c.share(step, ids.len());
+                    if left <= 0 {
+                        break;
+                    }
+                    let params: [&dyn ToSql; 5] =
+                        [&c.owner, &c.lease_until, &c.now, &left, &c.alive_since];
+                    let mut claim = tx.prepare_cached(&sql)?;
+                    let got = claim.query_map(&params[..takes], |row| row.get::<_, String>(0))?;
+                    for id in got {
+                        ids.push(id?);
+                    }
+                }
                 Answer::Claimed(ids)
             }
         });

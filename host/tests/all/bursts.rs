@@ -72,19 +72,29 @@ async fn a_burst_is_driven_within_the_bound_each_once(db: Db) {
     clock.set(due);
     s.engine.run_due().await.unwrap();
     for (i, id) in ids.iter().enumerate() {
-        let done = s.until_status(id, "completed", Duration::from_secs(30)).await;
+        let done = s
+            .until_status(id, "completed", Duration::from_secs(30))
+            .await;
         assert_eq!(done["output"]["n"], json!(i + 1), "{done}");
         let runs: Vec<(&str, i64)> = done["steps"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["step_id"].as_str().unwrap(), r["attempt"].as_i64().unwrap()))
+            .map(|r| {
+                (
+                    r["step_id"].as_str().unwrap(),
+                    r["attempt"].as_i64().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(runs, [("wait", 1), ("add", 1)], "{done}");
     }
     let (now, peak) = s.engine.in_flight();
     assert_eq!(now, 0);
-    assert!(peak <= BOUND, "{peak} executions in flight, over the bound of {BOUND}");
+    assert!(
+        peak <= BOUND,
+        "{peak} executions in flight, over the bound of {BOUND}"
+    );
     assert!(peak >= 2, "the burst ran one at a time: peak {peak}");
     let completed: Vec<(String, i64)> = s.engine.store().count_by_status().await.unwrap();
     assert_eq!(completed, vec![("completed".to_string(), N as i64)]);
@@ -128,7 +138,11 @@ async fn a_live_postgres_node_keeps_its_claims_past_their_lease() {
     let (status, v) = a.post("/v1/workflows/slow/executions", json!({})).await;
     assert_eq!(status, 202, "{v}");
     let v = a
-        .until_status(v["id"].as_str().unwrap(), "completed", Duration::from_secs(30))
+        .until_status(
+            v["id"].as_str().unwrap(),
+            "completed",
+            Duration::from_secs(30),
+        )
         .await;
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the request went out once");
     let runs: Vec<Value> = v["steps"].as_array().unwrap().clone();

@@ -391,6 +391,7 @@ async fn a_stale_read_or_a_refused_write_undoes_the_whole_commit(db: Db) {
         step_runs: vec![step_run.clone()],
         side_writes,
         reads,
+        urgent: false,
     };
     let bump_b = || {
         SideWrite::Record(Box::new(op(

@@ -32,11 +32,15 @@ pub(crate) struct Local {
     /// records the row before answering. This lock, held across either insert, makes sure
     /// exactly one of them inserts it.
     recorded: tokio::sync::Mutex<bool>,
+    /// Started through the API (someone may be waiting): its commits go ahead of background
+    /// work's in the writer.
+    interactive: bool,
 }
 
 impl Local {
-    fn new(recorded: bool) -> Local {
+    fn new(recorded: bool, interactive: bool) -> Local {
         Local {
+            interactive,
             requested: Mutex::default(),
             cancel: Notify::new(),
             current: Mutex::default(),
@@ -90,6 +94,15 @@ impl Local {
     }
 }
 
+/// Where a drive comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A start through the API: a caller may be waiting.
+    Api,
+    /// Claimed by the scheduler (due, queued, taken over).
+    Claimed,
+}
+
 /// Drive `row` (running, leased to this node) in a new task, holding `slot` until it ends,
 /// unless this node already is (then `slot` is given back). `stored`: whether the row is in
 /// the database yet; if not, the first commit inserts it. Returns what this node knows of the
@@ -98,6 +111,7 @@ pub(crate) fn spawn(
     inner: Arc<Inner>,
     row: ExecutionRow,
     stored: bool,
+    origin: Origin,
     slot: OwnedSemaphorePermit,
 ) -> Arc<Local> {
     let local = {
@@ -107,7 +121,7 @@ pub(crate) fn spawn(
             inner.slot_freed.notify_one();
             return local.clone();
         }
-        let local = Arc::new(Local::new(stored));
+        let local = Arc::new(Local::new(stored, origin == Origin::Api));
         running.insert(row.id.clone(), local.clone());
         inner
             .in_flight_peak
@@ -485,6 +499,7 @@ async fn fail_for_good(
         step_runs: vec![],
         side_writes: vec![],
         reads: vec![],
+        urgent: true,
     };
     match inner.store.writer().commit(commit).await {
         Ok(outcome) if outcome.applied => row,

@@ -39,6 +39,7 @@ impl<'a> Run<'a> {
             step_runs: runs,
             side_writes,
             reads,
+            urgent: self.local.interactive,
         };
         let outcome = if self.stored {
             self.inner.store.writer().commit(commit).await?
