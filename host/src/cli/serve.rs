@@ -27,8 +27,9 @@ pub(super) struct ServeArgs {
     /// PostgreSQL database. Default: the id kept in DATA_DIR/node-id, made on first start.
     #[arg(long, env = "FLOWBOX_NODE_ID")]
     node_id: Option<String>,
-    /// Seconds a claimed execution stays this process's without renewal: after a crash, other
-    /// processes (PostgreSQL) take its executions over after this long.
+    /// Seconds a claim lasts without word from its node: this process writes a heartbeat every
+    /// third of it; after a crash, other processes (PostgreSQL) take its executions over after
+    /// this long.
     #[arg(long, default_value_t = 30.0)]
     lease_secs: f64,
     /// Steps that may run at once in this process: the sandbox's instance pool holds this many

@@ -57,7 +57,8 @@ use crate::store::{ExecutionRow, Store, millis};
 pub struct EngineConfig {
     /// This node's name in leases. Default: a random id.
     pub node_id: String,
-    /// How long a claimed execution stays this node's without renewal. Default: 30 s.
+    /// How long a claim lasts: a node not heard from for this long (its heartbeat every third of
+    /// it) is gone, and its executions are taken over. Default: 30 s.
     pub lease: Duration,
     /// How often the scheduler looks for due work when it knows of none sooner. Default: 500 ms.
     pub poll_interval: Duration,
@@ -217,7 +218,7 @@ impl Engine {
     }
 
     /// Start the scheduler (timers, queued work, recovery of executions a crash left behind)
-    /// and the lease keeper. Returns at once; they run until the process ends.
+    /// and the node heartbeat. Returns at once; they run until the process ends.
     pub async fn start_scheduler(&self) -> Result<(), EngineError> {
         let store = &self.inner.store;
         let orphans = if store.is_sqlite() {
