@@ -14,13 +14,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${1:-100000}; PORT=${PORT:-18380}; NODES=${NODES:-1}; STEADY_C=${STEADY_C:-4}
 LEAD=${LEAD:-$((N / 2500 + 15))}
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 2; }
-bash "$root/scripts/build-guests.sh" >&2
-if [ -n "${FLOWBOX_BIN:-}" ]; then
-  fb=$FLOWBOX_BIN
-else
-  (cd "$root" && cargo build --quiet --release -p flowbox)
-  fb="$root/target/release/flowbox"
-fi
+source "$root/bench/binary.sh"
 run=$(mktemp -d)
 servers=()
 cleanup() { for p in "${servers[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$run"; }

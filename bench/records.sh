@@ -8,13 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${1:-10000}; PORT=${PORT:-18281}
-bash "$root/scripts/build-guests.sh" >&2
-if [ -n "${FLOWBOX_BIN:-}" ]; then
-  fb=$FLOWBOX_BIN
-else
-  (cd "$root" && cargo build --quiet --release -p flowbox)
-  fb="$root/target/release/flowbox"
-fi
+source "$root/bench/binary.sh"
 run=$(mktemp -d); trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$run"' EXIT
 export FLOWBOX_ADMIN_TOKEN=fbx_bench_admin
 "$fb" serve --listen "127.0.0.1:$PORT" --db "sqlite://$run/flowbox.db" \

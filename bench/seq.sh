@@ -8,13 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${1:-3}; SECS=${2:-20}; C=${C_CONC:-32}; PORT=${PORT:-18280}
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 2; }
-bash "$root/scripts/build-guests.sh" >&2
-if [ -n "${FLOWBOX_BIN:-}" ]; then
-  fb=$FLOWBOX_BIN
-else
-  (cd "$root" && cargo build --quiet --release -p flowbox)
-  fb="$root/target/release/flowbox"
-fi
+source "$root/bench/binary.sh"
 run=$(mktemp -d); trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$run"' EXIT
 DB=${DB:-sqlite://$run/flowbox.db}
 export FLOWBOX_ADMIN_TOKEN=fbx_bench_admin FLOWBOX_TOKEN=fbx_bench_admin
