@@ -136,7 +136,8 @@ impl StepError {
     /// maps it (`failed` retryable, the rest permanent).
     pub fn from_input(e: HostError) -> Self {
         match e {
-            HostError::Invalid(m) | HostError::NotFound(m) => StepError::InvalidInput(m),
+            HostError::Invalid(m) => StepError::InvalidInput(m),
+            HostError::NotFound(m) => StepError::InvalidInput(format!("not found: {m}")),
             other => StepError::from(other),
         }
     }

@@ -35,7 +35,7 @@ pub struct AppState {
 
 /// The routes and their OpenAPI description, built together.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(auth::router())
         .merge(workflows::router())
         .merge(executions::router())
@@ -45,7 +45,37 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(teams::router())
         .merge(llm::router())
         .merge(files::router())
-        .split_for_parts()
+        .split_for_parts();
+    (router, name_operations(spec))
+}
+
+/// Operation ids that client generators can use, unique across the API: `{tag}_{handler}`
+/// (`workflows_list`, `records_show`), and `_{method}` after it for a handler that takes
+/// several methods (`webhooks_call_post`). utoipa names an operation after its handler alone,
+/// and each module has its `list` and `show`.
+fn name_operations(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut seen = std::collections::HashSet::new();
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("patch", &mut item.patch),
+        ];
+        for (method, op) in operations {
+            let Some(op) = op else { continue };
+            let tag = op.tags.as_ref().and_then(|t| t.first()).cloned();
+            if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut()) {
+                *id = format!("{tag}_{id}");
+                if !seen.insert(id.clone()) {
+                    id.push('_');
+                    id.push_str(method);
+                }
+            }
+        }
+    }
+    spec
 }
 
 /// The API's OpenAPI description (what `/openapi.json` serves).

@@ -302,7 +302,7 @@ pub struct StepModule {
     pub http_hosts: Vec<String>,
     /// Exports, imports, size.
     pub info: Value,
-    pub created_at: i64,
+    pub created_at: String,
 }
 
 /// A step module with its history and users.

@@ -34,7 +34,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// (repeat it, or separate with commas): `PUT /v1/steps/notify?grant=log&grant=http`.
 #[utoipa::path(put, path = "/v1/steps/{name}", tag = "steps",
     params(("name" = String, Path, description = "The step module's name"), ("grant" = Vec<String>, Query, description = "Capabilities granted (repeat, or separate with commas): log, variables, records, files, teams, email, http, llm, audio, clock"),
-        ("allow_host" = Vec<String>, Query, description = "With `http`: hosts it may call (`host`, `host:port`, `*.domain`)")),
+        ("http_host" = Vec<String>, Query, description = "With `http`: hosts it may call (`host`, `host:port`, `*.domain`; repeat, or separate with commas). `allow_host`, its old name, is still taken")),
     request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component's bytes (up to 64 MiB)"),
     responses((status = 201, description = "Validated and saved", body = StepModule),
         (status = 422, description = "Not a component, no or a mistyped `run` export, or imports that were not granted (`details.missing`)", body = ErrorBody),
@@ -58,11 +58,12 @@ async fn upload(
             .map(str::to_string);
         match key.as_str() {
             "grant" => grants.extend(list),
-            "allow_host" => hosts.extend(list),
+            // `allow_host`: the name before it matched the answer's `http_hosts`.
+            "http_host" | "allow_host" => hosts.extend(list),
             _ => {
                 return Err(ApiError::bad_request(
                     "invalid_query",
-                    format!("unknown parameter `{key}`: this route takes `grant` and `allow_host`"),
+                    format!("unknown parameter `{key}`: this route takes `grant` and `http_host`"),
                 ));
             }
         }
@@ -124,9 +125,10 @@ fn parse_grants(names: &[String]) -> Result<Grants, ApiError> {
 struct GrantsBody {
     /// Capabilities: log, variables, records, files, teams, email, http, llm, audio, clock. What is left out is refused.
     grants: Vec<String>,
-    /// With `http`: the hosts it may call (`host`, `host:port`, `*.domain`).
-    #[serde(default)]
-    allow_hosts: Vec<String>,
+    /// With `http`: the hosts it may call (`host`, `host:port`, `*.domain`), as the answer's
+    /// `http_hosts` lists them. (`allow_hosts`, its old name, is still taken.)
+    #[serde(default, alias = "allow_hosts")]
+    http_hosts: Vec<String>,
 }
 
 /// Grant a module capabilities (and refuse the rest).
@@ -147,7 +149,7 @@ async fn set_grants(
     let req: GrantsBody = json_body(&body)?;
     let view = s
         .engine
-        .set_module_grants(&name, parse_grants(&req.grants)?, req.allow_hosts)
+        .set_module_grants(&name, parse_grants(&req.grants)?, req.http_hosts)
         .await?;
     let detail = json!({"grants": view.grants, "http_hosts": view.http_hosts});
     super::auth::audit(&s, &caller, "step_module.grants", &name, detail).await;

@@ -5,10 +5,7 @@ use serde_json::{Map, Value, json};
 use crate::engine::state::State;
 use crate::store::{ExecutionRow, StepRunRow};
 
-/// A Unix-ms time as RFC 3339 (UTC).
-pub(crate) fn time(ms: i64) -> Value {
-    crate::time::rfc3339(ms).map_or(Value::Null, Value::String)
-}
+pub(crate) use crate::time::json as time;
 
 /// An RFC 3339 time (or a date) as Unix ms.
 pub(crate) fn parse_time(text: &str) -> Option<i64> {

@@ -84,8 +84,8 @@ pub(super) struct UploadArgs {
     grants: Vec<String>,
     /// With `--grant http`: a host the module may call (`host`, `host:port`, `*.domain`);
     /// repeat for several.
-    #[arg(long = "allow-host", value_name = "HOST")]
-    allow_hosts: Vec<String>,
+    #[arg(long = "http-host", visible_alias = "allow-host", value_name = "HOST")]
+    http_hosts: Vec<String>,
 }
 
 struct Client {
@@ -344,7 +344,7 @@ pub(super) async fn upload(args: UploadArgs, server: &ServerArg) -> Result<(), F
         .grants
         .iter()
         .map(|g| ("grant", g.clone()))
-        .chain(args.allow_hosts.iter().map(|h| ("allow_host", h.clone())))
+        .chain(args.http_hosts.iter().map(|h| ("http_host", h.clone())))
         .collect();
     let v = client
         .send(

@@ -27,6 +27,7 @@ pub struct ModuleInfoView {
     pub http_hosts: Vec<String>,
     /// What the component is: its exports, its imports, its size.
     pub info: serde_json::Value,
+    #[serde(with = "crate::time::ms_rfc3339")]
     pub created_at: i64,
 }
 

@@ -190,10 +190,11 @@ async fn cron_run(inner: &Arc<Inner>, row: ScheduleRow, now: i64) -> Result<bool
     } else {
         for record in records {
             let cause = json!({
-                "kind": "schedule", "trigger": row.trigger_id, "scheduled_at": row.next_at,
+                "kind": "schedule", "trigger": row.trigger_id, "scheduled_at": crate::time::json(row.next_at),
                 "chain": [link(&wf.name, record.as_ref())],
             });
-            let input = json!({"trigger": row.trigger_id, "scheduled_at": row.next_at});
+            let input =
+                json!({"trigger": row.trigger_id, "scheduled_at": crate::time::json(row.next_at)});
             let execution = queued(&wf, version, record, input, cause, row.next_at, now);
             started |= tx.insert_execution(&execution).await?;
         }
@@ -220,10 +221,10 @@ async fn date_run(inner: &Arc<Inner>, run: DateRunRow, now: i64) -> Result<bool,
                 id: run.record_id.clone(),
             };
             let cause = json!({
-                "kind": "schedule", "trigger": id, "scheduled_at": run.run_at,
+                "kind": "schedule", "trigger": id, "scheduled_at": crate::time::json(run.run_at),
                 "chain": [link(&wf.name, Some(&record))],
             });
-            let input = json!({"trigger": id, "field": d.field, "scheduled_at": run.run_at});
+            let input = json!({"trigger": id, "field": d.field, "scheduled_at": crate::time::json(run.run_at)});
             let execution = queued(&wf, version, Some(record), input, cause, run.run_at, now);
             started = tx.insert_execution(&execution).await?;
         }

@@ -56,12 +56,12 @@ pub mod pause_reason {
 pub enum Waiting {
     /// A delay step; its step run (`seq`) completes when it wakes.
     Delay { step: String, seq: i64 },
-    /// A goal step: met by a signal (or a matching record event after `since`, Unix ms), or
+    /// A goal step: met by a signal (or a matching record event after `since`), or
     /// not met when the window closes.
     Goal {
         step: String,
         seq: i64,
-        #[serde(default)]
+        #[serde(default, with = "crate::time::ms_rfc3339")]
         since: i64,
     },
     /// The backoff before the next attempt of a step.

@@ -86,9 +86,12 @@ impl HttpBackend for StepHttp {
             )));
         }
         let host = url.host_str().unwrap_or_default().to_string();
-        if !allowed(&self.hosts, &host, url.port_or_known_default()) {
+        let port = url.port_or_known_default();
+        if !allowed(&self.hosts, &host, port) {
+            // With the port it compared: `host:port` entries only match that port.
+            let target = port.map_or(host.clone(), |p| format!("{host}:{p}"));
             return Err(HostError::Denied(format!(
-                "{host} is not on this module's allow-list ({})",
+                "{target} is not on this module's allow-list ({})",
                 if self.hosts.is_empty() {
                     "empty".to_string()
                 } else {

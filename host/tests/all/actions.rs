@@ -59,7 +59,7 @@ async fn upload_with_hosts(
     let q: Vec<(&str, &str)> = grants
         .iter()
         .map(|g| ("grant", *g))
-        .chain(hosts.iter().map(|h| ("allow_host", *h)))
+        .chain(hosts.iter().map(|h| ("http_host", *h)))
         .collect();
     s.call(
         s.http
@@ -126,11 +126,10 @@ steps:
     let v = s.run("elsewhere", json!({})).await;
     assert_eq!(v["status"], "failed", "{v}");
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("localhost is not on this module's allow-list"),
-        "{v}"
+        v["error"]["message"].as_str().unwrap().contains(&format!(
+            "localhost:{port} is not on this module's allow-list"
+        )),
+        "it names the port it compared: {v}"
     );
     assert_eq!(received.lock().unwrap().len(), before);
 }
@@ -222,11 +221,20 @@ async fn modules_are_granted_versioned_and_deleted_only_when_unused(db: Db) {
     let (status, v) = s
         .put(
             "/v1/steps/http_request/grants",
-            json!({"grants": ["http", "log"], "allow_hosts": ["*.example.com", "10.0.0.1:8443"]}),
+            json!({"grants": ["http", "log"], "http_hosts": ["*.example.com", "10.0.0.1:8443"]}),
         )
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["http_hosts"], json!(["*.example.com", "10.0.0.1:8443"]));
+    // The old name of the same field is still taken.
+    let (status, v) = s
+        .put(
+            "/v1/steps/http_request/grants",
+            json!({"grants": ["http", "log"], "allow_hosts": ["api.example.com"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["http_hosts"], json!(["api.example.com"]));
     let (status, v) = s
         .put("/v1/steps/http_request/grants", json!({"grants": ["log"]}))
         .await;
@@ -238,7 +246,7 @@ async fn modules_are_granted_versioned_and_deleted_only_when_unused(db: Db) {
     let (status, v) = s
         .put(
             "/v1/steps/http_request/grants",
-            json!({"grants": ["http"], "allow_hosts": ["bad host"]}),
+            json!({"grants": ["http"], "http_hosts": ["bad host"]}),
         )
         .await;
     assert_error(status, &v, 422, "invalid_value");
@@ -363,7 +371,7 @@ steps:
     let v = s.run("wrong", json!({"record_id": "l1"})).await;
     assert_eq!(v["status"], "failed", "{v}");
     let e = &v["error"];
-    assert!(e.to_string().contains("team `nobody`"), "{v}");
+    assert!(e.to_string().contains("not found: team `nobody`"), "{v}");
     s.apply(
         "name: both\nscope: { object: lead }\nsteps:\n  - { id: a, action: assign_owner, input: { team: sales, owner: x } }\n",
     )

@@ -125,7 +125,7 @@ async fn a_live_postgres_node_keeps_its_claims_past_their_lease() {
         .call(
             a.http
                 .put(format!("{}/v1/steps/http_request", a.url))
-                .query(&[("grant", "http"), ("allow_host", host.as_str())])
+                .query(&[("grant", "http"), ("http_host", host.as_str())])
                 .body(crate::common::guest("http_request")),
         )
         .await;

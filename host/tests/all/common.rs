@@ -415,7 +415,7 @@ pub async fn with_runner(db: Db, runner: &str, hosts: &[&str]) -> TestServer {
     let q: Vec<(&str, &str)> = ["log", "variables", "records", "http", "clock"]
         .iter()
         .map(|g| ("grant", *g))
-        .chain(hosts.iter().map(|h| ("allow_host", *h)))
+        .chain(hosts.iter().map(|h| ("http_host", *h)))
         .collect();
     let (status, v) = s
         .call(

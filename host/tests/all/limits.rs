@@ -389,6 +389,9 @@ async fn slow_clients() {
     let (status, v) = s.delete("/v1/workflows").await;
     assert_eq!(status, 405, "{v}");
     assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+    let (status, v) = s.get("/v1/workflows/%FF").await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_path", "{v}");
     let big = "x".repeat(5 << 20);
     let (status, v) = s.post_raw("/v1/workflows", &big).await;
     assert_error(status, &v, 413, "body_too_large");

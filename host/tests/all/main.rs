@@ -7,6 +7,7 @@ mod auth;
 mod bursts;
 mod cli;
 mod common;
+mod contract;
 mod crash;
 mod durability;
 mod javascript;

@@ -202,9 +202,15 @@ async fn the_description_lists_every_route_with_its_role() {
     );
 
     let mut described = BTreeSet::new();
+    let mut operation_ids = BTreeSet::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let method = method.to_uppercase();
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(
+                !id.is_empty() && operation_ids.insert(id.to_string()),
+                "{method} {path}: operationId `{id}` is missing or not unique"
+            );
             let roles: Vec<String> = op["security"]
                 .as_array()
                 .into_iter()

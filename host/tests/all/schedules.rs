@@ -91,7 +91,11 @@ steps:
             Duration::from_secs(10),
         )
         .await;
-    assert_eq!(done["output"]["at"].as_i64(), Some(1_772_438_400_000));
+    assert_eq!(
+        done["output"]["at"],
+        json!(iso(eight)),
+        "the input's scheduled_at is RFC 3339"
+    );
 
     // Tuesday, then a gap of several days: the missed runs happen once, not one by one.
     at(&s, &clock, eight + Duration::from_secs(24 * HOUR + 1)).await;

@@ -535,7 +535,7 @@ impl Gate {
             .call(
                 s.http
                     .put(format!("{}/v1/steps/http_request", s.url))
-                    .query(&[("grant", "http"), ("allow_host", host.as_str())])
+                    .query(&[("grant", "http"), ("http_host", host.as_str())])
                     .body(crate::common::guest("http_request")),
             )
             .await;

@@ -4,7 +4,7 @@
 //! Input: `{"type": "call", "subject"?, "details"?, "due_at"?: RFC 3339 time,
 //! "due_in"?: "2d" | "3h" | "30m" | "45s"}`: `due_at`, or `due_in` from now; one of them is
 //! required (use the records API to log a done activity). Output: `{"record", "activity_id",
-//! "due_at"}` with `due_at` in Unix ms when computed from `due_in`. Written with the step's
+//! "due_at"}` with `due_at` an RFC 3339 time in UTC (computed from `due_in` if given). Written with the step's
 //! result; the activity is then open, and an `activity_past_due` trigger fires when it is due.
 
 use flowbox_guest::{Context, StepError, Value, export_step, json, records};
@@ -40,10 +40,10 @@ fn run(input: Value, ctx: &Context) -> Result<Value, StepError> {
                 ))
             })?;
             // WASI's clock is the host's clock: no `clock` grant needed.
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            json!(now.saturating_add(ms))
+            let due = std::time::SystemTime::now()
+                .checked_add(std::time::Duration::from_millis(ms))
+                .ok_or_else(|| StepError::invalid_input(format!("`due_in`: `{d}` is too far")))?;
+            json!(humantime::format_rfc3339_millis(due).to_string())
         }
         _ => {
             return Err(StepError::invalid_input(

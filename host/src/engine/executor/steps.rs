@@ -125,7 +125,8 @@ impl<'a> Run<'a> {
         match delay::wake_at(d, now, &self.scope(), self.record.as_ref()) {
             Ok(at) if at <= now => {
                 let mut run = self.new_run(step, step_status::COMPLETED, started);
-                run.detail = Some(json!({"wake_at": at, "waited": false}).to_string());
+                run.detail =
+                    Some(json!({"wake_at": crate::time::json(at), "waited": false}).to_string());
                 Outcome::of(vec![run], Next::Go(step.next.clone()))
             }
             Ok(at) => {
@@ -133,7 +134,13 @@ impl<'a> Run<'a> {
                     step: step.id.clone(),
                     seq: 0,
                 };
-                self.step_waits(step, started, json!({"wake_at": at}), at, waiting)
+                self.step_waits(
+                    step,
+                    started,
+                    json!({"wake_at": crate::time::json(at)}),
+                    at,
+                    waiting,
+                )
             }
             Err(e) => {
                 let code = e.code_or("delay_error");
@@ -170,7 +177,13 @@ impl<'a> Run<'a> {
             seq: 0,
             since: started,
         };
-        self.step_waits(step, started, json!({"until": deadline}), deadline, waiting)
+        self.step_waits(
+            step,
+            started,
+            json!({"until": crate::time::json(deadline)}),
+            deadline,
+            waiting,
+        )
     }
 
     fn run_goto(

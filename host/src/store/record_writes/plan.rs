@@ -303,8 +303,8 @@ fn activity_detail(a: &ActivityRow) -> Value {
             "id": a.id,
             "type": a.kind,
             "subject": a.subject,
-            "due_at": a.due_at,
-            "done_at": a.done_at,
+            "due_at": a.due_at.map(crate::time::json),
+            "done_at": a.done_at.map(crate::time::json),
         }
     })
 }
