@@ -30,3 +30,6 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test"
 cargo test --workspace --quiet
+
+step "the served OpenAPI against real answers (scripts/schemathesis.sh)"
+bash scripts/schemathesis.sh

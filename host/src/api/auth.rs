@@ -288,6 +288,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
+    /// 1-100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     role: Role,
 }

@@ -15,7 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::schemas::{BulkStarted, ErrorBody, Execution, ExecutionPage, ExecutionWithSteps};
+use super::schemas::{
+    BulkRefused, BulkStarted, ErrorBody, Execution, ExecutionPage, ExecutionWithSteps,
+};
 use super::views::{execution, execution_with_steps};
 use super::{ApiError, AppState, json_body, query};
 use crate::engine::state::status;
@@ -77,7 +79,7 @@ fn wait_duration(q: &WaitQuery) -> Result<Option<Duration>, ApiError> {
 /// when the wait runs out (202); without, answer once it is recorded (202).
 #[utoipa::path(post, path = "/v1/workflows/{name}/executions", tag = "executions",
     params(("name" = String, Path, description = "The workflow's name"), WaitQuery),
-    request_body(content = StartBody, description = "Optional: an empty body starts a global workflow with a null input"),
+    request_body(content = Option<StartBody>, description = "Optional: an empty body starts a global workflow with a null input"),
     responses((status = 202, description = "Recorded (it runs in the background); with `wait`, still running when the wait ran out", body = Execution),
         (status = 200, description = "With `wait`: finished", body = Execution),
         (status = 404, description = "No such workflow or record", body = ErrorBody),
@@ -176,7 +178,8 @@ async fn ids_by_filter(
     params(("name" = String, Path, description = "The workflow's name")),
     request_body = BulkBody,
     responses((status = 202, description = "One execution per record; the ones that could not start are in `errors`", body = BulkStarted),
-        (status = 422, description = "None could start", body = BulkStarted), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+        (status = 422, description = "None could start: each record's error (`errors`), or one for all (`invalid_filter`, `wrong_scope`)", body = BulkRefused),
+        (status = 404, description = "No such workflow (`workflow_not_found`)", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn start_bulk(
     State(s): State<AppState>,
@@ -334,7 +337,7 @@ async fn list(
 /// An execution with its step history; `?wait=SECONDS` waits for it to finish first.
 #[utoipa::path(get, path = "/v1/executions/{id}", tag = "executions",
     params(("id" = String, Path, description = "The execution's id"), WaitQuery),
-    responses((status = 200, description = "The execution with its step history", body = ExecutionWithSteps), (status = 404, description = "No such execution", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "The execution with its step history", body = ExecutionWithSteps), (status = 400, description = "A bad query (`invalid_query`)", body = ErrorBody), (status = 404, description = "No such execution", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn show(
     State(s): State<AppState>,

@@ -44,7 +44,8 @@ fn file_view(f: &FileRow) -> Value {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct UploadQuery {
-    /// The file's name, e.g. `contract.pdf`.
+    /// The file's name, e.g. `contract.pdf` (1-255 characters, no slashes).
+    #[param(min_length = 1, max_length = 255, pattern = "^[^/]+$")]
     name: Option<String>,
 }
 
@@ -52,7 +53,7 @@ struct UploadQuery {
 /// SHA-256 of its bytes: put it in a record's `file` field.
 #[utoipa::path(post, path = "/v1/files", tag = "files", params(UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
-    responses((status = 201, description = "Kept (the same bytes again give the same file)", body = StoredFile), (status = 422, description = "Empty, too large, or a bad name", body = ErrorBody), (status = 413, description = "Far over 25 MiB", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 201, description = "Kept (the same bytes again give the same file)", body = StoredFile), (status = 400, description = "A bad query (`invalid_query`)", body = ErrorBody), (status = 422, description = "Empty, too large, or a bad name", body = ErrorBody), (status = 413, description = "Far over 25 MiB", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn upload(
     State(s): State<AppState>,
@@ -89,7 +90,7 @@ async fn info(
 /// A file's bytes, with its content type.
 #[utoipa::path(get, path = "/v1/files/{id}/content", tag = "files",
     params(("id" = String, Path, description = "The file's id")),
-    responses((status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "No such file (`file_not_found`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "The bytes, with the content type the file was kept with", content_type = "*/*", body = Vec<u8>), (status = 404, description = "No such file (`file_not_found`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn content(
     State(s): State<AppState>,

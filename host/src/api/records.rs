@@ -311,6 +311,7 @@ struct ListQuery {
     /// An expression over `record`, e.g. `record.amount > 100 and record.stage == 'won'`.
     filter: Option<String>,
     /// `false` (default), `true` (only archived) or `any`.
+    #[param(inline)]
     archived: Option<ArchivedParam>,
     limit: Option<usize>,
     cursor: Option<String>,
@@ -559,7 +560,7 @@ struct EventsQuery {
 /// what they did.
 #[utoipa::path(get, path = "/v1/records/{object}/{id}/events", tag = "records",
     params(("object" = String, Path, description = "The object type"), ("id" = String, Path, description = "The record's id"), EventsQuery),
-    responses((status = 200, description = "Its events, newest first", body = Events), (status = 404, description = "No such object type", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "Its events, newest first", body = Events), (status = 400, description = "A bad query (`invalid_query`)", body = ErrorBody), (status = 404, description = "No such object type", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn events(
     State(s): State<AppState>,

@@ -97,6 +97,15 @@ pub struct ExecutionPage {
     pub next_cursor: Option<String>,
 }
 
+/// Why a bulk start started nothing: each record's error, or one error for all (a filter that
+/// fails, a workflow that does not run on records).
+#[derive(ToSchema, Serialize)]
+#[serde(untagged)]
+pub enum BulkRefused {
+    Each(BulkStarted),
+    All(ErrorBody),
+}
+
 /// What a bulk start did.
 #[derive(ToSchema, Serialize)]
 pub struct BulkStarted {

@@ -35,7 +35,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(put, path = "/v1/steps/{name}", tag = "steps",
     params(("name" = String, Path, description = "The step module's name"), ("grant" = Vec<String>, Query, description = "Capabilities granted (repeat, or separate with commas): log, variables, records, files, teams, email, http, llm, audio, clock"),
         ("http_host" = Vec<String>, Query, description = "With `http`: hosts it may call (`host`, `host:port`, `*.domain`; repeat, or separate with commas). `allow_host`, its old name, is still taken")),
-    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component's bytes (up to 64 MiB)"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The component's bytes (up to 64 MiB), as any content type (`application/wasm` too)"),
     responses((status = 201, description = "Validated and saved", body = StepModule),
         (status = 422, description = "Not a component, no or a mistyped `run` export, or imports that were not granted (`details.missing`)", body = ErrorBody),
         (status = 400, description = "An empty body or an unknown capability", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),

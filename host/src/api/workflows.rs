@@ -77,7 +77,7 @@ struct VersionQuery {
 
 #[utoipa::path(get, path = "/v1/workflows/{name}", tag = "workflows",
     params(("name" = String, Path, description = "The workflow's name"), ("version" = Option<i64>, Query, description = "A version (default: the newest)")),
-    responses((status = 200, description = "The definition", body = WorkflowVersion), (status = 404, description = "No such workflow or version", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "The definition", body = WorkflowVersion), (status = 400, description = "A bad query (`invalid_query`)", body = ErrorBody), (status = 404, description = "No such workflow or version", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn show(
     State(s): State<AppState>,

@@ -201,6 +201,21 @@ async fn the_description_lists_every_route_with_its_role() {
         "bearer"
     );
 
+    let start = &spec["paths"]["/v1/workflows/{name}/executions"]["post"]["requestBody"];
+    assert_ne!(
+        start["required"], true,
+        "the start body is optional: {start}"
+    );
+    // Every `$ref` names a schema the description has.
+    let text = spec.to_string();
+    let dangling: BTreeSet<&str> = text
+        .split("\"$ref\":\"#/components/schemas/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| spec["components"]["schemas"][*name].is_null())
+        .collect();
+    assert!(dangling.is_empty(), "dangling $refs: {dangling:?}");
+
     let mut described = BTreeSet::new();
     let mut operation_ids = BTreeSet::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
