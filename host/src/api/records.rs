@@ -111,7 +111,7 @@ fn text_body(body: &Bytes) -> Result<&str, ApiError> {
 /// Create or replace an object type (JSON or YAML).
 #[utoipa::path(post, path = "/v1/objects", tag = "records",
     request_body(content = String, content_type = "application/yaml", description = "An object type, YAML or JSON: `name`, `fields` (name -> `{type, required?, unique?, choices?, stages?, object?}`)"),
-    responses((status = 201, description = "Created", body = ObjectType), (status = 200, description = "Replaced", body = ObjectType), (status = 422, description = "`invalid_fields`: one entry per bad field in `details`", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 201, description = "Created", body = ObjectType), (status = 200, description = "Replaced", body = ObjectType), (status = 422, description = "`invalid_fields`: one entry per bad field in `details`", body = ErrorBody), (status = 409, description = "`breaks_workflows`: saved workflows trigger on what the change removes (each named)", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["developer"])))]
 async fn define_object(
     State(s): State<AppState>,

@@ -232,6 +232,16 @@ pub struct WorkflowSaved {
     pub created: bool,
 }
 
+/// A definition that would save.
+#[derive(ToSchema, Serialize)]
+pub struct WorkflowValid {
+    /// Always true (a definition that would not save is a 422).
+    pub valid: bool,
+    pub name: String,
+    pub steps: usize,
+    pub triggers: usize,
+}
+
 #[derive(ToSchema, Serialize)]
 pub struct WorkflowSummary {
     pub name: String,

@@ -11,13 +11,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::schemas::{ErrorBody, Timers, Versions, WorkflowSaved, WorkflowVersion, Workflows};
+use super::schemas::{
+    ErrorBody, Timers, Versions, WorkflowSaved, WorkflowValid, WorkflowVersion, Workflows,
+};
 use super::views::time;
 use super::{ApiError, AppState, json_body, query};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(apply, list))
+        .routes(routes!(validate))
         .routes(routes!(show))
         .routes(routes!(versions))
         .routes(routes!(workflow_kill_switch))
@@ -37,15 +40,7 @@ async fn apply(
     _: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid_body", "the definition is not UTF-8 text"))?;
-    if text.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "empty_body",
-            "send a workflow definition (JSON or YAML)",
-        ));
-    }
-    let (name, version, created) = s.engine.apply_workflow(text).await?;
+    let (name, version, created) = s.engine.apply_workflow(definition_text(&body)?).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -55,6 +50,40 @@ async fn apply(
         status,
         Json(json!({"name": name, "version": version, "created": created})),
     ))
+}
+
+/// A definition's text: UTF-8, not empty.
+fn definition_text(body: &Bytes) -> Result<&str, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("invalid_body", "the definition is not UTF-8 text"))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_body",
+            "send a workflow definition (JSON or YAML)",
+        ));
+    }
+    Ok(text)
+}
+
+/// Check a definition as saving it would, and save nothing: 200 if it would save, else the same
+/// 422 `invalid_definition` with every problem and where it is.
+#[utoipa::path(post, path = "/v1/workflows/validate", tag = "workflows",
+    request_body(content = String, content_type = "application/yaml", description = "A workflow definition, YAML or JSON (docs/workflows.md)"),
+    responses((status = 200, description = "It would save", body = WorkflowValid),
+        (status = 422, description = "`invalid_definition`: each problem with where it is, in `details`", body = ErrorBody), (status = 400, description = "Empty or not UTF-8", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["developer"])))]
+async fn validate(
+    State(s): State<AppState>,
+    _: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let wf = s.engine.validate_workflow(definition_text(&body)?).await?;
+    Ok(Json(json!({
+        "valid": true,
+        "name": wf.name,
+        "steps": wf.steps.len(),
+        "triggers": wf.triggers.len(),
+    })))
 }
 
 #[utoipa::path(get, path = "/v1/workflows", tag = "workflows",

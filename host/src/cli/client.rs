@@ -30,6 +30,12 @@ pub(super) enum WorkflowCommand {
         /// The definition file.
         file: PathBuf,
     },
+    /// Check a definition as `apply` would (its text, the step modules, workflows and object
+    /// fields it names), and save nothing; exits non-zero with every problem if it would not save.
+    Validate {
+        /// The definition file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +179,24 @@ pub(super) async fn workflow(cmd: WorkflowCommand, server: &ServerArg) -> Result
                 "{} version {} ({verb})",
                 v["name"].as_str().unwrap_or("?"),
                 v["version"]
+            );
+            Ok(())
+        }
+        WorkflowCommand::Validate { file } => {
+            let body = read(&file)?;
+            let v = client
+                .send(
+                    client
+                        .http
+                        .post(format!("{}/v1/workflows/validate", client.base))
+                        .body(body),
+                )
+                .await?;
+            println!(
+                "{}: valid ({} steps, {} triggers)",
+                v["name"].as_str().unwrap_or("?"),
+                v["steps"],
+                v["triggers"]
             );
             Ok(())
         }

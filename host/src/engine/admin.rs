@@ -11,11 +11,7 @@ impl Engine {
     /// Validate and save a definition (JSON or YAML). Returns the workflow's name, its version
     /// and whether the version is new (an unchanged definition keeps its version).
     pub async fn apply_workflow(&self, text: &str) -> Result<(String, i64, bool), EngineError> {
-        let workflow = definition::parse(text)?;
-        self.inner
-            .workflows
-            .check_references(&workflow, &self.inner.modules)
-            .await?;
+        let workflow = self.validate_workflow(text).await?;
         let saved = serde_json::to_string(&workflow.source).unwrap_or_default();
         let (version, created) = self
             .inner
@@ -38,6 +34,17 @@ impl Engine {
             self.inner.wake_scheduler.notify_one();
         }
         Ok((workflow.name, version, created))
+    }
+
+    /// Check a definition as saving it would (its text, then what it names: step modules,
+    /// workflows, the object type's fields and stages), and save nothing.
+    pub async fn validate_workflow(&self, text: &str) -> Result<Workflow, EngineError> {
+        let workflow = definition::parse(text)?;
+        self.inner
+            .workflows
+            .check_references(&workflow, &self.inner.modules, &self.inner.objects)
+            .await?;
+        Ok(workflow)
     }
 
     /// A workflow version (newest with `None`).

@@ -183,6 +183,8 @@ pub enum Conflict {
     ActivityDone,
     /// A due time in the past for an activity that is not done.
     ActivityPastDue,
+    /// An object type change that saved workflows' triggers, goals or delays could not run on.
+    BreaksWorkflows,
 }
 
 impl Conflict {
@@ -199,6 +201,7 @@ impl Conflict {
             Conflict::ModuleInUse => "module_in_use",
             Conflict::ActivityDone => "activity_done",
             Conflict::ActivityPastDue => "activity_past_due",
+            Conflict::BreaksWorkflows => "breaks_workflows",
         }
     }
 }

@@ -14,6 +14,7 @@
 
 mod admin;
 mod chains;
+mod data_model;
 pub mod definition;
 mod delay;
 pub(crate) mod error;

@@ -2,7 +2,7 @@
 //! activities, the planning of writes) are the record domain's ([`crate::records`]); writes go
 //! through the group-commit writer, each leaving its event.
 
-use super::error::{Invalid, Thing};
+use super::error::{Conflict, Invalid, Thing};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -40,6 +40,7 @@ impl Engine {
             object: String::new(),
             errors,
         })?;
+        self.check_workflows_on(&object).await?;
         let saved = serde_json::to_string(&object).unwrap_or_default();
         let created = self
             .inner
@@ -48,6 +49,36 @@ impl Engine {
             .await?;
         self.inner.objects.forget(&object.name);
         Ok((object, created))
+    }
+
+    /// Refuse an object type that the newest version of a saved workflow on it could not run
+    /// on (a field it triggers on removed, a stage renamed, a date field retyped), naming each.
+    async fn check_workflows_on(&self, object: &ObjectType) -> Result<(), EngineError> {
+        let mut broken = Vec::new();
+        for head in self.inner.store.workflow_heads().await? {
+            let wf = self
+                .inner
+                .workflows
+                .version(&head.name, head.latest_version)
+                .await?;
+            if !matches!(&wf.scope, super::definition::Scope::Record(o) if *o == object.name) {
+                continue;
+            }
+            for e in super::data_model::check(&wf, Some(object)) {
+                broken.push(format!("workflow `{}`: {}: {}", wf.name, e.path, e.message));
+            }
+        }
+        if broken.is_empty() {
+            return Ok(());
+        }
+        Err(EngineError::conflict(
+            Conflict::BreaksWorkflows,
+            format!(
+                "this change to `{}` breaks saved workflows (change them first): {}",
+                object.name,
+                broken.join("; ")
+            ),
+        ))
     }
 
     /// An object type.

@@ -225,13 +225,19 @@ impl Workflows {
         Ok(users)
     }
 
-    /// Check what a definition refers to: step modules and other workflows must exist.
+    /// Check what a definition refers to: step modules and other workflows must exist, and
+    /// the object type it runs on must have what it names (see [`super::data_model`]).
     pub(crate) async fn check_references(
         &self,
         wf: &Workflow,
         modules: &Modules,
+        objects: &crate::records::Objects,
     ) -> Result<(), EngineError> {
         let mut errors = Vec::new();
+        if let definition::Scope::Record(name) = &wf.scope {
+            let object = objects.get(name).await?;
+            errors.extend(super::data_model::check(wf, object.as_deref()));
+        }
         for (step, module) in wf.modules() {
             if modules.get(module).await?.is_none() {
                 let language = wf.position(step).and_then(|i| match &wf.steps[i].kind {

@@ -14,6 +14,7 @@ on_both_databases!(
 /// this list and the served description are the same.
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/v1/workflows", "developer"),
+    ("POST", "/v1/workflows/validate", "developer"),
     ("GET", "/v1/workflows", "client"),
     ("GET", "/v1/workflows/{name}", "client"),
     ("GET", "/v1/workflows/{name}/versions", "client"),

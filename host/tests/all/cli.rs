@@ -297,6 +297,20 @@ async fn apply_run_show_and_list_from_the_cli() {
     let at = |p: &std::path::Path| p.display().to_string();
     let (good, bad, failing) = (at(&good), at(&bad), at(&failing));
     let outs = tokio::task::spawn_blocking(move || {
+        let checked = cli(&["workflow", "validate", &good]);
+        let not_valid = cli(&["workflow", "validate", &bad]);
+        assert!(checked.status.success(), "{}", stderr(&checked));
+        assert!(
+            stdout(&checked).contains("twice: valid (2 steps, 0 triggers)"),
+            "{}",
+            stdout(&checked)
+        );
+        assert!(!not_valid.status.success(), "{}", stdout(&not_valid));
+        assert!(
+            stderr(&not_valid).contains("there is no step `nowhere`"),
+            "{}",
+            stderr(&not_valid)
+        );
         let applied = cli(&["workflow", "apply", &good]);
         let again = cli(&["workflow", "apply", &good]);
         let refused = cli(&["workflow", "apply", &bad]);

@@ -130,3 +130,131 @@ steps:
     );
     assert_eq!(wrong, [".a[0].due_at = 1772438400000"]);
 }
+
+/// The problems of a 422 `invalid_definition`, as `path: message` lines.
+fn problems(v: &Value) -> Vec<String> {
+    v["error"]["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details: {v}"))
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["path"].as_str().unwrap(),
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn definitions_are_checked_against_the_object_type_and_validate_saves_nothing() {
+    let s = TestServer::start(Db::Sqlite).await;
+    s.define_object(
+        "name: deal\nfields:\n  name: { type: text }\n  amount: { type: number }\n  close: { type: date }\n  stage: { type: stage, stages: [lead, won] }\n",
+    )
+    .await;
+    let bad = r#"
+name: bad
+scope: { object: deal }
+triggers:
+  - field_updated: { field: amout }
+  - stage_updated: { field: stage, to: wonn }
+  - date: { field: amount }
+  - stage_updated: { field: name }
+steps:
+  - { id: g, goal: { within: 1d, event: { field_updated: { field: nope } }, met: d, not_met: d } }
+  - { id: d, delay: { field: name } }
+  - { id: a, action: no_such_module }
+"#;
+    for path in ["/v1/workflows/validate", "/v1/workflows"] {
+        let (status, v) = s.post_raw(path, bad).await;
+        assert_eq!(status, 422, "{path}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_definition", "{v}");
+        let got = problems(&v);
+        let want = [
+            "triggers[0] (id \"field_updated\"): `deal` has no field `amout`",
+            "triggers[1] (id \"stage_updated\"): no stage `wonn` (the stages: lead, won)",
+            "triggers[2] (id \"date\"): `deal`.`amount` is a number field, not a date or datetime",
+            "triggers[3] (id \"stage_updated-2\"): `deal`.`name` is not a stage field",
+            "steps[0] (id \"g\").goal.event: `deal` has no field `nope`",
+            "steps[1] (id \"d\").delay: `deal`.`name` is a text field, not a date or datetime",
+            "steps (id \"a\").action: there is no step module `no_such_module`",
+        ];
+        for w in want {
+            assert!(
+                got.iter().any(|g| g.starts_with(w)),
+                "{path}: missing `{w}` among {got:#?}"
+            );
+        }
+    }
+    // An unknown object type.
+    let (status, v) = s
+        .post_raw(
+            "/v1/workflows/validate",
+            "name: nowhere\nscope: { object: ghost }\nsteps:\n  - { id: s, stop: {} }\n",
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        problems(&v)[0].starts_with("scope.object: there is no object type `ghost`"),
+        "{v}"
+    );
+
+    // A good one validates and is not saved.
+    let good = "name: good\nscope: { object: deal }\ntriggers:\n  - stage_updated: { to: won }\n  - date: { field: close, days: -1 }\nsteps:\n  - { id: s, stop: {} }\n";
+    let (status, v) = s.post_raw("/v1/workflows/validate", good).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"valid": true, "name": "good", "steps": 1, "triggers": 2})
+    );
+    let (status, v) = s.get("/v1/workflows/good").await;
+    assert_eq!(status, 404, "validate saved nothing: {v}");
+    let (status, v) = s.post_raw("/v1/workflows", good).await;
+    assert_eq!(status, 201, "{v}");
+    // `validate` is the route's: no workflow takes the name.
+    let (status, v) = s
+        .post_raw(
+            "/v1/workflows",
+            "name: validate\nsteps:\n  - { id: s, stop: {} }\n",
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_type_change_that_breaks_a_workflow_names_it() {
+    let s = TestServer::start(Db::Sqlite).await;
+    let deal = "name: deal\nfields:\n  amount: { type: number }\n  stage: { type: stage, stages: [lead, won] }\n";
+    s.define_object(deal).await;
+    s.apply("name: big\nscope: { object: deal }\ntriggers:\n  - field_updated: { field: amount }\nsteps:\n  - { id: s, stop: {} }\n")
+        .await;
+    s.apply("name: won\nscope: { object: deal }\ntriggers:\n  - stage_updated: { field: stage, to: won }\nsteps:\n  - { id: s, stop: {} }\n")
+        .await;
+
+    let (status, v) = s
+        .post_raw(
+            "/v1/objects",
+            "name: deal\nfields:\n  stage: { type: stage, stages: [lead, closed] }\n",
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"]["code"], "breaks_workflows", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("workflow `big`: triggers[0]"), "{message}");
+    assert!(message.contains("no field `amount`"), "{message}");
+    assert!(message.contains("workflow `won`: triggers[0]"), "{message}");
+    assert!(message.contains("no stage `won`"), "{message}");
+    let (_, object) = s.get("/v1/objects/deal").await;
+    assert!(object.to_string().contains("amount"), "unchanged: {object}");
+
+    // A change they still run on is taken.
+    let (status, v) = s
+        .post_raw(
+            "/v1/objects",
+            "name: deal\nfields:\n  amount: { type: number }\n  note: { type: text }\n  stage: { type: stage, stages: [lead, won, lost] }\n",
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+}

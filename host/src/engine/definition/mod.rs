@@ -48,6 +48,9 @@ pub enum Target {
     End,
 }
 
+/// A name no workflow may have: `/v1/workflows/validate` is a route.
+pub const RESERVED_NAME: &str = "validate";
+
 /// What the workflow runs against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -169,6 +172,11 @@ pub fn from_value(value: Value) -> Result<Workflow, InvalidDefinition> {
         err(
             "name".into(),
             "a workflow name is 1-100 characters of a-z, 0-9, `-` and `_`".into(),
+        );
+    } else if raw.name == RESERVED_NAME {
+        err(
+            "name".into(),
+            format!("`{RESERVED_NAME}` is taken by the API (POST /v1/workflows/validate)"),
         );
     }
     let scope = match raw.scope {
