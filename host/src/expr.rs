@@ -25,7 +25,7 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value as MjValue};
 use minijinja::{Environment, ErrorKind, Expression, UndefinedBehavior};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The budget of a first, in-place evaluation: about 20,000 operations or 1.3 MB of data.
 pub const FAST_FUEL: u64 = 20_000;
@@ -215,7 +215,45 @@ impl Expr {
             || self.full.eval(scope.value()).map(|v| v.is_true()),
         )
     }
+
+    /// The values it read from the scope, by dotted name (`record.stage`), to say why a
+    /// condition was false. Bounded: at most [`SEEN_NAMES`] names, and a value whose JSON is
+    /// longer than [`SEEN_BYTES`] is replaced by a note of its size.
+    pub fn seen(&self, scope: &Scope) -> Map<String, Value> {
+        let mut names: Vec<String> = self
+            .compiled
+            .undeclared_variables(true)
+            .into_iter()
+            .collect();
+        names.sort();
+        // `record` and `record.stage` both read: the longer says more, and is smaller.
+        let covered = |n: &String| {
+            names
+                .iter()
+                .any(|m| m.len() > n.len() && m.starts_with(&format!("{n}.")))
+        };
+        let names: Vec<&String> = names.iter().filter(|n| !covered(n)).collect();
+        names
+            .into_iter()
+            .take(SEEN_NAMES)
+            .map(|name| {
+                let value = scope.lookup(name);
+                let size = value.to_string().len();
+                let value = if size > SEEN_BYTES {
+                    Value::String(format!("({size} bytes of JSON, not shown)"))
+                } else {
+                    value.clone()
+                };
+                (name.clone(), value)
+            })
+            .collect()
+    }
 }
+
+/// At most this many values are kept of what a false condition read.
+pub const SEEN_NAMES: usize = 16;
+/// A value a false condition read is kept if its JSON is at most this long.
+pub const SEEN_BYTES: usize = 256;
 
 /// A compiled template: a JSON value with expressions in it.
 #[derive(Debug)]
@@ -325,6 +363,7 @@ fn single_expression(s: &str) -> Option<&str> {
 #[derive(Debug, Clone)]
 pub struct Scope {
     root: MjValue,
+    json: Arc<Value>,
 }
 
 impl Scope {
@@ -332,10 +371,24 @@ impl Scope {
     pub fn new(root: Arc<Value>) -> Scope {
         Scope {
             root: MjValue::from_object(Json {
-                root,
+                root: root.clone(),
                 path: Vec::new(),
             }),
+            json: root,
         }
+    }
+
+    /// The value at a dotted path (`record.stage`), null where there is none.
+    fn lookup(&self, path: &str) -> &Value {
+        path.split('.').fold(&*self.json, |v, key| match v {
+            Value::Object(m) => m.get(key).unwrap_or(&Value::Null),
+            Value::Array(a) => key
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i))
+                .unwrap_or(&Value::Null),
+            _ => &Value::Null,
+        })
     }
 
     fn value(&self) -> MjValue {
@@ -448,6 +501,22 @@ mod tests {
             "steps": {"fetch": {"output": {"items": [1, 2]}}},
             "record": null,
         })))
+    }
+
+    #[test]
+    fn a_condition_says_what_it_read() {
+        let c = Expr::compile("vars.tier == 'silver' and input.n > 2 and vars.missing").unwrap();
+        assert!(!c.is_true(&scope()).unwrap());
+        assert_eq!(
+            Value::Object(c.seen(&scope())),
+            json!({"input.n": 3, "vars.missing": null, "vars.tier": "gold"})
+        );
+        let big = Scope::new(Arc::new(json!({"input": {"text": "x".repeat(SEEN_BYTES)}})));
+        let c = Expr::compile("input.text == 'y'").unwrap();
+        assert_eq!(
+            c.seen(&big)["input.text"],
+            json!(format!("({} bytes of JSON, not shown)", SEEN_BYTES + 2))
+        );
     }
 
     #[test]

@@ -3,6 +3,10 @@
 // Input:  {"code": "<javascript source>", "inputs": {...}}
 // Output: the `outputs` object the code filled (or the value it returned), as JSON.
 //
+// Input {"check": "<javascript source>"} (no "code") only compiles the source, for the host's
+// check of a definition: the output is {"checked": true, "error": null or the syntax error}.
+// Nothing runs.
+//
 // The code is the body of an async function (so `await` and `return` work) whose parameters are
 // `inputs` (the input's "inputs"), `outputs` (an object to fill), `variables` (the execution's
 // variables, read lazily, written by assignment), `record` (the execution's record, read lazily;
@@ -345,13 +349,7 @@ function makeContext(ctx) {
 
 const USAGE = 'the input must be a JSON object {"code": "<javascript source>", "inputs": {...}}';
 
-function parseInput(text) {
-  let request;
-  try {
-    request = JSON.parse(text);
-  } catch (e) {
-    throw new StepFailure('invalid-input', `the input is not JSON: ${e.message}`);
-  }
+function parseInput(request) {
   if (!request || typeof request !== 'object' || Array.isArray(request) || typeof request.code !== 'string') {
     throw new StepFailure('invalid-input', USAGE);
   }
@@ -372,8 +370,34 @@ function compile(code) {
   }
 }
 
+/** Whether the request only asks to compile ({"check": source}). */
+function checkOnly(request) {
+  return !!request && typeof request === 'object' && !Array.isArray(request)
+    && !('code' in request) && typeof request.check === 'string';
+}
+
+/** Compile without running: a syntax error is the answer, not a failure. */
+function check(code) {
+  let error = null;
+  try {
+    compileBody(code);
+  } catch (e) {
+    error = e instanceof SyntaxError
+      ? formatSyntaxError(e, code)
+      : `the code cannot be compiled: ${errorName(e)}: ${e && e.message}`;
+  }
+  return JSON.stringify({ checked: true, error });
+}
+
 async function runCode(ctx, inputText) {
-  const { code, inputs } = parseInput(inputText);
+  let request;
+  try {
+    request = JSON.parse(inputText);
+  } catch (e) {
+    throw new StepFailure('invalid-input', `the input is not JSON: ${e.message}`);
+  }
+  if (checkOnly(request)) return check(request.check);
+  const { code, inputs } = parseInput(request);
   const fn = compile(code);
   const outputs = {};
   const record = ctx.record ? fb.makeRecord(ctx.record) : null;

@@ -3,6 +3,9 @@
 Input:  {"code": "<python source>", "inputs": {...}}
 Output: the `outputs` dict the code filled, as JSON.
 
+Input {"check": "<python source>"} (no "code") only compiles the source, for the host's check of
+a definition: the output is {"checked": true, "error": null or the syntax error}. Nothing runs.
+
 The code runs in fresh globals: `inputs` (the input's "inputs"), `outputs` (a dict to fill;
 `outputs.log(...)` writes a log line), `variables` (the execution's variables, read lazily,
 written by assignment), `record` (the execution's record, read lazily; None for a global
@@ -240,11 +243,33 @@ def _error_kind(e):
 
 # --- the run --------------------------------------------------------------------------------------
 
-def _parse_input(text):
+def _load_input(text):
     try:
-        request = json.loads(text)
+        return json.loads(text)
     except ValueError as e:
         raise _fail(_types.StepError_InvalidInput, f"the input is not JSON: {e}") from None
+
+
+def _check_only(request):
+    """The source of a compile-only request ({"check": source}), or None."""
+    if isinstance(request, dict) and "code" not in request and isinstance(request.get("check"), str):
+        return request["check"]
+    return None
+
+
+def _check(source):
+    """Compile without running: a syntax error is the answer, not a failure."""
+    try:
+        compile(source, CODE_FILENAME, "exec", dont_inherit=True)
+        error = None
+    except SyntaxError as e:  # IndentationError and TabError too
+        error = _format_syntax_error(e, source)
+    except (ValueError, OverflowError, MemoryError, RecursionError) as e:
+        error = f"the code cannot be compiled: {type(e).__name__}: {e}"
+    return json.dumps({"checked": True, "error": error})
+
+
+def _parse_input(request):
     if not isinstance(request, dict) or not isinstance(request.get("code"), str):
         raise _fail(
             _types.StepError_InvalidInput,
@@ -286,7 +311,11 @@ def _result(value):
 
 
 def run_code(ctx, input_text):
-    source, inputs = _parse_input(input_text)
+    request = _load_input(input_text)
+    check = _check_only(request)
+    if check is not None:
+        return _check(check)
+    source, inputs = _parse_input(request)
     # The traceback quotes the user's lines; there is no file to read them from.
     linecache.cache[CODE_FILENAME] = (len(source), None, source.splitlines(True), CODE_FILENAME)
     code = _compile(source)

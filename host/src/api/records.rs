@@ -17,8 +17,9 @@ use super::schemas::{
 };
 use super::views::{parse_time, time};
 use super::{ApiError, AppState, json_body, query};
+use crate::engine::event_verdict;
 use crate::records::{ImportItem, ImportMode, NewActivity};
-use crate::store::{ActivityRow, Archived, EventRow, RecordRow, Written};
+use crate::store::{ActivityRow, Archived, EventFilter, EventRow, RecordRow, Written, event_kind};
 
 /// The most records one import takes.
 const MAX_IMPORT: usize = 10_000;
@@ -37,6 +38,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(unarchive))
         .routes(routes!(activities, add_activity))
         .routes(routes!(events))
+        .routes(routes!(list_events))
         .routes(routes!(complete_activity))
 }
 
@@ -576,4 +578,83 @@ async fn events(
     Ok(Json(
         json!({ "events": rows.iter().map(event_view).collect::<Vec<_>>() }),
     ))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct EventListQuery {
+    /// The events of the object type this workflow watches, each with its `verdict` for it.
+    workflow: Option<String>,
+    /// Of this object type.
+    object: Option<String>,
+    /// Of this kind: created, updated, stage_changed, form_submitted, archived, unarchived,
+    /// deleted, activity_scheduled, activity_logged, activity_past_due.
+    kind: Option<String>,
+    /// RFC 3339: at or after.
+    since: Option<String>,
+    /// An event id: older than it (the `next_before` of the previous page).
+    before: Option<i64>,
+    /// 1-1000 (default 100).
+    limit: Option<i64>,
+}
+
+/// Events across records, newest first: "why did (or didn't) my workflow fire?". With
+/// `workflow`, the events of the object type it watches, each with the `verdict` for it.
+#[utoipa::path(get, path = "/v1/events", tag = "records", params(EventListQuery),
+    responses((status = 200, description = "Events, newest first", body = Events), (status = 400, description = "A bad query (`invalid_query`)", body = ErrorBody), (status = 404, description = "No such workflow or object type", body = ErrorBody), (status = 422, description = "A workflow that does not watch records, or not that object type (`wrong_scope`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
+async fn list_events(
+    State(s): State<AppState>,
+    _: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q: EventListQuery = query(q)?;
+    if let Some(kind) = q.kind.as_deref().filter(|k| !event_kind::ALL.contains(k)) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "kind: `{kind}` is not one of {}",
+                event_kind::ALL.join(", ")
+            ),
+        ));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let since = match &q.since {
+        None => None,
+        Some(t) => Some(parse_time(t).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("since: `{t}` is not an RFC 3339 time"),
+            )
+        })?),
+    };
+    let filter = EventFilter {
+        object: q.object,
+        kind: q.kind,
+        since,
+        before: q.before,
+        limit,
+    };
+    let rows = s.engine.events(q.workflow.as_deref(), filter).await?;
+    let events: Vec<Value> = rows
+        .iter()
+        .map(|e| {
+            let mut v = event_view(e);
+            if let Some(name) = &q.workflow {
+                v["verdict"] = event_verdict(e.outcome.as_deref(), name);
+            }
+            v
+        })
+        .collect();
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(json!({"events": events, "next_before": next_before})))
 }

@@ -150,8 +150,15 @@ pub struct Event {
     pub cause: Value,
     pub at: String,
     pub evaluated_at: Option<String>,
-    /// What triggers and goals did with it: started, skipped, stopped, goals_met, errors.
+    /// What triggers and goals did with it: `started`, `skipped` and `stopped` (one entry per
+    /// workflow watching its object type: started, or why not, with a stable `code`),
+    /// `goals_met`, `errors`.
     pub outcome: Option<Value>,
+    /// Only in `GET /v1/events?workflow=`: what the event did for that workflow, `{result,
+    /// code?, reason?, trigger?, execution?, triggers?}` with `result` one of started, skipped,
+    /// stopped, pending, not_considered.
+    #[schema(nullable = false)]
+    pub verdict: Option<Value>,
 }
 
 /// A page of records, in id order.
@@ -207,6 +214,8 @@ pub struct Activities {
 #[derive(ToSchema, Serialize)]
 pub struct Events {
     pub events: Vec<Event>,
+    /// Only in `GET /v1/events`: the `before` of the next page, null on the last.
+    pub next_before: Option<i64>,
 }
 
 /// An object type: its typed fields.

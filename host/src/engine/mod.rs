@@ -43,6 +43,7 @@ use tokio::sync::Notify;
 
 pub use self::definition::{DefinitionError, InvalidDefinition, Workflow};
 pub use self::error::EngineError;
+pub(crate) use self::evaluator::verdict as event_verdict;
 pub use self::modules::ModuleInfoView;
 use self::modules::Modules;
 use self::workflows::Workflows;

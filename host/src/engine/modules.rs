@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::EngineError;
-use crate::sandbox::{Capability, Grants, ModuleInfo, Sandbox, StepModule, content_hash};
+use crate::sandbox::{
+    Capability, Grants, ModuleInfo, Sandbox, StepModule, StepRequest, content_hash,
+};
 use crate::store::{ModuleRow, Store};
 
 /// A step module as the API shows it.
@@ -182,6 +184,22 @@ impl Modules {
         };
         self.remember(name, &row.hash, runnable.clone());
         Ok(Some(runnable))
+    }
+
+    /// Compile a code step's source in its runner without running it: the syntax error, if
+    /// there is one. `None` too when the runner cannot say (one built before runners took
+    /// `{"check": source}`, or one that failed): the code is then checked when it runs.
+    pub(crate) async fn syntax_error(&self, runner: &Runnable, source: &str) -> Option<String> {
+        let request = StepRequest::new(serde_json::json!({ "check": source }).to_string());
+        let outcome = self.sandbox.run(&runner.module, request).await;
+        match outcome.result {
+            Ok(answer) if answer["checked"] == true => answer["error"].as_str().map(str::to_string),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::info!(error = %e, "the runner did not check the code; it is checked when it runs");
+                None
+            }
+        }
     }
 
     fn remember(&self, name: &str, hash: &str, runnable: Runnable) {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::definition::Scope;
 use super::{Engine, EngineError};
 use crate::expr::Expr;
 use crate::records::{
@@ -14,7 +15,8 @@ use crate::records::{
     filter_page, new_id, objects, refused, schema_of,
 };
 use crate::store::{
-    ActivityRow, Archived, EventRow, RecordAction, RecordOp, RecordRow, StoreError, Written,
+    ActivityRow, Archived, EventFilter, EventRow, RecordAction, RecordOp, RecordRow, StoreError,
+    Written,
 };
 
 /// The most records one listing call scans before answering with a cursor.
@@ -402,6 +404,36 @@ impl Engine {
     ) -> Result<Vec<ActivityRow>, EngineError> {
         self.record(object, id).await?;
         Ok(self.inner.store.activities(object, id).await?)
+    }
+
+    /// Events across records, newest first. With `workflow`, those of the object type it
+    /// watches (the caller reads its verdict on each with [`super::evaluator::verdict`]).
+    pub async fn events(
+        &self,
+        workflow: Option<&str>,
+        mut filter: EventFilter,
+    ) -> Result<Vec<EventRow>, EngineError> {
+        if let Some(name) = workflow {
+            let (_, wf) = self.inner.workflows.latest(name).await?;
+            let Scope::Record(watched) = &wf.scope else {
+                return Err(EngineError::invalid(
+                    Invalid::Scope,
+                    format!("workflow `{name}` runs globally: record events never start it"),
+                ));
+            };
+            if let Some(object) = filter.object.as_ref().filter(|o| *o != watched) {
+                return Err(EngineError::invalid(
+                    Invalid::Scope,
+                    format!("workflow `{name}` watches `{watched}` records, not `{object}`"),
+                ));
+            }
+            filter.object = Some(watched.clone());
+        }
+        if let Some(object) = &filter.object {
+            self.object_type(object).await?;
+        }
+        filter.limit = filter.limit.clamp(1, 1000);
+        Ok(self.inner.store.events(&filter).await?)
     }
 
     /// A record's events, newest first (they outlive a deleted record).

@@ -239,11 +239,21 @@ impl Workflows {
             errors.extend(super::data_model::check(wf, object.as_deref()));
         }
         for (step, module) in wf.modules() {
-            if modules.get(module).await?.is_none() {
-                let language = wf.position(step).and_then(|i| match &wf.steps[i].kind {
-                    definition::StepKind::Action { code: Some(c), .. } => Some(c.language),
-                    _ => None,
+            let code = wf.position(step).and_then(|i| match &wf.steps[i].kind {
+                definition::StepKind::Action { code: Some(c), .. } => Some(c),
+                _ => None,
+            });
+            let runnable = modules.get(module).await?;
+            if let (Some(runner), Some(code)) = (&runnable, code)
+                && let Some(error) = modules.syntax_error(runner, &code.source).await
+            {
+                errors.push(definition::DefinitionError {
+                    path: format!("steps (id {step:?}).code"),
+                    message: format!("the code does not compile: {error}"),
                 });
+            }
+            if runnable.is_none() {
+                let language = code.map(|c| c.language);
                 let (field, what) = match language {
                     Some(l) => (
                         "runner",

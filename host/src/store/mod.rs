@@ -51,7 +51,7 @@ pub use self::objects::ObjectRow;
 pub use self::record_writes::{
     RecordAction, RecordOp, RecordResult, RecordSchema, Refusal, Written, event_kind, increment,
 };
-pub use self::records::{ActivityRow, Archived, EventRow, RecordRow};
+pub use self::records::{ActivityRow, Archived, EventFilter, EventRow, RecordRow};
 pub use self::rows::{ExecutionRow, StepRunRow};
 pub use self::schedules::{DateRunRow, ScheduleRow};
 pub use self::teams::{NotificationRow, TeamRow};

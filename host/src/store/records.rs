@@ -3,6 +3,20 @@
 
 use super::{Store, StoreError, on_db};
 
+/// Which events [`Store::events`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Of this object type.
+    pub object: Option<String>,
+    /// Of this kind (`updated`, `stage_changed`, ...).
+    pub kind: Option<String>,
+    /// At or after this time (Unix ms).
+    pub since: Option<i64>,
+    /// Older than this event id (the next page).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
 /// One record.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RecordRow {
@@ -164,6 +178,16 @@ impl Store {
              AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4";
         Ok(on_db!(&self.db, p => sqlx::query_as::<_, EventRow>(SQL)
             .bind(object).bind(record_id).bind(before).bind(limit).fetch_all(p).await?))
+    }
+
+    /// Events across records, newest first: those `filter` keeps.
+    pub async fn events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM record_events WHERE ($1 IS NULL OR object = $1) \
+             AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR id < $4) \
+             ORDER BY id DESC LIMIT $5";
+        Ok(on_db!(&self.db, p => sqlx::query_as::<_, EventRow>(SQL)
+            .bind(&filter.object).bind(&filter.kind).bind(filter.since).bind(filter.before)
+            .bind(filter.limit).fetch_all(p).await?))
     }
 
     /// Whether any event waits to be evaluated (a read: it takes no write lock).

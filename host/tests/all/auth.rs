@@ -56,6 +56,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/steps/{name}", "admin"),
     ("POST", "/v1/objects", "developer"),
     ("GET", "/v1/objects", "client"),
+    ("GET", "/v1/events", "client"),
     ("GET", "/v1/objects/{name}", "client"),
     ("POST", "/v1/records/{object}", "client"),
     ("GET", "/v1/records/{object}", "client"),

@@ -450,6 +450,27 @@ pub async fn run_code(
     v["steps"][0].clone()
 }
 
+/// Save a one-step workflow of `code` that does not compile: refused at save (422), the
+/// definition error at its step's `code`. Returns that error's message.
+pub async fn code_refused(s: &TestServer, language: &str, name: &str, code: &str) -> String {
+    let code: String = code.lines().map(|l| format!("      {l}\n")).collect();
+    let text = format!("name: {name}\nsteps:\n  - id: code\n    {language}: |\n{code}");
+    let (status, v) = s.post_raw("/v1/workflows", &text).await;
+    assert_error(status, &v, 422, "invalid_definition");
+    let found = v["error"]["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["path"] == "steps (id \"code\").code")
+        .unwrap_or_else(|| panic!("no error at the step's code: {v}"));
+    // The validate-only call says the same, and saves nothing either way.
+    let (status, checked) = s.post_raw("/v1/workflows/validate", &text).await;
+    assert_error(status, &checked, 422, "invalid_definition");
+    let (status, _) = s.get(&format!("/v1/workflows/{name}")).await;
+    assert_eq!(status, 404, "a refused definition is not saved");
+    found["message"].as_str().unwrap().to_string()
+}
+
 /// An error answer: its status and its stable code checked together, so that a test names the
 /// condition it expects, not only the status.
 #[track_caller]

@@ -216,6 +216,27 @@ async fn the_description_lists_every_route_with_its_role() {
         .collect();
     assert!(dangling.is_empty(), "dangling $refs: {dangling:?}");
 
+    // docs/api.md names every described path (followed by a space, `?`, a backtick...).
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md")).unwrap();
+    let undocumented: Vec<&String> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|path| {
+            !docs.match_indices(path.as_str()).any(|(at, p)| {
+                docs[at + p.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| !(c.is_alphanumeric() || "/{_-".contains(c)))
+            })
+        })
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/api.md: {undocumented:?}"
+    );
+
     let mut described = BTreeSet::new();
     let mut operation_ids = BTreeSet::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
@@ -369,6 +390,15 @@ async fn answers_have_the_described_shapes() {
         .as_str()
         .unwrap()
         .to_string();
+    let watcher = v["events"][0]["outcome"]["started"][0]["workflow"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, v) = s
+        .get(&format!("/v1/events?workflow={watcher}&limit=1"))
+        .await;
+    check("GET", "/v1/events", 200, status, &v);
+    assert_eq!(v["events"][0]["verdict"]["result"], "started", "{v}");
     let v = s
         .until_status(&triggered, "completed", Duration::from_secs(10))
         .await;

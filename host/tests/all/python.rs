@@ -126,10 +126,9 @@ async fn python_failures_name_the_users_own_lines() {
     );
     assert!(logs(&run).contains(&"before".to_string()), "{run}");
 
-    // A syntax error is the input's fault, with its line.
-    let run = run_code(&s, "syntax", "x = 1\ny = = 2\n", "", json!({})).await;
-    assert_eq!(run["error"]["code"], "invalid_input", "{run}");
-    let message = run["error"]["message"].as_str().unwrap();
+    // A syntax error is found at save, with its line; nothing of the code runs then.
+    let message =
+        crate::common::code_refused(&s, "python", "syntax", "print('ran')\ny = = 2\n").await;
     assert!(
         message.contains("line 2") && message.contains("SyntaxError"),
         "{message}"

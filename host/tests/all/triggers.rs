@@ -19,6 +19,7 @@ on_both_databases!(
     a_record_is_in_a_workflow_once_unless_reentry_is_allowed,
     bulk_starts_over_a_filter,
     throttled_starts_queue_and_all_run,
+    each_event_says_why_each_watching_workflow_did_or_did_not_start,
 );
 
 const DEAL: &str = "
@@ -666,4 +667,134 @@ async fn throttled_starts_queue_and_all_run(db: Db) {
         )
         .await;
     assert_error(status, &v, 422, "invalid_definition");
+}
+
+/// The verdict of each event in `GET /v1/events?workflow=NAME`, newest first.
+async fn verdicts(s: &TestServer, workflow: &str) -> Vec<Value> {
+    let (status, v) = s.get(&format!("/v1/events?workflow={workflow}")).await;
+    assert_eq!(status, 200, "{v}");
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["verdict"].clone())
+        .collect()
+}
+
+async fn each_event_says_why_each_watching_workflow_did_or_did_not_start(db: Db) {
+    let s = server(db).await;
+    s.apply("name: big\nscope: { object: deal }\ntriggers:\n  - stage_updated: { to: won, when: \"record.amount > 1000 and record.title != ''\" }\nsteps:\n  - { id: wait, delay: { for: 1h } }\n").await;
+    s.apply("name: titles\nscope: { object: deal }\ntriggers:\n  - field_updated: { field: title, to: hello }\nsteps:\n  - { id: wait, delay: { for: 1h } }\n").await;
+    s.apply("name: asleep\nscope: { object: deal }\ntriggers:\n  - record_created: {}\nsteps:\n  - { id: wait, delay: { for: 1h } }\n").await;
+    s.apply("name: stopped\nscope: { object: deal }\ntriggers:\n  - stage_updated: {}\nsteps:\n  - { id: wait, delay: { for: 1h } }\n").await;
+    s.apply("name: global\nsteps:\n  - { id: wait, delay: { for: 1h } }\n")
+        .await;
+    let (status, v) = s
+        .put("/v1/workflows/asleep/enabled", json!({"on": false}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = s
+        .put("/v1/workflows/stopped/kill-switch", json!({"on": true}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+
+    s.create_record("deal", "d1", json!({"title": "x", "amount": 5}))
+        .await;
+    s.patch("/v1/records/deal/d1", json!({"stage": "won"}))
+        .await;
+    s.engine.evaluate_events().await.unwrap();
+
+    // The stage change: one entry per watching workflow, none of them started.
+    let (_, evs) = s.get("/v1/records/deal/d1/events").await;
+    let outcome = &evs["events"][0]["outcome"];
+    assert!(outcome.get("started").is_none(), "{outcome}");
+    let by_workflow = |name: &str| {
+        outcome["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["workflow"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no entry for {name}: {outcome}"))
+    };
+    let big = by_workflow("big");
+    assert_eq!(big["code"], "condition_false", "{big}");
+    assert_eq!(
+        big["triggers"][0]["values"],
+        json!({"record.amount": 5, "record.title": "x"}),
+        "the values the condition saw: {big}"
+    );
+    let titles = by_workflow("titles");
+    assert_eq!(titles["code"], "no_trigger_matched", "{titles}");
+    let why = titles["triggers"][0]["reason"].as_str().unwrap();
+    assert!(
+        why.contains("field_updated of `title` to \"hello\"") && why.contains("stage_changed"),
+        "{why}"
+    );
+    assert_eq!(by_workflow("asleep")["code"], "switched_off");
+    let stopped = by_workflow("stopped");
+    assert_eq!(
+        (stopped["code"].as_str(), stopped["reason"].as_str()),
+        (
+            Some("kill_switch"),
+            Some("the kill switch of workflow `stopped` is on")
+        ),
+        "{stopped}"
+    );
+
+    // Across records, for one workflow: a big enough deal starts it.
+    s.create_record("deal", "d2", json!({"title": "y", "amount": 5000}))
+        .await;
+    s.patch("/v1/records/deal/d2", json!({"stage": "won"}))
+        .await;
+    let started = expect_executions(&s, "big", "d2", 1).await;
+    let v = verdicts(&s, "big").await;
+    assert_eq!(v[0]["result"], "started", "{v:?}");
+    assert_eq!(v[0]["execution"], started[0]["id"], "{v:?}");
+    assert_eq!(
+        (v[1]["result"].as_str(), v[1]["code"].as_str()),
+        (Some("skipped"), Some("no_trigger_matched")),
+        "d2's creation: {v:?}"
+    );
+    assert_eq!(v[2]["code"], "condition_false", "{v:?}");
+    assert_eq!(v.len(), 4, "{v:?}");
+
+    // Filters and pages.
+    let (_, page) = s
+        .get("/v1/events?object=deal&kind=stage_changed&limit=1")
+        .await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["events"][0]["record_id"], "d2", "{page}");
+    let next = page["next_before"].as_i64().expect("a next page");
+    let (_, page) = s
+        .get(&format!(
+            "/v1/events?object=deal&kind=stage_changed&before={next}"
+        ))
+        .await;
+    let ids: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["record_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["d1"], "{page}");
+    assert_eq!(page["next_before"], Value::Null, "{page}");
+    let (_, later) = s.get("/v1/events?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(later["events"], json!([]), "{later}");
+
+    // Hostile or mistaken queries: each a clear error.
+    let (status, v) = s.get("/v1/events?kind=exploded").await;
+    assert_error(status, &v, 400, "invalid_query");
+    let (status, v) = s.get("/v1/events?since=yesterday").await;
+    assert_error(status, &v, 400, "invalid_query");
+    let (status, v) = s.get("/v1/events?workflow=nope").await;
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = s.get("/v1/events?object=nope").await;
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = s.get("/v1/events?workflow=global").await;
+    assert_error(status, &v, 422, "wrong_scope");
+    s.define_object("name: lead\nfields:\n  email: { type: text }\n")
+        .await;
+    let (status, v) = s.get("/v1/events?workflow=big&object=lead").await;
+    assert_error(status, &v, 422, "wrong_scope");
 }

@@ -173,16 +173,105 @@ impl On {
     }
 }
 
+impl On {
+    /// What it waits for, as a user wrote it (`field_updated of stage to won`).
+    pub fn describe(&self) -> String {
+        let of = |what: &str, v: &Option<Value>| {
+            v.as_ref()
+                .map(|v| {
+                    format!(
+                        " {what} {}",
+                        if blank(v) {
+                            "blank".into()
+                        } else {
+                            v.to_string()
+                        }
+                    )
+                })
+                .unwrap_or_default()
+        };
+        let named = |what: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|v| format!(" {what} `{v}`"))
+                .unwrap_or_default()
+        };
+        match self {
+            On::RecordCreated { create, unarchive } => match (create, unarchive) {
+                (true, true) => "record_created (on create or unarchive)".into(),
+                (false, true) => "record_created (on unarchive)".into(),
+                _ => "record_created".into(),
+            },
+            On::FieldUpdated {
+                field,
+                from,
+                to,
+                on_create,
+            } => format!(
+                "field_updated of `{field}`{}{}{}",
+                of("from", from),
+                of("to", to),
+                if *on_create { " (or on create)" } else { "" }
+            ),
+            On::StageUpdated { field, from, to } => format!(
+                "stage_updated{}{}{}",
+                named("of", field),
+                named("from", from),
+                named("to", to)
+            ),
+            On::ActivityLogged { activity } => format!("activity_logged of type `{activity}`"),
+            On::ActivityPastDue { activity } => {
+                format!("activity_past_due{}", named("of type", activity))
+            }
+            On::FormSubmitted { form } => format!("form_submitted{}", named("of", form)),
+            On::AnyChange => "any change".into(),
+        }
+    }
+}
+
+impl EventView {
+    /// The event in a few words: its kind and the fields it changed.
+    pub fn describe(&self) -> String {
+        if self.changes.is_empty() {
+            return format!("`{}`", self.kind);
+        }
+        let fields: Vec<&str> = self.changes.keys().map(String::as_str).collect();
+        format!("`{}` (changed: {})", self.kind, fields.join(", "))
+    }
+}
+
+/// Why an event did not match.
+#[derive(Debug)]
+pub enum Miss {
+    /// It is not an event of the kind the match waits for.
+    Kind,
+    /// It is, but `when` was false: with the values `when` read.
+    Condition(Map<String, Value>),
+    /// `when` failed to evaluate (it does not match).
+    Failed(ExprError),
+}
+
 impl EventMatch {
     /// Whether the event matches: its kind, then the condition. A condition that fails to
     /// evaluate does not match (and is reported).
     pub fn matches(&self, e: &EventView, extra: Map<String, Value>) -> Result<bool, ExprError> {
-        if !self.on.takes(e) {
-            return Ok(false);
+        match self.check(e, extra) {
+            Ok(()) => Ok(true),
+            Err(Miss::Failed(error)) => Err(error),
+            Err(_) => Ok(false),
         }
-        match &self.when {
-            None => Ok(true),
-            Some(w) => w.is_true(&e.scope(extra)),
+    }
+
+    /// Whether the event matches, and if not, why.
+    pub fn check(&self, e: &EventView, extra: Map<String, Value>) -> Result<(), Miss> {
+        if !self.on.takes(e) {
+            return Err(Miss::Kind);
+        }
+        let Some(w) = &self.when else { return Ok(()) };
+        let scope = e.scope(extra);
+        match w.is_true(&scope) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Miss::Condition(w.seen(&scope))),
+            Err(error) => Err(Miss::Failed(error)),
         }
     }
 }

@@ -34,7 +34,7 @@ use serde_json::Value;
 
 pub use self::date::{BusinessDays, DateTrigger};
 pub(crate) use self::events::event_match;
-pub use self::events::{EVENT_KINDS, EventMatch, EventView, On};
+pub use self::events::{EVENT_KINDS, EventMatch, EventView, Miss, On};
 pub use self::schedule::Schedule;
 pub use self::webhook::{RecordLocator, WebhookAuth, WebhookSpec};
 use crate::engine::definition::common::{DefinitionError, valid_name};

@@ -228,6 +228,19 @@ pub mod event_kind {
     pub const ACTIVITY_SCHEDULED: &str = "activity_scheduled";
     pub const ACTIVITY_LOGGED: &str = "activity_logged";
     pub const ACTIVITY_PAST_DUE: &str = "activity_past_due";
+    /// Every kind, as `GET /v1/events?kind=` takes them.
+    pub const ALL: [&str; 10] = [
+        CREATED,
+        UPDATED,
+        STAGE_CHANGED,
+        FORM_SUBMITTED,
+        ARCHIVED,
+        UNARCHIVED,
+        DELETED,
+        ACTIVITY_SCHEDULED,
+        ACTIVITY_LOGGED,
+        ACTIVITY_PAST_DUE,
+    ];
 }
 
 #[cfg(test)]
