@@ -241,6 +241,12 @@ impl Engine {
         }
         scheduler::spawn(self.inner.clone());
         evaluator::spawn(self.inner.clone());
+        let inner = Arc::downgrade(&self.inner);
+        store.on_events_committed(move || {
+            if let Some(inner) = inner.upgrade() {
+                inner.wake_evaluator.notify_one();
+            }
+        });
         waiters::watch(self.inner.clone());
         Ok(())
     }

@@ -14,6 +14,7 @@ mod files;
 mod health;
 mod llm;
 mod modules;
+mod notify;
 mod objects;
 mod pg_writer;
 mod record_writes;

@@ -15,6 +15,7 @@ use super::commit::{
 };
 use super::executions::{CONTROL_SQL, INSERT_EXECUTION_SQL, RESUME_SQL, bind_execution};
 use super::health::Health;
+use super::notify::NOTIFY_EVENTS_SQL;
 use super::record_writes::{
     Current, INSERT_EVENT_SQL, Param, RecordOp, RecordResult, Refusal, SELECT_ACTIVITY_SQL,
     SELECT_KEY_OWNER_SQL, SELECT_RECORD_FOR_UPDATE_SQL, activity_to_read, event_params, plan,
@@ -89,6 +90,18 @@ async fn apply(conn: &mut sqlx::PgConnection, batch: &[Item]) -> Result<Vec<Answ
         sqlx::query("RELEASE SAVEPOINT guarded")
             .execute(&mut *conn)
             .await?;
+    }
+
+    let writes_events = batch.iter().any(|(job, _)| match job {
+        Job::Records(_) => true,
+        Job::Commit(c) => c
+            .side_writes
+            .iter()
+            .any(|w| matches!(w, SideWrite::Record(_))),
+        _ => false,
+    });
+    if writes_events {
+        sqlx::query(NOTIFY_EVENTS_SQL).execute(&mut *conn).await?;
     }
 
     let mut outcomes = outcomes.into_iter();

@@ -20,6 +20,7 @@ on_both_databases!(
     bulk_starts_over_a_filter,
     throttled_starts_queue_and_all_run,
     each_event_says_why_each_watching_workflow_did_or_did_not_start,
+    events_a_step_writes_are_evaluated_at_once,
 );
 
 const DEAL: &str = "
@@ -797,4 +798,75 @@ async fn each_event_says_why_each_watching_workflow_did_or_did_not_start(db: Db)
         .await;
     let (status, v) = s.get("/v1/events?workflow=big&object=lead").await;
     assert_error(status, &v, 422, "wrong_scope");
+}
+
+/// Wait (without evaluating events by hand) until `workflow` has an execution on `record`.
+async fn started_on_its_own(s: &TestServer, workflow: &str, record: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = executions(s, workflow, record).await;
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{workflow} never started on {record}: the event waits for a poll"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A step's record write wakes the evaluator as an API write does: with a poll of an hour, the
+/// workflow it triggers still starts at once.
+async fn events_a_step_writes_are_evaluated_at_once(db: Db) {
+    let s = server_with(db, |c| c.poll_interval = Duration::from_secs(3600)).await;
+    s.apply("name: writer\nscope: { object: deal }\nsteps:\n  - { id: set, action: update_record, input: { fields: { title: done } } }\n").await;
+    s.apply("name: follower\nscope: { object: deal }\ntriggers:\n  - field_updated: { field: title, to: done }\nsteps:\n  - { id: wait, delay: { for: 1h } }\n").await;
+    s.create_record("deal", "d1", json!({"title": "new"})).await;
+    let (status, v) = s
+        .post(
+            "/v1/workflows/writer/executions?wait=10",
+            json!({"record_id": "d1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("completed")),
+        "{v}"
+    );
+    let started = started_on_its_own(&s, "follower", "d1").await;
+    assert_eq!(started.len(), 1, "{started:?}");
+}
+
+/// On PostgreSQL, a node hears of events another node wrote (LISTEN/NOTIFY), and evaluates them
+/// at once, not at its next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_hear_of_events_written_elsewhere() {
+    let a = server_with(Db::Postgres, |c| {
+        c.poll_interval = Duration::from_secs(3600)
+    })
+    .await;
+    let b = a
+        .join_with(|c| c.poll_interval = Duration::from_secs(3600))
+        .await;
+    a.apply("name: greeter\nscope: { object: deal }\ntriggers:\n  - record_created: {}\nsteps:\n  - { id: wait, delay: { for: 1h } }\n").await;
+    // A third process's write: a store with no engine, so no evaluator of its own to wake.
+    let store = flowbox::store::Store::open(&a.db_url).await.unwrap();
+    let op = flowbox::store::RecordOp {
+        object: "deal".into(),
+        id: "d9".into(),
+        action: flowbox::store::RecordAction::Create {
+            fields: serde_json::Map::new(),
+            form: None,
+        },
+        schema: Default::default(),
+        cause: json!({"kind": "api", "name": "elsewhere"}).to_string(),
+        now: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    };
+    let written = store.writer().records(vec![op]).await.unwrap();
+    assert!(written[0].is_ok(), "{written:?}");
+    started_on_its_own(&b, "greeter", "d9").await;
 }

@@ -29,6 +29,10 @@ impl<'a> Run<'a> {
         if clear_control {
             self.row.control = None;
         }
+        // A record write leaves an event: the evaluator hears of it at once, as of an API write.
+        let writes_events = side_writes
+            .iter()
+            .any(|w| matches!(w, SideWrite::Record(_)));
         let mut commit = Commit {
             guard: Guard::Advance {
                 seq: self.committed_seq,
@@ -62,6 +66,9 @@ impl<'a> Run<'a> {
         self.committed_seq = self.row.seq;
         self.stored = true;
         self.row.control = outcome.control;
+        if writes_events {
+            self.inner.wake_evaluator.notify_one();
+        }
         Ok(())
     }
 
