@@ -105,6 +105,10 @@ pub struct State {
     /// What it waits for, when waiting.
     #[serde(default)]
     pub waiting: Option<Waiting>,
+    /// The newest step failure the execution went on after (`on_failure_goto`, `continue`):
+    /// `{step, code, message, attempt}`, what `{{ failure }}` shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Value>,
 }
 
 fn one() -> u32 {

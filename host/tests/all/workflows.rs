@@ -336,7 +336,7 @@ steps:
   - { id: a, action: fail, input: { kind: permanent, message: first }, on_failure: continue }
   - { id: b, action: fail, input: { kind: permanent, message: second }, on_failure_goto: rescue }
   - { id: unreachable, stop: { failed: true } }
-  - { id: rescue, action: fail, input: { kind: permanent, message: third, succeed_on_attempt: "{{ vars.ok_at }}" }, on_failure: pause }
+  - { id: rescue, action: fail, input: { kind: permanent, message: "after {{ failure.step }} ({{ failure.code }}, attempt {{ failure.attempt }}): {{ failure.message }}", succeed_on_attempt: "{{ vars.ok_at }}" }, on_failure: pause }
 "#,
     )
     .await;
@@ -355,6 +355,18 @@ steps:
         pairs(&[("a", "failed"), ("b", "failed"), ("rescue", "failed")])
     );
     assert_eq!(steps(&paused)[0]["detail"]["notified"], true);
+    // Continuing keeps what the failed run's detail had.
+    assert!(
+        steps(&paused)[0]["detail"]["duration_us"].is_u64(),
+        "{paused}"
+    );
+    // The failure handler sees the failure.
+    let rescue = &steps(&paused)[2];
+    let message = rescue["input"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("after b (step_failed, attempt 1): ") && message.contains("second"),
+        "{rescue}"
+    );
     // Still failing after resume: paused again.
     let (status, _) = s
         .post(&format!("/v1/executions/{id}/resume"), json!({}))

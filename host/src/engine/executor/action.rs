@@ -334,7 +334,12 @@ impl<'a> Run<'a> {
         run.status = step_status::FAILED.into();
         let error = json!({"code": code, "message": message, "step": step.id});
         run.error = Some(error.to_string());
+        // What the steps after it see as `{{ failure }}`, if the execution goes on.
+        let failure = json!({
+            "step": step.id, "code": code, "message": message, "attempt": self.state.attempt,
+        });
         let next = if let Some(target) = goto {
+            self.state.failure = Some(failure);
             Next::Go(target)
         } else {
             match on_failure {
@@ -354,17 +359,33 @@ impl<'a> Run<'a> {
                 }
                 OnFailure::Continue => {
                     tracing::warn!(execution = %self.row.id, step = %step.id, %message, "step failed: execution continues");
-                    run.detail = Some(json!({"continued": true, "notified": true}).to_string());
+                    add_detail(&mut run, json!({"continued": true, "notified": true}));
+                    self.state.failure = Some(failure);
                     Next::Go(step.next.clone())
                 }
                 OnFailure::ContinueSilently => {
-                    run.detail = Some(json!({"continued": true}).to_string());
+                    add_detail(&mut run, json!({"continued": true}));
+                    self.state.failure = Some(failure);
                     Next::Go(step.next.clone())
                 }
             }
         };
         Outcome::of(vec![run], next)
     }
+}
+
+/// Add keys to a run's detail, keeping what it had (an llm_call's calls and tokens).
+fn add_detail(run: &mut StepRunRow, more: Value) {
+    let mut detail = run
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    if let (Some(d), Value::Object(more)) = (detail.as_object_mut(), more) {
+        d.extend(more);
+    }
+    run.detail = Some(detail.to_string());
 }
 
 fn failure_json(f: &StepFailure) -> Value {

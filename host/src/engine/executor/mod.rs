@@ -405,6 +405,7 @@ impl<'a> Run<'a> {
             "steps": steps,
             "record": self.record,
             "execution": {"id": self.row.id, "workflow": self.row.workflow, "version": self.row.version},
+            "failure": self.state.failure,
         })))
     }
 
