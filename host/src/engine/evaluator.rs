@@ -413,7 +413,7 @@ async fn meet_goals(
         });
         match met {
             Ok(true) => {
-                if ev.signal(&x.id, control::MET, now).await? {
+                if ev.signal(&x.id, &control::met_by_event(e.id), now).await? {
                     out.goals.push(json!({"execution": x.id, "step": step}));
                 }
             }

@@ -319,7 +319,7 @@ impl Engine {
         }
         self.inner
             .store
-            .signal(id, state::control::MET, self.now_ms())
+            .signal(id, state::control::MET_BY_HAND, self.now_ms())
             .await?;
         self.inner.wake_scheduler.notify_one();
         self.execution(id).await

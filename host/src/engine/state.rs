@@ -39,8 +39,33 @@ pub mod step_status {
 pub mod control {
     pub const PAUSE: &str = "pause";
     pub const CANCEL: &str = "cancel";
-    /// A goal the execution waits for was met.
-    pub const MET: &str = "met";
+    /// A goal the execution waits for was met by a record event: `met:event:<event id>`.
+    pub fn met_by_event(event: i64) -> String {
+        format!("met:event:{event}")
+    }
+    /// A goal the execution waits for was met by hand (`POST .../goals/{step}/meet`).
+    pub const MET_BY_HAND: &str = "met:api";
+
+    /// Whether `control` says a goal was met (`met` alone: written before it said by what).
+    pub fn is_met(control: &str) -> bool {
+        control == "met" || control.starts_with("met:")
+    }
+
+    /// What met the goal, for its step's history: `{"by": "event", "event": ID}` or
+    /// `{"by": "api"}`.
+    pub fn met_by(control: &str) -> serde_json::Value {
+        match control.strip_prefix("met:") {
+            Some("api") => serde_json::json!({"by": "api"}),
+            Some(rest) => match rest
+                .strip_prefix("event:")
+                .and_then(|id| id.parse::<i64>().ok())
+            {
+                Some(id) => serde_json::json!({"by": "event", "event": id}),
+                None => serde_json::Value::Null,
+            },
+            None => serde_json::Value::Null,
+        }
+    }
 }
 
 /// Why an execution is paused.
@@ -69,6 +94,14 @@ pub enum Waiting {
 }
 
 impl Waiting {
+    /// The seq of its step run, for a wait that has one (a delay, a goal).
+    pub fn seq(&self) -> Option<i64> {
+        match self {
+            Waiting::Delay { seq, .. } | Waiting::Goal { seq, .. } => Some(*seq),
+            Waiting::Retry { .. } => None,
+        }
+    }
+
     /// The step it belongs to.
     pub fn step(&self) -> &str {
         match self {

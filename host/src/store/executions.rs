@@ -269,10 +269,22 @@ impl Store {
     }
 
     /// Ask an execution to pause or cancel (see [`CONTROL_SQL`]). False if it is finished.
+    /// A cancel that ends a waiting (or paused) execution at once closes the step run that
+    /// waited, in the same transaction: the history never shows a finished execution waiting.
     pub async fn control(&self, id: &str, control: &str, now: i64) -> Result<bool, StoreError> {
-        Ok(
-            on_db!(&self.db, p => sqlx::query(CONTROL_SQL).bind(control).bind(now).bind(id).execute(p).await?.rows_affected() > 0),
-        )
+        const CLOSE_WAIT_SQL: &str = "UPDATE step_runs SET status = 'cancelled', ended_at = $1 \
+             WHERE execution_id = $2 AND status = 'waiting' \
+             AND EXISTS (SELECT 1 FROM executions WHERE id = $2 AND status = 'cancelled')";
+        Ok(on_db!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let changed = sqlx::query(CONTROL_SQL).bind(control).bind(now).bind(id)
+                .execute(&mut *tx).await?.rows_affected() > 0;
+            if changed && control == "cancel" {
+                sqlx::query(CLOSE_WAIT_SQL).bind(now).bind(id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            changed
+        }))
     }
 
     /// Resume a paused execution (see [`RESUME_SQL`]).

@@ -21,6 +21,7 @@ on_both_databases!(
     throttled_starts_queue_and_all_run,
     each_event_says_why_each_watching_workflow_did_or_did_not_start,
     events_a_step_writes_are_evaluated_at_once,
+    the_history_of_waits_goals_and_gotos_tells_the_truth,
 );
 
 const DEAL: &str = "
@@ -869,4 +870,118 @@ async fn nodes_hear_of_events_written_elsewhere() {
     let written = store.writer().records(vec![op]).await.unwrap();
     assert!(written[0].is_ok(), "{written:?}");
     started_on_its_own(&b, "greeter", "d9").await;
+}
+
+/// The step runs of an execution, in order.
+async fn history(s: &TestServer, id: &str) -> Vec<Value> {
+    s.execution(id).await["steps"].as_array().unwrap().clone()
+}
+
+async fn the_history_of_waits_goals_and_gotos_tells_the_truth(db: Db) {
+    let s = server(db).await;
+    s.apply(
+        "
+name: story
+scope: { object: deal }
+settings: { reentry: true }
+steps:
+  - { id: nap, delay: { for: 200ms } }
+  - { id: again, goto: nap, max_iterations: 1 }
+  - id: hope
+    goal: { event: { field_updated: { field: title } }, within: 1h }
+  - { id: strict, goto: hope, max_iterations: 1, on_cap: fail }
+",
+    )
+    .await;
+    s.create_record("deal", "d1", json!({})).await;
+    let (_, v) = s
+        .post("/v1/workflows/story/executions", json!({"record_id": "d1"}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    s.until_status(&id, "waiting", Duration::from_secs(5)).await;
+    // Wait for the goal (after two naps): meet it with an event.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while history(&s, &id).await.len() < 4 {
+        assert!(Instant::now() < deadline, "{:?}", history(&s, &id).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.patch("/v1/records/deal/d1", json!({"title": "hello"}))
+        .await;
+    s.engine.evaluate_events().await.unwrap();
+    // The goal met by the event; `strict` jumps back to it once: met by hand this time.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while history(&s, &id).await.len() < 6 {
+        assert!(Instant::now() < deadline, "{:?}", history(&s, &id).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, v) = s
+        .post(&format!("/v1/executions/{id}/goals/hope/meet"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let done = s.until_status(&id, "failed", Duration::from_secs(10)).await;
+    assert_eq!(done["error"]["code"], "goto_cap", "{done}");
+    let runs = history(&s, &id).await;
+    let of = |i: usize| {
+        (
+            runs[i]["step_id"].as_str().unwrap(),
+            runs[i]["status"].as_str().unwrap(),
+        )
+    };
+    assert_eq!(
+        (0..runs.len()).map(of).collect::<Vec<_>>(),
+        [
+            ("nap", "completed"),
+            ("again", "completed"),
+            ("nap", "completed"),
+            ("again", "completed"),
+            ("hope", "completed"),
+            ("strict", "completed"),
+            ("hope", "completed"),
+            ("strict", "failed"),
+        ],
+        "{runs:?}"
+    );
+    // A delay keeps its wake-up time once it woke.
+    assert!(runs[0]["detail"]["wake_at"].is_string(), "{}", runs[0]);
+    assert_eq!(runs[0]["detail"]["waited"], true, "{}", runs[0]);
+    // A goto at its cap says so; with on_cap: fail it fails the execution.
+    assert_eq!(runs[3]["detail"]["capped"], true, "{}", runs[3]);
+    assert_eq!(runs[7]["detail"]["capped"], true, "{}", runs[7]);
+    assert_eq!(runs[7]["error"]["code"], "goto_cap", "{}", runs[7]);
+    // A goal says what met it, and keeps its window.
+    let (_, evs) = s.get("/v1/records/deal/d1/events").await;
+    let event = evs["events"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        runs[4]["detail"]["met"],
+        json!({"by": "event", "event": event}),
+        "{}",
+        runs[4]
+    );
+    assert_eq!(
+        runs[6]["detail"]["met"],
+        json!({"by": "api"}),
+        "{}",
+        runs[6]
+    );
+    assert!(runs[6]["detail"]["until"].is_string(), "{}", runs[6]);
+
+    // Cancelling a waiting execution closes its wait.
+    let (_, v) = s
+        .post("/v1/workflows/story/executions", json!({"record_id": "d1"}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    s.until_status(&id, "waiting", Duration::from_secs(5)).await;
+    let (status, v) = s
+        .post(&format!("/v1/executions/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("cancelled")),
+        "{v}"
+    );
+    let runs = history(&s, &id).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["status"], "cancelled", "{}", runs[0]);
+    assert!(runs[0]["ended_at"].is_string(), "{}", runs[0]);
+    assert!(runs[0]["detail"]["wake_at"].is_string(), "{}", runs[0]);
 }

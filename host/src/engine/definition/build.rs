@@ -249,9 +249,18 @@ pub(super) fn build_step(
             if max_iterations == 0 {
                 e.add("max_iterations", "must be at least 1");
             }
+            let fail_at_cap = match s.on_cap.as_deref() {
+                None | Some("continue") => false,
+                Some("fail") => true,
+                Some(other) => {
+                    e.add("on_cap", format!("`{other}` is not continue or fail"));
+                    false
+                }
+            };
             StepKind::Goto {
                 target,
                 max_iterations,
+                fail_at_cap,
             }
         }
         RawKind::Set(set) => {
@@ -351,6 +360,10 @@ fn check_stray_fields(e: &mut StepErrors<'_>, s: &RawStep, kind: &RawKind) {
         (
             "max_iterations",
             s.max_iterations.is_some() && !matches!(kind, RawKind::Goto(_)),
+        ),
+        (
+            "on_cap",
+            s.on_cap.is_some() && !matches!(kind, RawKind::Goto(_)),
         ),
     ];
     for (field, _) in stray.into_iter().filter(|(_, stray)| *stray) {

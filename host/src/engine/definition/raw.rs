@@ -95,6 +95,9 @@ pub(super) struct RawStep {
     pub(super) goto: Option<String>,
     #[serde(default)]
     pub(super) max_iterations: Option<u32>,
+    /// A goto at its cap: `continue` (default) or `fail`.
+    #[serde(default)]
+    pub(super) on_cap: Option<String>,
     #[serde(default)]
     pub(super) set: Option<BTreeMap<String, Value>>,
     #[serde(default)]

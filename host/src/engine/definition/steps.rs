@@ -116,8 +116,13 @@ pub enum StepKind {
         met: Target,
         not_met: Target,
     },
-    /// Jump back (or ahead), at most `max_iterations` times.
-    Goto { target: String, max_iterations: u32 },
+    /// Jump back (or ahead), at most `max_iterations` times; then go on to `next`, or fail the
+    /// execution (`on_cap: fail`).
+    Goto {
+        target: String,
+        max_iterations: u32,
+        fail_at_cap: bool,
+    },
     /// Set variables.
     Set { values: Vec<(String, Template)> },
     /// Start another workflow, as a child of this execution.

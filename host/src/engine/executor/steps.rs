@@ -35,7 +35,8 @@ impl<'a> Run<'a> {
             StepKind::Goto {
                 target,
                 max_iterations,
-            } => self.run_goto(step, started, target, *max_iterations),
+                fail_at_cap,
+            } => self.run_goto(step, started, target, *max_iterations, *fail_at_cap),
             StepKind::Set { values } => self.run_set(step, started, values),
             StepKind::StartWorkflow {
                 workflow,
@@ -192,11 +193,22 @@ impl<'a> Run<'a> {
         started: i64,
         target: &str,
         max_iterations: u32,
+        fail_at_cap: bool,
     ) -> Outcome {
         let mut run = self.new_run(step, step_status::COMPLETED, started);
         let count = self.state.loops.entry(step.id.clone()).or_insert(0);
         if *count >= max_iterations {
-            run.detail = Some(json!({"jumped": false, "capped_at": max_iterations}).to_string());
+            let capped = json!({"jumped": false, "capped": true, "capped_at": max_iterations});
+            if fail_at_cap {
+                let message = format!(
+                    "the goto to `{target}` reached its cap of {max_iterations} jumps (on_cap: fail)"
+                );
+                let mut failed = self.host_step_failed(step, started, "goto_cap", message);
+                failed.runs[0].detail = Some(capped.to_string());
+                return failed;
+            }
+            tracing::info!(execution = %self.row.id, step = %step.id, max_iterations, "goto reached its cap; going on");
+            run.detail = Some(capped.to_string());
             Outcome::of(vec![run], Next::Go(step.next.clone()))
         } else {
             *count += 1;

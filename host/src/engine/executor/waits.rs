@@ -15,7 +15,7 @@ impl<'a> Run<'a> {
         let requested = self
             .local
             .take_request()
-            .or_else(|| self.row.control.clone().filter(|c| c != control::MET));
+            .or_else(|| self.row.control.clone().filter(|c| !control::is_met(c)));
         let killed = self
             .inner
             .workflows
@@ -39,15 +39,34 @@ impl<'a> Run<'a> {
         // A wait interrupted by a pause stays a wait (resume goes back to waiting); a cancelled
         // one closes its step run.
         let mut runs = Vec::new();
-        if let (
-            Next::Finish { .. },
-            Some(Waiting::Delay { step, seq } | Waiting::Goal { step, seq, .. }),
-        ) = (&next, &self.state.waiting)
+        if let (Next::Finish { .. }, Some(waiting)) = (&next, &self.state.waiting)
+            && let Some(seq) = waiting.seq()
         {
-            runs.push(self.closed_wait(step, *seq, step_status::CANCELLED, None));
+            let detail = self.wait_detail(waiting);
+            runs.push(self.closed_wait(waiting.step(), seq, step_status::CANCELLED, Some(detail)));
         }
         let flow = self.apply_with(Outcome::of(runs, next), true).await?;
         Ok(Some(flow))
+    }
+
+    /// What a wait's step run said while it waited, kept when it closes: a delay's `wake_at`,
+    /// a goal's `until`.
+    fn wait_detail(&self, waiting: &Waiting) -> Value {
+        match waiting {
+            Waiting::Delay { .. } => json!({"wake_at": self.row.wake_at.map(crate::time::json)}),
+            Waiting::Goal { step, since, .. } => {
+                // A signal moved the row's wake_at to now: the window is the step's own.
+                let within = self
+                    .wf
+                    .position(step)
+                    .and_then(|i| match &self.wf.steps[i].kind {
+                        StepKind::Goal { within, .. } => Some(within.as_millis() as i64),
+                        _ => None,
+                    });
+                json!({"until": within.map(|w| crate::time::json(since + w))})
+            }
+            Waiting::Retry { .. } => json!({}),
+        }
     }
 
     pub(super) fn closed_wait(
@@ -98,13 +117,17 @@ impl<'a> Run<'a> {
                 self.run_and_apply(step).await
             }
             Waiting::Delay { seq, .. } => {
-                let run = self.closed_wait(&step.id, seq, step_status::COMPLETED, None);
+                let mut detail = self.wait_detail(&waiting);
+                detail["waited"] = json!(true);
+                let run = self.closed_wait(&step.id, seq, step_status::COMPLETED, Some(detail));
                 self.state.attempt = 1;
                 self.apply(Outcome::of(vec![run], Next::Go(step.next.clone())))
                     .await
             }
             Waiting::Goal { seq, .. } => {
-                let met = self.row.control.as_deref() == Some(control::MET);
+                let control = self.row.control.clone().unwrap_or_default();
+                let met = control::is_met(&control);
+                let mut detail = self.wait_detail(&waiting);
                 let StepKind::Goal {
                     met: met_path,
                     not_met,
@@ -118,12 +141,11 @@ impl<'a> Run<'a> {
                 } else {
                     ("not_met", not_met.clone())
                 };
-                let run = self.closed_wait(
-                    &step.id,
-                    seq,
-                    step_status::COMPLETED,
-                    Some(json!({"path": path})),
-                );
+                detail["path"] = json!(path);
+                if met {
+                    detail["met"] = control::met_by(&control);
+                }
+                let run = self.closed_wait(&step.id, seq, step_status::COMPLETED, Some(detail));
                 self.apply_with(Outcome::of(vec![run], Next::Go(target)), met)
                     .await
             }
