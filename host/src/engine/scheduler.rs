@@ -111,10 +111,11 @@ async fn pass_within(inner: &Arc<Inner>, batch: usize) -> Result<(usize, usize),
     let now = millis(inner.config.clock.now());
     let lease = inner.config.lease.as_millis() as i64;
     let node = &inner.config.node_id;
-    let mut rows = inner
+    let claimed = inner
         .store
         .claim_due(node, now, now + lease, now - lease, room as i64)
         .await?;
+    let (mut rows, taken_over) = (claimed.rows, claimed.taken_over);
     if rows.len() < room {
         let left = (room - rows.len()) as i64;
         rows.extend(
@@ -129,7 +130,12 @@ async fn pass_within(inner: &Arc<Inner>, batch: usize) -> Result<(usize, usize),
         let slot = slots.split(1).expect("one slot per claimed row");
         // `spawn` gives the slot back for an execution this node already drives (its claim
         // only extended the lease).
-        executor::spawn(inner.clone(), row, true, executor::Origin::Claimed, slot);
+        let origin = if taken_over.contains(&row.id) {
+            executor::Origin::TakenOver
+        } else {
+            executor::Origin::Claimed
+        };
+        executor::spawn(inner.clone(), row, true, origin, slot);
     }
     Ok((n, room))
 }

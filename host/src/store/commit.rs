@@ -254,8 +254,12 @@ pub(crate) enum Answer {
     Commit(CommitOutcome),
     Records(Vec<RecordResult>),
     Probe,
-    /// The ids of the executions claimed.
-    Claimed(Vec<String>),
+    /// The ids of the executions claimed; the first `taken_over` of them were running under
+    /// a lease that had lapsed (their node stopped, or gave them up after a failure).
+    Claimed {
+        ids: Vec<String>,
+        taken_over: usize,
+    },
 }
 
 /// Why the writer failed a job.
@@ -351,9 +355,11 @@ impl Writer {
     }
 
     /// Claim due executions; returns their ids.
-    pub(crate) async fn claim(&self, claim: Claim) -> Result<Vec<String>, StoreError> {
+    /// Claim due work: the ids, and how many of the first were taken over (see
+    /// [`Answer::Claimed`]).
+    pub(crate) async fn claim(&self, claim: Claim) -> Result<(Vec<String>, usize), StoreError> {
         match self.send(Job::Claim(claim)).await? {
-            Answer::Claimed(ids) => Ok(ids),
+            Answer::Claimed { ids, taken_over } => Ok((ids, taken_over)),
             _ => Err(StoreError::WriterGone),
         }
     }

@@ -63,6 +63,15 @@ pub(crate) const RESUME_SQL: &str = "UPDATE executions SET \
      pause_reason = NULL, control = NULL, updated_at = $1 \
      WHERE id = $2 AND status = 'paused' AND ($3 IS NULL OR pause_reason = $3)";
 
+/// What a claim took.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub rows: Vec<ExecutionRow>,
+    /// The ids of those that were running under a lease that lapsed: their node stopped (or
+    /// gave them up after a failure), maybe in the middle of a step.
+    pub taken_over: std::collections::HashSet<String>,
+}
+
 /// Filters for listing executions; every field is optional.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {
@@ -151,8 +160,8 @@ impl Store {
         lease_until: i64,
         alive_since: i64,
         limit: i64,
-    ) -> Result<Vec<ExecutionRow>, StoreError> {
-        let ids = self
+    ) -> Result<Claimed, StoreError> {
+        let (ids, taken_over) = self
             .writer()
             .claim(Claim {
                 owner: owner.to_string(),
@@ -162,7 +171,10 @@ impl Store {
                 limit,
             })
             .await?;
-        self.executions_by_ids(&ids).await
+        Ok(Claimed {
+            rows: self.executions_by_ids(&ids).await?,
+            taken_over: ids.into_iter().take(taken_over).collect(),
+        })
     }
 
     /// These executions (those that exist), in no order.

@@ -43,7 +43,7 @@ pub use self::commit::{
 };
 pub use self::error::StoreError;
 pub use self::evaluation::{Evaluation, Switch};
-pub use self::executions::{ExecutionFilter, ExecutionPage};
+pub use self::executions::{Claimed, ExecutionFilter, ExecutionPage};
 pub use self::files::FileRow;
 pub use self::health::{Degraded, Health};
 pub use self::llm::ProviderRow;

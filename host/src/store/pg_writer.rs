@@ -126,6 +126,7 @@ async fn apply(conn: &mut sqlx::PgConnection, batch: &[Item]) -> Result<Vec<Answ
             }
             Job::Claim(c) => {
                 let mut ids: Vec<String> = Vec::new();
+                let mut taken_over = 0;
                 for (step, (sql, takes)) in Claim::statements(true).into_iter().enumerate() {
                     let left = c.share(step, ids.len());
                     if left <= 0 {
@@ -140,8 +141,11 @@ async fn apply(conn: &mut sqlx::PgConnection, batch: &[Item]) -> Result<Vec<Answ
                         q = q.bind(c.alive_since);
                     }
                     ids.extend(q.fetch_all(&mut *conn).await?);
+                    if step == 0 {
+                        taken_over = ids.len();
+                    }
                 }
-                Answer::Claimed(ids)
+                Answer::Claimed { ids, taken_over }
             }
         });
     }

@@ -187,6 +187,7 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> Result<Vec<Answer>, Wri
             }
             Job::Claim(c) => {
                 let mut ids: Vec<String> = Vec::new();
+                let mut taken_over = 0;
                 for (step, (sql, takes)) in Claim::statements(false).into_iter().enumerate() {
                     let left = c.share(step, ids.len());
                     if left <= 0 {
@@ -199,8 +200,11 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> Result<Vec<Answer>, Wri
                     for id in got {
                         ids.push(id?);
                     }
+                    if step == 0 {
+                        taken_over = ids.len();
+                    }
                 }
-                Answer::Claimed(ids)
+                Answer::Claimed { ids, taken_over }
             }
         });
     }

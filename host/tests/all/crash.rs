@@ -688,6 +688,17 @@ async fn until_completed(
     started.elapsed()
 }
 
+/// For each step run of an execution, whether it says it may be a re-run after a takeover.
+async fn reruns(http: &reqwest::Client, url: &str, id: &str) -> Vec<bool> {
+    let (_, v) = call(http, "GET", format!("{url}/v1/executions/{id}"), None).await;
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["detail"]["rerun"]["reason"].is_string())
+        .collect()
+}
+
 const SLOW: &str = "name: slowpoke\nsteps:\n  - { id: nap, action: slow }\n";
 
 async fn restarted_node() {
@@ -716,6 +727,10 @@ async fn restarted_node() {
     let server = Server::start(&db_url, dir.path(), port, &long).await;
     let took = until_completed(&http, &server.url, &ids, Duration::from_secs(20)).await;
     assert!(took < Duration::from_secs(20));
+    // Each step ran when the node was killed, and ran again: its history says so.
+    for id in &ids {
+        assert_eq!(reruns(&http, &server.url, id).await, [true], "{id}");
+    }
 
     // A node id must be one a lease can name.
     let out = Command::new(env!("CARGO_BIN_EXE_flowbox"))
@@ -753,6 +768,11 @@ async fn three_nodes() {
     let killed = Instant::now();
     // Its executions are taken over once its lease (2 s) runs out.
     until_completed(&http, &url0, &ids, Duration::from_secs(30)).await;
+    // Only the steps the killed node was running say they may have run twice.
+    for (i, id) in ids.iter().enumerate() {
+        let taken_over = (8..16).contains(&i);
+        assert_eq!(reruns(&http, &url0, id).await, [taken_over], "{id}");
+    }
     eprintln!(
         "three nodes, one killed: all {} executions completed {:.1} s after the kill (lease 2 s)",
         ids.len(),

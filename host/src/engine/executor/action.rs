@@ -122,6 +122,17 @@ impl<'a> Run<'a> {
         if let Some(calls) = handles.llm.as_ref().and_then(|l| l.history()) {
             detail["llm"] = calls;
         }
+        if self
+            .local
+            .taken_over
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            // Its node stopped with this step's result uncommitted: what the step did outside
+            // (an HTTP request, an email) may have happened twice.
+            detail["rerun"] = json!({
+                "reason": "taken over from a node that stopped before committing this step's result: it may have run there too, in part or whole",
+            });
+        }
         match outcome.result {
             Ok(output) => {
                 let writes = outcome.variable_writes;

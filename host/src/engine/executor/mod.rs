@@ -35,6 +35,9 @@ pub(crate) struct Local {
     /// Started through the API (someone may be waiting): its commits go ahead of background
     /// work's in the writer.
     interactive: bool,
+    /// Taken over from a lapsed lease, and no step has run here since: the next action step's
+    /// run says it may be a re-run.
+    taken_over: std::sync::atomic::AtomicBool,
 }
 
 impl Local {
@@ -45,7 +48,14 @@ impl Local {
             cancel: Notify::new(),
             current: Mutex::default(),
             recorded: tokio::sync::Mutex::new(recorded),
+            taken_over: Default::default(),
         }
+    }
+
+    /// What runs next here cannot have run on the node it was taken over from.
+    fn not_a_rerun(&self) {
+        self.taken_over
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Make sure the execution's row (as it started: `row`) is in the database.
@@ -99,8 +109,11 @@ impl Local {
 pub(crate) enum Origin {
     /// A start through the API: a caller may be waiting.
     Api,
-    /// Claimed by the scheduler (due, queued, taken over).
+    /// Claimed by the scheduler (due or queued).
     Claimed,
+    /// Claimed while it was running under a lease that lapsed: the step at its position may
+    /// have run before, in part or whole (its node stopped before committing the result).
+    TakenOver,
 }
 
 /// Drive `row` (running, leased to this node) in a new task, holding `slot` until it ends,
@@ -122,6 +135,10 @@ pub(crate) fn spawn(
             return local.clone();
         }
         let local = Arc::new(Local::new(stored, origin == Origin::Api));
+        local.taken_over.store(
+            origin == Origin::TakenOver,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         running.insert(row.id.clone(), local.clone());
         inner
             .in_flight_peak

@@ -18,6 +18,10 @@ impl<'a> Run<'a> {
         if self.inner.config.panic_at_step.as_deref() == Some(step.id.as_str()) {
             panic!("panic_at_step: step `{}`", step.id);
         }
+        if !matches!(step.kind, StepKind::Action { .. }) {
+            // Host steps commit what they do and nothing else: running one again is harmless.
+            self.local.not_a_rerun();
+        }
         Ok(match &step.kind {
             StepKind::Action { .. } => self.run_action(step, started).await,
             StepKind::Condition {

@@ -117,6 +117,8 @@ impl<'a> Run<'a> {
                 self.run_and_apply(step).await
             }
             Waiting::Delay { seq, .. } => {
+                // Ending a wait runs nothing (a retry's backoff, above, runs its step again).
+                self.local.not_a_rerun();
                 let mut detail = self.wait_detail(&waiting);
                 detail["waited"] = json!(true);
                 let run = self.closed_wait(&step.id, seq, step_status::COMPLETED, Some(detail));
@@ -125,6 +127,7 @@ impl<'a> Run<'a> {
                     .await
             }
             Waiting::Goal { seq, .. } => {
+                self.local.not_a_rerun();
                 let control = self.row.control.clone().unwrap_or_default();
                 let met = control::is_met(&control);
                 let mut detail = self.wait_detail(&waiting);
