@@ -52,6 +52,10 @@ pub struct Execution {
     pub waiting: Option<Value>,
     pub wake_at: Option<String>,
     pub pause_reason: Option<String>,
+    /// A pause was asked for while it runs: it pauses before its next step.
+    pub pause_requested: bool,
+    /// A cancel was asked for while it runs: its step is stopped and it ends cancelled.
+    pub cancel_requested: bool,
     /// When the event that started it happened.
     pub event_at: String,
     /// When it was created (for a trigger: when the event was evaluated).
@@ -239,6 +243,24 @@ pub struct WorkflowSaved {
     pub version: i64,
     /// False when the definition was unchanged (same version).
     pub created: bool,
+}
+
+/// What flipping a kill switch did.
+#[derive(ToSchema, Serialize)]
+pub struct KillSwitchSet {
+    /// Only for a workflow's own kill switch.
+    #[schema(nullable = false)]
+    pub workflow: Option<String>,
+    pub kill_switch: bool,
+    /// Turned on: the unfinished executions (queued, running, waiting) that pause before their
+    /// next step.
+    #[schema(nullable = false)]
+    pub pausing: Option<u64>,
+    /// Turned off: the executions it had paused that resumed.
+    #[schema(nullable = false)]
+    pub resumed: Option<u64>,
+    /// The same in words.
+    pub message: String,
 }
 
 /// A definition that would save.

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::state::State;
+use crate::engine::state::{State, control, status};
 use crate::store::{ExecutionRow, StepRunRow};
 
 pub(crate) use crate::time::json as time;
@@ -22,6 +22,11 @@ pub(crate) fn parsed(text: &Option<String>) -> Value {
     text.as_deref().map_or(Value::Null, |t| {
         serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string()))
     })
+}
+
+/// Whether `what` (pause, cancel) was asked of a running execution and is still to happen.
+fn requested(e: &ExecutionRow, what: &str) -> bool {
+    e.status == status::RUNNING && e.control.as_deref() == Some(what)
 }
 
 /// An execution, without its step history.
@@ -46,6 +51,8 @@ pub(crate) fn execution(e: &ExecutionRow) -> Value {
         "waiting": state.waiting,
         "wake_at": opt_time(e.wake_at),
         "pause_reason": e.pause_reason,
+        "pause_requested": requested(e, control::PAUSE),
+        "cancel_requested": requested(e, control::CANCEL),
         "cause": parsed(&e.cause),
         "event_at": time(e.event_at),
         "created_at": time(e.created_at),

@@ -12,7 +12,8 @@ use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::schemas::{
-    ErrorBody, Timers, Versions, WorkflowSaved, WorkflowValid, WorkflowVersion, Workflows,
+    ErrorBody, KillSwitchSet, Timers, Versions, WorkflowSaved, WorkflowValid, WorkflowVersion,
+    Workflows,
 };
 use super::views::time;
 use super::{ApiError, AppState, json_body, query};
@@ -152,7 +153,7 @@ struct KillSwitch {
 
 #[utoipa::path(put, path = "/v1/workflows/{name}/kill-switch", tag = "workflows", params(("name" = String, Path, description = "The workflow's name")),
     request_body = KillSwitch,
-    responses((status = 200, description = "On: new starts are refused and running executions pause at their next step. Off: what it paused resumes", body = serde_json::Value),
+    responses((status = 200, description = "On: new starts are refused and unfinished executions pause before their next step (`pausing`: how many). Off: what it paused resumes (`resumed`: how many)", body = KillSwitchSet),
         (status = 404, description = "No such workflow", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["admin"])))]
 async fn workflow_kill_switch(
@@ -162,18 +163,28 @@ async fn workflow_kill_switch(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let k: KillSwitch = json_body(&body)?;
-    let resumed = s.engine.set_kill_switch(Some(&name), k.on).await?;
-    super::auth::audit(
-        &s,
-        &caller,
-        "kill_switch.workflow",
-        &name,
-        json!({"on": k.on, "resumed": resumed}),
-    )
-    .await;
-    Ok(Json(
-        json!({"workflow": name, "kill_switch": k.on, "resumed": resumed}),
-    ))
+    let count = s.engine.set_kill_switch(Some(&name), k.on).await?;
+    let mut answer = kill_switch_answer(k.on, count);
+    super::auth::audit(&s, &caller, "kill_switch.workflow", &name, answer.clone()).await;
+    answer["workflow"] = json!(name);
+    Ok(Json(answer))
+}
+
+/// What flipping a kill switch did, said so that no count reads as a failure.
+fn kill_switch_answer(on: bool, count: u64) -> Value {
+    if on {
+        json!({
+            "kill_switch": true,
+            "pausing": count,
+            "message": format!("on: new starts are refused, and {count} unfinished executions pause before their next step"),
+        })
+    } else {
+        json!({
+            "kill_switch": false,
+            "resumed": count,
+            "message": format!("off: starts are taken again, and {count} executions it had paused resumed"),
+        })
+    }
 }
 
 /// A workflow's upcoming timed runs: each cron trigger's next run, each record's date run.
@@ -230,7 +241,7 @@ async fn enabled(
 
 #[utoipa::path(put, path = "/v1/kill-switch", tag = "workflows",
     request_body = KillSwitch,
-    responses((status = 200, description = "The global kill switch, for every workflow", body = serde_json::Value), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    responses((status = 200, description = "The global kill switch, for every workflow: `pausing` (on) or `resumed` (off)", body = KillSwitchSet), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["admin"])))]
 async fn global_kill_switch(
     State(s): State<AppState>,
@@ -238,16 +249,10 @@ async fn global_kill_switch(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let k: KillSwitch = json_body(&body)?;
-    let resumed = s.engine.set_kill_switch(None, k.on).await?;
-    super::auth::audit(
-        &s,
-        &caller,
-        "kill_switch.global",
-        "*",
-        json!({"on": k.on, "resumed": resumed}),
-    )
-    .await;
-    Ok(Json(json!({"kill_switch": k.on, "resumed": resumed})))
+    let count = s.engine.set_kill_switch(None, k.on).await?;
+    let answer = kill_switch_answer(k.on, count);
+    super::auth::audit(&s, &caller, "kill_switch.global", "*", answer.clone()).await;
+    Ok(Json(answer))
 }
 
 #[utoipa::path(get, path = "/v1/kill-switch", tag = "workflows",

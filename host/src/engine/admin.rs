@@ -61,6 +61,8 @@ impl Engine {
 
     /// Flip a workflow's kill switch (`None`: the global one). Turning it on stops new starts and
     /// pauses running executions at their next step; turning it off resumes what it paused.
+    /// Returns, turned on, how many unfinished executions it pauses (before their next step);
+    /// turned off, how many it resumed.
     pub async fn set_kill_switch(
         &self,
         workflow: Option<&str>,
@@ -80,7 +82,7 @@ impl Engine {
         }
         self.inner.workflows.refresh_kill_switches().await?;
         if on {
-            return Ok(0);
+            return Ok(self.inner.store.count_unfinished(workflow).await?);
         }
         let resumed = self.inner.store.resume_killed(workflow, now).await?;
         if resumed > 0 {

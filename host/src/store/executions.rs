@@ -331,6 +331,16 @@ impl Store {
         )
     }
 
+    /// How many executions (of `workflow`, or of all) are queued, running or waiting: those a
+    /// kill switch turned on pauses before their next step.
+    pub async fn count_unfinished(&self, workflow: Option<&str>) -> Result<u64, StoreError> {
+        const SQL: &str = "SELECT COUNT(*) FROM executions \
+             WHERE status IN ('queued', 'running', 'waiting') AND ($1 IS NULL OR workflow = $1)";
+        let n: i64 =
+            on_db!(&self.db, p => sqlx::query_scalar(SQL).bind(workflow).fetch_one(p).await?);
+        Ok(n.max(0) as u64)
+    }
+
     /// Wake a waiting execution now with a signal in `control` (e.g. `met` for a goal).
     pub async fn signal(&self, id: &str, control: &str, now: i64) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE executions SET control = $1, wake_at = $2, updated_at = $2 \

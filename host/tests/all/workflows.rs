@@ -409,10 +409,14 @@ steps:
         "{running}"
     );
     let started = std::time::Instant::now();
-    let (status, _) = s
+    let (status, v) = s
         .post(&format!("/v1/executions/{id}/cancel"), json!({}))
         .await;
     assert_eq!(status, 200);
+    assert!(
+        v["status"] == "cancelled" || v["cancel_requested"] == true,
+        "the answer says the cancel was taken: {v}"
+    );
     let cancelled = s
         .until_status(&id, "cancelled", Duration::from_secs(5))
         .await;
@@ -473,12 +477,13 @@ steps:
         .post(&format!("/v1/executions/{id}/pause"), json!({}))
         .await;
     assert_eq!(
-        (status, v["status"].as_str()),
-        (200, Some("running")),
-        "{v}"
+        (status, v["status"].as_str(), v["pause_requested"].as_bool()),
+        (200, Some("running"), Some(true)),
+        "the answer says the pause was taken: {v}"
     );
     gate.release();
     let paused = s.until_status(&id, "paused", Duration::from_secs(10)).await;
+    assert_eq!(paused["pause_requested"], false, "{paused}");
     assert_eq!(
         summary(&paused),
         pairs(&[("call", "completed")]),
@@ -628,8 +633,13 @@ steps:
     );
 
     // The global switch: a waiting execution is paused when it wakes, and resumed when lifted.
-    let (status, _) = s.put("/v1/kill-switch", json!({"on": true})).await;
-    assert_eq!(status, 200);
+    let (status, v) = s.put("/v1/kill-switch", json!({"on": true})).await;
+    assert_eq!(
+        (status, v["kill_switch"].as_bool(), v["pausing"].as_u64()),
+        (200, Some(true), Some(1)),
+        "the waiting one pauses: {v}"
+    );
+    assert!(v.get("resumed").is_none(), "{v}");
     let (_, v) = s.get("/v1/kill-switch").await;
     assert_eq!(v["kill_switch"], true);
     clock.set(start + Duration::from_secs(3601));
@@ -659,8 +669,14 @@ steps:
     let (_, v) = s.post("/v1/workflows/busy/executions", json!({})).await;
     let id = v["id"].as_str().unwrap().to_string();
     gate.arrived().await;
-    s.put("/v1/workflows/busy/kill-switch", json!({"on": true}))
+    let (_, v) = s
+        .put("/v1/workflows/busy/kill-switch", json!({"on": true}))
         .await;
+    assert_eq!(
+        (v["workflow"].as_str(), v["pausing"].as_u64()),
+        (Some("busy"), Some(1)),
+        "{v}"
+    );
     gate.release();
     let paused = s.until_status(&id, "paused", Duration::from_secs(5)).await;
     assert_eq!(

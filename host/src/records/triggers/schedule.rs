@@ -19,7 +19,10 @@ pub struct Schedule {
 impl Schedule {
     /// The first occurrence after `after` (Unix ms).
     pub fn next_after(&self, after: i64) -> Option<i64> {
-        let start = chrono::DateTime::from_timestamp_millis(after)?.with_timezone(&self.timezone);
+        // From the whole second: croner keeps the sub-second part of where it starts, and every
+        // occurrence would be late by the milliseconds of the save.
+        let start = chrono::DateTime::from_timestamp(after.div_euclid(1000), 0)?
+            .with_timezone(&self.timezone);
         self.cron
             .find_next_occurrence(&start, false)
             .ok()
@@ -58,6 +61,18 @@ pub(super) fn schedule(
 ) -> Option<Schedule> {
     let raw: RawSchedule = deserialize(value, path, errors)?;
     let n = errors.0.len();
+    // Five fields, as in crontab (croner would take a leading seconds field, or a year).
+    let fields = raw.cron.split_whitespace().count();
+    if fields != 5 && !raw.cron.trim_start().starts_with('@') {
+        errors.add(
+            format!("{path}.cron"),
+            format!(
+                "`{}` has {fields} fields: a cron expression has 5 fields (minute hour day month weekday), or is an @alias (@hourly, @daily, @weekly, @monthly, @yearly)",
+                raw.cron
+            ),
+        );
+        return None;
+    }
     let cron = raw
         .cron
         .parse::<croner::Cron>()
@@ -91,4 +106,52 @@ pub(super) fn schedule(
         timezone,
         filter,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(cron: &str) -> Result<Schedule, Vec<String>> {
+        let mut list = Vec::new();
+        let mut errors = Errors(&mut list);
+        let s = schedule(
+            json!({ "cron": cron }),
+            "triggers[0].schedule",
+            false,
+            &mut errors,
+        );
+        s.ok_or_else(|| list.iter().map(|e| e.message.clone()).collect())
+    }
+
+    fn ms(t: &str) -> i64 {
+        crate::time::parse_datetime(t).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn occurrences_fall_on_the_minute_whatever_the_milliseconds_of_now() {
+        let s = parse("0 9 * * *").unwrap();
+        assert_eq!(
+            s.next_after(ms("2026-03-01T08:00:00.123Z")),
+            Some(ms("2026-03-01T09:00:00Z"))
+        );
+        // Just after an occurrence: the next one, not the same again.
+        assert_eq!(
+            s.next_after(ms("2026-03-01T09:00:00.456Z")),
+            Some(ms("2026-03-02T09:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_cron_has_five_fields() {
+        assert!(parse("*/5 * * * *").is_ok());
+        assert!(parse("@daily").is_ok());
+        for bad in ["0 0 9 * * *", "9 * * *", "0 9 * * * 2026"] {
+            let errors = parse(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was taken"));
+            assert!(errors[0].contains("5 fields"), "{bad}: {errors:?}");
+        }
+    }
 }
