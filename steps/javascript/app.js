@@ -361,9 +361,75 @@ function parseInput(request) {
   return { code: request.code, inputs };
 }
 
+// --- dynamic import -------------------------------------------------------------------------------
+
+/** What `import(...)` in the user's code calls: the engine here has no module loader, and its
+ * own `import()` traps the whole component, past any try/catch. The same length as `import`,
+ * so that columns in messages stay right. */
+const IMPORT_FN = '$imprt';
+Object.defineProperty(globalThis, IMPORT_FN, {
+  value: (name) => Promise.reject(new Error(
+    `cannot import \`${String(name)}\`: a code step has no modules; it has its globals (inputs, outputs, variables, record, context, log, http, fetch, console, flowbox)`,
+  )),
+  enumerable: false,
+});
+
+/** The code with each `import(` outside strings, comments and template text calling IMPORT_FN
+ * instead. (A regular expression literal holding `import(` would be changed too: a harmless
+ * miss.) */
+function withoutDynamicImport(code) {
+  if (!code.includes('import')) return code;
+  const n = code.length;
+  const templates = []; // the brace depth at which each open `${` began
+  let depth = 0;
+  let out = '';
+  let i = 0;
+  while (i < n) {
+    const c = code[i];
+    const next = code[i + 1];
+    let j = i + 1;
+    if (c === '/' && next === '/') {
+      j = code.indexOf('\n', i);
+      if (j < 0) j = n;
+    } else if (c === '/' && next === '*') {
+      j = code.indexOf('*/', i + 2);
+      j = j < 0 ? n : j + 2;
+    } else if (c === '"' || c === "'") {
+      while (j < n && code[j] !== c && code[j] !== '\n') j += code[j] === '\\' ? 2 : 1;
+      j = Math.min(j + 1, n);
+    } else if (c === '`' || (c === '}' && templates.length && templates[templates.length - 1] === depth)) {
+      if (c === '}') templates.pop();
+      while (j < n && code[j] !== '`' && !(code[j] === '$' && code[j + 1] === '{')) {
+        j += code[j] === '\\' ? 2 : 1;
+      }
+      if (j < n && code[j] === '$') {
+        templates.push(depth);
+        j += 2;
+      } else {
+        j = Math.min(j + 1, n);
+      }
+    } else if (c === 'i' && code.startsWith('import', i) && !/[\w$.]/.test(code[i - 1] || '')) {
+      let k = i + 6;
+      while (k < n && /\s/.test(code[k])) k++;
+      if (code[k] === '(') {
+        out += IMPORT_FN;
+        i += 6;
+        continue;
+      }
+    } else if (c === '{') {
+      depth++;
+    } else if (c === '}') {
+      depth--;
+    }
+    out += code.slice(i, j);
+    i = j;
+  }
+  return out;
+}
+
 function compile(code) {
   try {
-    return compileBody(code);
+    return compileBody(withoutDynamicImport(code));
   } catch (e) {
     if (e instanceof SyntaxError) throw new StepFailure('invalid-input', formatSyntaxError(e, code));
     throw new StepFailure('invalid-input', `the code cannot be compiled: ${errorName(e)}: ${e && e.message}`);

@@ -88,6 +88,22 @@ steps:
     let m =
         crate::common::code_refused(&s, "javascript", "syntax", "let x = 1;\nlet y = = 2;\n").await;
     assert!(m.contains("SyntaxError") && m.contains("line 2"), "{m}");
+    // A module import is an error the code can catch, not a trap of the whole step.
+    let run = run_code(
+        &s,
+        "imports",
+        "try {\n  await import('fs');\n} catch (e) {\n  outputs.caught = String(e.message);\n}\nconst text = \"import('x') in a string\";\noutputs.text = text;\n",
+        "",
+        json!({}),
+    )
+    .await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let caught = run["output"]["caught"].as_str().unwrap_or_default();
+    assert!(caught.contains("`fs`") && caught.contains("cannot import"), "{run}");
+    assert_eq!(run["output"]["text"], "import('x') in a string", "{run}");
+    let run = run_code(&s, "import-uncaught", "await import(\"node:os\");\n", "", json!({})).await;
+    assert_eq!(run["error"]["code"], "step_failed", "{run}");
+    assert!(message(&run).contains("cannot import"), "{run}");
     let run = run_code(&s, "bigint", "outputs.b = 10n;\n", "", json!({})).await;
     assert!(message(&run).contains("outputs.b"), "{run}");
 }
