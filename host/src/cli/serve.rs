@@ -51,6 +51,18 @@ pub(super) struct ServeArgs {
     /// bytes of data made, per unit). Past it, the expression fails with `expression_limit`.
     #[arg(long, default_value_t = flowbox::expr::DEFAULT_FUEL)]
     expression_fuel: u64,
+    /// The most fuel a step's `limits.fuel` may ask for (default: 100 times the default).
+    #[arg(long, default_value_t = flowbox::sandbox::Limits::DEFAULT_CEILINGS.fuel)]
+    max_step_fuel: u64,
+    /// The most memory, in MiB, a step's `limits.memory_mb` may ask for.
+    #[arg(long, default_value_t = flowbox::sandbox::Limits::DEFAULT_CEILINGS.memory_bytes >> 20)]
+    max_step_memory_mb: u64,
+    /// The longest `limits.timeout` a step may ask for, in seconds.
+    #[arg(long, default_value_t = flowbox::sandbox::Limits::DEFAULT_CEILINGS.timeout.as_secs())]
+    max_step_timeout_secs: u64,
+    /// The largest output, in KiB, a step's `limits.output_kb` may ask for.
+    #[arg(long, default_value_t = flowbox::sandbox::Limits::DEFAULT_CEILINGS.output_bytes >> 10)]
+    max_step_output_kb: u64,
     /// Connections open at once; more wait in the listen backlog.
     #[arg(long, default_value_t = 512)]
     max_connections: usize,
@@ -103,9 +115,28 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
     let store = Store::open(&url)
         .await
         .map_err(|e| internal(format!("cannot open {shown}: {e}")))?;
+    if args.max_step_fuel == 0
+        || args.max_step_memory_mb == 0
+        || args.max_step_timeout_secs == 0
+        || args.max_step_output_kb == 0
+    {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "error: --max-step-fuel, --max-step-memory-mb, --max-step-timeout-secs and --max-step-output-kb must be at least 1",
+        ));
+    }
+    let step_ceilings = flowbox::sandbox::Limits {
+        fuel: args.max_step_fuel,
+        memory_bytes: args.max_step_memory_mb.saturating_mul(1 << 20),
+        timeout: std::time::Duration::from_secs(args.max_step_timeout_secs),
+        output_bytes: args.max_step_output_kb.saturating_mul(1 << 10),
+    };
+    let defaults = SandboxConfig::default();
     let mut config = SandboxConfig {
         max_concurrent: args.max_concurrent_steps,
-        ..SandboxConfig::default()
+        // Each step slot reserves (virtual) room for the largest memory a step may be given.
+        max_memory_bytes: defaults.max_memory_bytes.max(step_ceilings.memory_bytes),
+        ..defaults
     };
     cache.apply(&mut config);
     let sandbox = Arc::new(Sandbox::new(config).map_err(|e| internal(format!("{e:#}")))?);
@@ -141,6 +172,7 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
         max_in_flight: args
             .max_in_flight
             .unwrap_or_else(flowbox::engine::default_max_in_flight),
+        step_ceilings,
         mailer,
         ..EngineConfig::default()
     };

@@ -42,7 +42,12 @@ impl Engine {
         let workflow = definition::parse(text)?;
         self.inner
             .workflows
-            .check_references(&workflow, &self.inner.modules, &self.inner.objects)
+            .check_references(
+                &workflow,
+                &self.inner.modules,
+                &self.inner.objects,
+                &self.inner.config.step_ceilings,
+            )
             .await?;
         Ok(workflow)
     }

@@ -79,6 +79,10 @@ pub struct EngineConfig {
     /// frees, so a burst of due work costs memory by this bound, not by its size.
     /// Default: [`default_max_in_flight`].
     pub max_in_flight: usize,
+    /// The most fuel, memory, time and output a step may be given: a definition asking for
+    /// more is refused at save, and a stored one is held to them when it runs. Default:
+    /// [`crate::sandbox::Limits::DEFAULT_CEILINGS`].
+    pub step_ceilings: crate::sandbox::Limits,
     /// For tests only (no flag sets it): a step with this id panics its executor task, as a
     /// bug would, to prove that such a panic fails its execution and frees its slot.
     #[doc(hidden)]
@@ -95,6 +99,7 @@ impl Default for EngineConfig {
             clock: Arc::new(SystemClock),
             max_chain_depth: 8,
             max_in_flight: default_max_in_flight(),
+            step_ceilings: crate::sandbox::Limits::DEFAULT_CEILINGS,
             mailer: None,
             panic_at_step: None,
         }

@@ -232,8 +232,9 @@ impl Workflows {
         wf: &Workflow,
         modules: &Modules,
         objects: &crate::records::Objects,
+        ceilings: &crate::sandbox::Limits,
     ) -> Result<(), EngineError> {
-        let mut errors = Vec::new();
+        let mut errors = over_ceilings(wf, ceilings);
         if let definition::Scope::Record(name) = &wf.scope {
             let object = objects.get(name).await?;
             errors.extend(super::data_model::check(wf, object.as_deref()));
@@ -290,4 +291,83 @@ impl Workflows {
             Err(InvalidDefinition(errors).into())
         }
     }
+}
+
+/// The steps whose `limits` ask for more than this server allows, each limit named with its
+/// ceiling.
+fn over_ceilings(
+    wf: &Workflow,
+    ceilings: &crate::sandbox::Limits,
+) -> Vec<definition::DefinitionError> {
+    let mut errors = Vec::new();
+    for step in &wf.steps {
+        let definition::StepKind::Action { limits, code, .. } = &step.kind else {
+            continue;
+        };
+        // A default over a lowered ceiling is not the definition's doing: it is held to the
+        // ceiling when it runs.
+        let default = code
+            .as_ref()
+            .map_or_else(crate::sandbox::Limits::default, |c| c.language.limits());
+        let limits = crate::sandbox::Limits {
+            fuel: if limits.fuel == default.fuel {
+                0
+            } else {
+                limits.fuel
+            },
+            memory_bytes: if limits.memory_bytes == default.memory_bytes {
+                0
+            } else {
+                limits.memory_bytes
+            },
+            timeout: if limits.timeout == default.timeout {
+                Duration::ZERO
+            } else {
+                limits.timeout
+            },
+            output_bytes: if limits.output_bytes == default.output_bytes {
+                0
+            } else {
+                limits.output_bytes
+            },
+        };
+        let over = [
+            (
+                "fuel",
+                limits.fuel > ceilings.fuel,
+                format!("at most {} (--max-step-fuel)", ceilings.fuel),
+            ),
+            (
+                "memory_mb",
+                limits.memory_bytes > ceilings.memory_bytes,
+                format!(
+                    "at most {} (--max-step-memory-mb)",
+                    ceilings.memory_bytes >> 20
+                ),
+            ),
+            (
+                "timeout",
+                limits.timeout > ceilings.timeout,
+                format!(
+                    "at most {}s (--max-step-timeout-secs)",
+                    ceilings.timeout.as_secs()
+                ),
+            ),
+            (
+                "output_kb",
+                limits.output_bytes > ceilings.output_bytes,
+                format!(
+                    "at most {} (--max-step-output-kb)",
+                    ceilings.output_bytes >> 10
+                ),
+            ),
+        ];
+        for (field, _, ceiling) in over.into_iter().filter(|(_, over, _)| *over) {
+            errors.push(definition::DefinitionError {
+                path: format!("steps (id {:?}).limits.{field}", step.id),
+                message: format!("over this server's ceiling: {ceiling}"),
+            });
+        }
+    }
+    errors
 }

@@ -31,6 +31,27 @@ impl Limits {
     pub const DEFAULT_OUTPUT_BYTES: u64 = 1 << 20;
 }
 
+impl Limits {
+    /// The ceilings a server puts on what a definition may ask for, by default: 100 times the
+    /// default fuel, 1 GiB of memory, an hour, 4 MiB of output.
+    pub const DEFAULT_CEILINGS: Limits = Limits {
+        fuel: 100 * Self::DEFAULT_FUEL,
+        memory_bytes: 1 << 30,
+        timeout: Duration::from_secs(3600),
+        output_bytes: 4 << 20,
+    };
+
+    /// Each limit at most the ceiling's.
+    pub fn within(self, ceilings: &Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.min(ceilings.fuel),
+            memory_bytes: self.memory_bytes.min(ceilings.memory_bytes),
+            timeout: self.timeout.min(ceilings.timeout),
+            output_bytes: self.output_bytes.min(ceilings.output_bytes),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -99,9 +99,19 @@ steps:
     .await;
     assert_eq!(run["status"], "completed", "{run}");
     let caught = run["output"]["caught"].as_str().unwrap_or_default();
-    assert!(caught.contains("`fs`") && caught.contains("cannot import"), "{run}");
+    assert!(
+        caught.contains("`fs`") && caught.contains("cannot import"),
+        "{run}"
+    );
     assert_eq!(run["output"]["text"], "import('x') in a string", "{run}");
-    let run = run_code(&s, "import-uncaught", "await import(\"node:os\");\n", "", json!({})).await;
+    let run = run_code(
+        &s,
+        "import-uncaught",
+        "await import(\"node:os\");\n",
+        "",
+        json!({}),
+    )
+    .await;
     assert_eq!(run["error"]["code"], "step_failed", "{run}");
     assert!(message(&run).contains("cannot import"), "{run}");
     let run = run_code(&s, "bigint", "outputs.b = 10n;\n", "", json!({})).await;

@@ -15,6 +15,66 @@ on_both_databases!(
     host_call_floods_are_capped,
 );
 
+/// What a definition may ask of the sandbox has ceilings: over one, it is refused at save with
+/// the ceiling named (all at once); a stored one is held to the ceilings of the node running it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_limits_have_ceilings() {
+    let a = TestServer::start(Db::Postgres).await;
+    assert_eq!(a.upload("slow", "slow", &[]).await.0, 201);
+    let (status, v) = a
+        .post_raw(
+            "/v1/workflows",
+            "name: greedy\nsteps:\n  - { id: big, action: slow, limits: { memory_mb: 100000 } }\n  - { id: long, action: slow, limits: { timeout: 200h, fuel: 100000000000000 } }\n",
+        )
+        .await;
+    assert_error(status, &v, 422, "invalid_definition");
+    let found: Vec<(String, String)> = v["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap().to_string(),
+                d["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "steps (id \"big\").limits.memory_mb",
+            "steps (id \"long\").limits.fuel",
+            "steps (id \"long\").limits.timeout",
+        ],
+        "{v}"
+    );
+    assert!(
+        found[0].1.contains("at most 1024 (--max-step-memory-mb)"),
+        "{v}"
+    );
+    assert!(found[2].1.contains("at most 3600s"), "{v}");
+    let (status, v) = a
+        .post_raw(
+            "/v1/workflows",
+            "name: mute\nsteps:\n  - { id: s, action: slow, limits: { output_kb: 0 } }\n",
+        )
+        .await;
+    assert_error(status, &v, 422, "invalid_definition");
+    assert!(v.to_string().contains("output_kb"), "{v}");
+
+    // Saved where 3 s was allowed; run where 1 s is the ceiling, the step is stopped at 1 s.
+    a.apply("name: patient\nsteps:\n  - { id: nap, action: slow, input: { ms: 1500 }, limits: { timeout: 3s } }\n")
+        .await;
+    let b = a
+        .join_with(|c| c.step_ceilings.timeout = Duration::from_secs(1))
+        .await;
+    let v = b.run("patient", json!({})).await;
+    assert_eq!(v["error"]["code"], "deadline_exceeded", "{v}");
+    let v = a.run("patient", json!({})).await;
+    assert_eq!(v["status"], "completed", "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runaway_expressions_hit_their_budget_while_the_server_answers() {
     runaway_expressions().await

@@ -444,18 +444,22 @@ fn build_limits(e: &mut StepErrors<'_>, l: RawLimits, limits: &mut Limits) {
         limits.fuel = f;
     }
     if let Some(m) = l.memory_mb {
-        limits.memory_bytes = m << 20;
+        limits.memory_bytes = m.checked_mul(1 << 20).unwrap_or(u64::MAX);
     }
     if let Some(t) = l.timeout {
         limits.timeout = e.duration("limits.timeout", &t);
     }
     if let Some(o) = l.output_kb {
-        limits.output_bytes = o << 10;
+        limits.output_bytes = o.checked_mul(1 << 10).unwrap_or(u64::MAX);
     }
-    if limits.memory_bytes == 0 || limits.timeout.is_zero() || limits.fuel == 0 {
+    if limits.memory_bytes == 0
+        || limits.timeout.is_zero()
+        || limits.fuel == 0
+        || limits.output_bytes == 0
+    {
         e.add(
             "limits",
-            "fuel, memory_mb and timeout must be more than zero",
+            "fuel, memory_mb, timeout and output_kb must be more than zero",
         );
     }
 }

@@ -81,7 +81,8 @@ impl<'a> Run<'a> {
                 record: self.record_ref(),
             },
             variables: Arc::new(self.state.variables.clone()),
-            // An AI step without a timeout of its own gets the longer AI default.
+            // An AI step without a timeout of its own gets the longer AI default; a definition
+            // saved under higher ceilings is held to today's.
             limits: if ai && !timeout_given {
                 Limits {
                     timeout: crate::engine::definition::AI_STEP_TIMEOUT,
@@ -89,7 +90,8 @@ impl<'a> Run<'a> {
                 }
             } else {
                 *limits
-            },
+            }
+            .within(&self.inner.config.step_ceilings),
             backends,
         };
         let mut running = run.clone();
