@@ -354,7 +354,6 @@ impl Writer {
         }
     }
 
-    /// Claim due executions; returns their ids.
     /// Claim due work: the ids, and how many of the first were taken over (see
     /// [`Answer::Claimed`]).
     pub(crate) async fn claim(&self, claim: Claim) -> Result<(Vec<String>, usize), StoreError> {
@@ -408,7 +407,11 @@ impl Backlog {
 
     pub(crate) fn push(&mut self, item: Item) {
         if item.0.urgent() {
-            self.last_urgent = Some(std::time::Instant::now());
+            // A probe (a heartbeat, a readiness check) goes first, but is no caller waiting
+            // on background work's batches: it does not make them small.
+            if !matches!(item.0, Job::Probe { .. }) {
+                self.last_urgent = Some(std::time::Instant::now());
+            }
             self.urgent.push_back(item);
         } else {
             self.rest.push_back(item);
@@ -541,6 +544,10 @@ mod tests {
         (job, oneshot::channel().0)
     }
 
+    fn records() -> Item {
+        (Job::Records(Vec::new()), oneshot::channel().0)
+    }
+
     fn claim() -> Item {
         let job = Job::Claim(Claim {
             owner: "n".into(),
@@ -567,8 +574,16 @@ mod tests {
         // No caller yet: background work goes in full batches.
         assert_eq!(kinds(&backlog.next_batch(&mut rx)), (0, MAX_BATCH));
 
+        // A heartbeat goes first, but no caller waits: background batches stay full.
+        tx.send(probe()).unwrap();
+        assert_eq!(
+            kinds(&backlog.next_batch(&mut rx)),
+            (1, BACKGROUND_WITH_URGENT)
+        );
+        assert_eq!(kinds(&backlog.next_batch(&mut rx)), (0, MAX_BATCH));
+
         for _ in 0..3 {
-            tx.send(probe()).unwrap();
+            tx.send(records()).unwrap();
         }
         // Callers' jobs first, with a few background ones riding along...
         let batch = backlog.next_batch(&mut rx);
