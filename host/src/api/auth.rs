@@ -10,20 +10,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::{FromRequestParts, MatchedPath, Path, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::schemas::{AuditLog, ErrorBody, Token, Tokens};
 use super::views::time;
 use super::{ApiError, AppState, json_body};
-use crate::store::{AuditRow, Store, StoreError, TokenRow};
+use crate::store::{AuditFilter, AuditRow, Store, StoreError, TokenRow};
 
 /// How long a token check is trusted before the store is asked again (a revocation on another
 /// node takes effect within this).
@@ -372,11 +372,74 @@ async fn revoke(
     Ok(Json(json!({"id": id, "revoked": true})))
 }
 
-#[utoipa::path(get, path = "/v1/audit", tag = "tokens",
-    responses((status = 200, description = "The newest admin actions", body = AuditLog), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AuditQuery {
+    /// An action (`workflow.save`) or a family of actions (`workflow`, `token`, `step`, ...).
+    action: Option<String>,
+    /// A token's id or name: what it did.
+    actor: Option<String>,
+    /// RFC 3339: at or after.
+    since: Option<String>,
+    /// 1-1000 (default 100).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The audit log, newest first: admin actions (tokens, step modules and grants, kill switches,
+/// providers) and changes to what runs (workflow saves, switches, deletes, webhook rotations,
+/// object types, teams).
+#[utoipa::path(get, path = "/v1/audit", tag = "tokens", params(AuditQuery),
+    responses((status = 200, description = "The newest entries first; `next_cursor` continues", body = AuditLog), (status = 400, description = "A bad query (`invalid_query`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["admin"])))]
-async fn audit_log(State(s): State<AppState>, _: Caller) -> Result<Json<Value>, ApiError> {
-    let rows = s.engine.store().audit_log(200).await?;
+async fn audit_log(
+    State(s): State<AppState>,
+    _: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q: AuditQuery = super::query(q)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let before = match &q.cursor {
+        None => None,
+        Some(c) => Some(
+            c.split_once('_')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        "cursor: not a cursor from a previous page",
+                    )
+                })?,
+        ),
+    };
+    let since = match &q.since {
+        None => None,
+        Some(t) => Some(super::views::parse_time(t).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("since: `{t}` is not an RFC 3339 time"),
+            )
+        })?),
+    };
+    let filter = AuditFilter {
+        action: q.action,
+        actor: q.actor,
+        since,
+        before,
+        limit,
+    };
+    let rows = s.engine.store().audit_log(&filter).await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|a| format!("{}_{}", a.at, a.id)))
+        .flatten();
     let items: Vec<Value> = rows
         .iter()
         .map(|a| {
@@ -384,7 +447,9 @@ async fn audit_log(State(s): State<AppState>, _: Caller) -> Result<Json<Value>, 
                    "detail": a.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok())})
         })
         .collect();
-    Ok(Json(json!({ "entries": items })))
+    Ok(Json(
+        json!({ "entries": items, "next_cursor": next_cursor }),
+    ))
 }
 
 /// Shared between the app and its handlers.

@@ -117,10 +117,16 @@ fn text_body(body: &Bytes) -> Result<&str, ApiError> {
     security(("token" = ["developer"])))]
 async fn define_object(
     State(s): State<AppState>,
-    _: Caller,
+    caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (object, created) = s.engine.define_object(text_body(&body)?).await?;
+    let action = if created {
+        "object.create"
+    } else {
+        "object.replace"
+    };
+    super::auth::audit(&s, &caller, action, &object.name, json!({})).await;
     let status = if created {
         StatusCode::CREATED
     } else {

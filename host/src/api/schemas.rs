@@ -245,6 +245,13 @@ pub struct WorkflowSaved {
     pub created: bool,
 }
 
+/// A deleted workflow.
+#[derive(ToSchema, Serialize)]
+pub struct WorkflowDeleted {
+    pub name: String,
+    pub deleted: bool,
+}
+
 /// What flipping a kill switch did.
 #[derive(ToSchema, Serialize)]
 pub struct KillSwitchSet {
@@ -392,6 +399,8 @@ pub struct Tokens {
 pub struct AuditLog {
     /// `[{at, actor, action, target, detail}]`, newest first.
     pub entries: Vec<Value>,
+    /// The `cursor` of the next page; null on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// A team: members in round-robin order, and channels for notifications.

@@ -80,12 +80,13 @@ async fn list(State(s): State<AppState>, _: Caller) -> Result<Json<Value>, ApiEr
     security(("token" = ["developer"])))]
 async fn put(
     State(s): State<AppState>,
-    _: Caller,
+    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let req: TeamBody = json_body(&body)?;
     let team = s.engine.put_team(&name, req.members, req.channels).await?;
+    super::auth::audit(&s, &caller, "team.put", &name, team_view(&team)).await;
     Ok(Json(team_view(&team)))
 }
 
@@ -109,10 +110,11 @@ async fn get(
     security(("token" = ["developer"])))]
 async fn delete(
     State(s): State<AppState>,
-    _: Caller,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     s.engine.delete_team(&name).await?;
+    super::auth::audit(&s, &caller, "team.delete", &name, json!({})).await;
     Ok((StatusCode::OK, Json(json!({"name": name, "deleted": true}))))
 }
 

@@ -94,8 +94,18 @@ async fn list(
     security(("token" = ["developer"])))]
 async fn rotate(
     State(s): State<AppState>,
-    _: Caller,
+    caller: Caller,
     Path((name, trigger)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(s.engine.rotate_webhook(&name, &trigger).await?)))
+    let rotated = s.engine.rotate_webhook(&name, &trigger).await?;
+    // The new URL and secret are the answer's alone, never the log's.
+    super::auth::audit(
+        &s,
+        &caller,
+        "webhook.rotate",
+        &format!("{name}/{trigger}"),
+        json!({}),
+    )
+    .await;
+    Ok(Json(json!(rotated)))
 }

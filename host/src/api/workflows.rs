@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::schemas::{
-    ErrorBody, KillSwitchSet, Timers, Versions, WorkflowSaved, WorkflowValid, WorkflowVersion,
-    Workflows,
+    ErrorBody, KillSwitchSet, Timers, Versions, WorkflowDeleted, WorkflowSaved, WorkflowValid,
+    WorkflowVersion, Workflows,
 };
 use super::views::time;
 use super::{ApiError, AppState, json_body, query};
@@ -22,7 +22,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(apply, list))
         .routes(routes!(validate))
-        .routes(routes!(show))
+        .routes(routes!(show, delete))
         .routes(routes!(versions))
         .routes(routes!(workflow_kill_switch))
         .routes(routes!(enabled))
@@ -38,10 +38,20 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     security(("token" = ["developer"])))]
 async fn apply(
     State(s): State<AppState>,
-    _: Caller,
+    caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (name, version, created) = s.engine.apply_workflow(definition_text(&body)?).await?;
+    if created {
+        super::auth::audit(
+            &s,
+            &caller,
+            "workflow.save",
+            &name,
+            json!({"version": version}),
+        )
+        .await;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -103,6 +113,22 @@ async fn list(State(s): State<AppState>, _: Caller) -> Result<Json<Value>, ApiEr
 #[serde(deny_unknown_fields)]
 struct VersionQuery {
     version: Option<i64>,
+}
+
+/// Delete a workflow: its triggers, webhooks and timers go with it; its executions' history
+/// stays (and its versions, for that history). Saved again, it continues its version numbers.
+#[utoipa::path(delete, path = "/v1/workflows/{name}", tag = "workflows",
+    params(("name" = String, Path, description = "The workflow's name")),
+    responses((status = 200, description = "Deleted", body = WorkflowDeleted), (status = 404, description = "No such workflow", body = ErrorBody), (status = 409, description = "It has unfinished executions (`workflow_in_use`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["developer"])))]
+async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    s.engine.delete_workflow(&name).await?;
+    super::auth::audit(&s, &caller, "workflow.delete", &name, json!({})).await;
+    Ok(Json(json!({"name": name, "deleted": true})))
 }
 
 #[utoipa::path(get, path = "/v1/workflows/{name}", tag = "workflows",
@@ -230,12 +256,13 @@ struct Enabled {
     security(("token" = ["developer"])))]
 async fn enabled(
     State(s): State<AppState>,
-    _: Caller,
+    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let e: Enabled = json_body(&body)?;
     s.engine.set_enabled(&name, e.on).await?;
+    super::auth::audit(&s, &caller, "workflow.enabled", &name, json!({"on": e.on})).await;
     Ok(Json(json!({"workflow": name, "enabled": e.on})))
 }
 

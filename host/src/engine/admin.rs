@@ -52,6 +52,27 @@ impl Engine {
         Ok(workflow)
     }
 
+    /// Delete a workflow (its triggers, webhooks and timers with it; its executions' history
+    /// stays). Refused while it has unfinished executions.
+    pub async fn delete_workflow(&self, name: &str) -> Result<(), EngineError> {
+        match self.inner.store.delete_workflow(name).await? {
+            Ok(true) => {
+                self.inner.workflows.forget(name);
+                Ok(())
+            }
+            Ok(false) => Err(EngineError::NotFound {
+                what: Thing::Workflow,
+                id: name.to_string(),
+            }),
+            Err(unfinished) => Err(EngineError::conflict(
+                Conflict::WorkflowInUse,
+                format!(
+                    "workflow `{name}` has {unfinished} unfinished executions (queued, running, waiting or paused): cancel them or let them end first"
+                ),
+            )),
+        }
+    }
+
     /// A workflow version (newest with `None`).
     pub async fn workflow(
         &self,

@@ -185,6 +185,8 @@ pub enum Conflict {
     ActivityPastDue,
     /// An object type change that saved workflows' triggers, goals or delays could not run on.
     BreaksWorkflows,
+    /// A workflow with unfinished executions cannot be deleted.
+    WorkflowInUse,
 }
 
 impl Conflict {
@@ -202,6 +204,7 @@ impl Conflict {
             Conflict::ActivityDone => "activity_done",
             Conflict::ActivityPastDue => "activity_past_due",
             Conflict::BreaksWorkflows => "breaks_workflows",
+            Conflict::WorkflowInUse => "workflow_in_use",
         }
     }
 }

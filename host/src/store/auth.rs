@@ -73,10 +73,33 @@ impl Store {
     }
 
     /// The newest audit entries.
-    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        const SQL: &str = "SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT $1";
-        Ok(
-            on_db!(&self.db, p => sqlx::query_as::<_, AuditRow>(SQL).bind(limit).fetch_all(p).await?),
-        )
+    pub async fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM audit_log WHERE ($1 IS NULL OR action = $1 OR action LIKE $2) \
+             AND ($3 IS NULL OR actor LIKE $3 OR actor LIKE $4) AND ($5 IS NULL OR at >= $5) \
+             AND ($6 IS NULL OR at < $6 OR (at = $6 AND id < $7)) \
+             ORDER BY at DESC, id DESC LIMIT $8";
+        // `workflow` also finds `workflow.save`, `workflow.delete`, ...
+        let family = f.action.as_ref().map(|a| format!("{a}.%"));
+        // The log writes `token:ID (NAME)`: a token's id or its name finds its entries.
+        let by_id = f.actor.as_ref().map(|a| format!("token:{a} (%"));
+        let by_name = f.actor.as_ref().map(|a| format!("% ({a})"));
+        let (before_at, before_id) = f.before.clone().unzip();
+        Ok(on_db!(&self.db, p => sqlx::query_as::<_, AuditRow>(SQL)
+            .bind(&f.action).bind(family).bind(by_id).bind(by_name).bind(f.since)
+            .bind(before_at).bind(before_id).bind(f.limit).fetch_all(p).await?))
     }
+}
+
+/// Which audit entries [`Store::audit_log`] lists, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// An action (`workflow.save`), or a family of them (`workflow`).
+    pub action: Option<String>,
+    /// Who did it (a token's name and id, as the log writes it).
+    pub actor: Option<String>,
+    /// At or after (Unix ms).
+    pub since: Option<i64>,
+    /// Older than this entry (its time and id): the next page.
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
 }

@@ -37,7 +37,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use self::auth::{AuditRow, TokenRow};
+pub use self::auth::{AuditFilter, AuditRow, TokenRow};
 pub use self::commit::{
     Commit, CommitOutcome, Conflict, Guard, RecordRead, RecordVersion, SideWrite, Writer,
 };

@@ -54,12 +54,44 @@ impl Store {
                     return Ok((row.try_get::<i64, _>(0)?, false));
                 }
                 Some(row) => row.try_get::<i64, _>(0)? + 1,
-                None => 1,
+                // New, or saved again after a delete: its old versions stay, for the history
+                // of their executions.
+                None => {
+                    const NEXT: &str = "SELECT COALESCE(MAX(version), 0) + 1 FROM workflows WHERE name = $1";
+                    sqlx::query_scalar::<_, i64>(NEXT).bind(name).fetch_one(&mut *tx).await?
+                }
             };
             sqlx::query(INSERT).bind(name).bind(version).bind(definition).bind(now).execute(&mut *tx).await?;
             sqlx::query(HEAD).bind(name).bind(version).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
             (version, true)
+        }))
+    }
+
+    /// Delete a workflow: its head (and with it its switch, kill switch and limits), webhooks
+    /// and timers. Its versions stay, for the history of its executions. Refused (`Err` with
+    /// how many) while any of its executions is unfinished; `Ok(false)` if there is none.
+    pub async fn delete_workflow(&self, name: &str) -> Result<Result<bool, i64>, StoreError> {
+        const UNFINISHED: &str = "SELECT COUNT(*) FROM executions WHERE workflow = $1 \
+             AND status IN ('queued', 'running', 'waiting', 'paused')";
+        const DELETE: [&str; 4] = [
+            "DELETE FROM webhooks WHERE workflow = $1",
+            "DELETE FROM schedules WHERE workflow = $1",
+            "DELETE FROM date_runs WHERE workflow = $1",
+            "DELETE FROM workflow_heads WHERE name = $1",
+        ];
+        Ok(on_db!(&self.db, p => {
+            let mut tx = p.begin_with(self.begin_write()).await?;
+            let unfinished: i64 = sqlx::query_scalar(UNFINISHED).bind(name).fetch_one(&mut *tx).await?;
+            if unfinished > 0 {
+                return Ok(Err(unfinished));
+            }
+            let mut deleted = 0;
+            for sql in DELETE {
+                deleted = sqlx::query(sql).bind(name).execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(deleted > 0)
         }))
     }
 

@@ -17,6 +17,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/v1/workflows/validate", "developer"),
     ("GET", "/v1/workflows", "client"),
     ("GET", "/v1/workflows/{name}", "client"),
+    ("DELETE", "/v1/workflows/{name}", "developer"),
     ("GET", "/v1/workflows/{name}/versions", "client"),
     ("PUT", "/v1/workflows/{name}/kill-switch", "admin"),
     ("PUT", "/v1/workflows/{name}/enabled", "developer"),

@@ -24,6 +24,7 @@ on_both_databases!(
     bad_requests_get_json_errors,
     steps_write_records_with_their_result,
     resume_paused_pause_others_until_and_silence,
+    workflows_are_deleted_when_idle_and_changes_are_audited,
 );
 
 const SEQ3: &str = "
@@ -1328,4 +1329,85 @@ steps:
         1,
         "no second execution was started"
     );
+}
+
+async fn workflows_are_deleted_when_idle_and_changes_are_audited(db: Db) {
+    let s = server_with_increment(db).await;
+    s.apply("name: gone\nsteps:\n  - { id: one, action: increment }\n  - { id: nap, delay: { for: 1h } }\n")
+        .await;
+    let (_, v) = s
+        .post("/v1/workflows/gone/executions", json!({"input": {"n": 1}}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    s.until_status(&id, "waiting", Duration::from_secs(5)).await;
+    // Refused while an execution is unfinished; the module it uses cannot go either.
+    let (status, v) = s.delete("/v1/workflows/gone").await;
+    assert_error(status, &v, 409, "workflow_in_use");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 unfinished"),
+        "{v}"
+    );
+    s.post(&format!("/v1/executions/{id}/cancel"), json!({}))
+        .await;
+    let (status, v) = s.delete("/v1/workflows/gone").await;
+    assert_eq!((status, v["deleted"].as_bool()), (200, Some(true)), "{v}");
+    let (status, _) = s.get("/v1/workflows/gone").await;
+    assert_eq!(status, 404);
+    let (status, v) = s.delete("/v1/workflows/gone").await;
+    assert_error(status, &v, 404, "workflow_not_found");
+    // Its history stays; its module is free to go.
+    assert_eq!(s.execution(&id).await["status"], "cancelled");
+    let (status, v) = s.delete("/v1/steps/increment").await;
+    assert_eq!(status, 200, "{v}");
+    // Saved again, it goes on from its last version.
+    s.upload("increment", "increment", &[]).await;
+    let v = s
+        .apply("name: gone\nsteps:\n  - { id: two, action: increment }\n")
+        .await;
+    assert_eq!(v["version"], 2, "{v}");
+    s.put("/v1/workflows/gone/enabled", json!({"on": false}))
+        .await;
+    s.define_object("name: lead\nfields:\n  email: { type: text }\n")
+        .await;
+
+    // The audit log has each change, filtered and paged.
+    let (status, log) = s.get("/v1/audit?action=workflow").await;
+    assert_eq!(status, 200, "{log}");
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "workflow.enabled",
+            "workflow.save",
+            "workflow.delete",
+            "workflow.save"
+        ],
+        "{log}"
+    );
+    let (_, log) = s.get("/v1/audit?action=object.create").await;
+    assert_eq!(log["entries"][0]["target"], "lead", "{log}");
+    let (_, page) = s.get("/v1/audit?action=workflow&limit=3").await;
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let (_, rest) = s
+        .get(&format!(
+            "/v1/audit?action=workflow&limit=3&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["entries"][0]["action"], "workflow.save", "{rest}");
+    let (_, none) = s.get("/v1/audit?actor=nobody").await;
+    assert_eq!(none["entries"], json!([]), "{none}");
+    let (status, v) = s.get("/v1/audit?cursor=garbage").await;
+    assert_error(status, &v, 400, "invalid_query");
 }
