@@ -444,13 +444,13 @@ fn build_limits(e: &mut StepErrors<'_>, l: RawLimits, limits: &mut Limits) {
         limits.fuel = f;
     }
     if let Some(m) = l.memory_mb {
-        limits.memory_bytes = m.checked_mul(1 << 20).unwrap_or(u64::MAX);
+        limits.memory_bytes = m.saturating_mul(1 << 20);
     }
     if let Some(t) = l.timeout {
         limits.timeout = e.duration("limits.timeout", &t);
     }
     if let Some(o) = l.output_kb {
-        limits.output_bytes = o.checked_mul(1 << 10).unwrap_or(u64::MAX);
+        limits.output_bytes = o.saturating_mul(1 << 10);
     }
     if limits.memory_bytes == 0
         || limits.timeout.is_zero()
