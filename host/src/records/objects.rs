@@ -305,6 +305,13 @@ impl ObjectType {
         }
     }
 
+    /// Whether `field` is a relation field to records of `object`.
+    pub fn is_relation_to(&self, field: &str, object: &str) -> bool {
+        self.fields
+            .get(field)
+            .is_some_and(|f| f.ty == FieldType::Relation && f.object.as_deref() == Some(object))
+    }
+
     /// The relation fields set in `fields`: (field, target object type, target id).
     pub fn relations<'a>(
         &'a self,

@@ -316,6 +316,18 @@ impl RecordsBackend for StepRecords {
                 "a related record needs an object type and a relation field".into(),
             ));
         }
+        let target = self
+            .objects
+            .get(object)
+            .await
+            .map_err(|e| HostError::Failed(e.to_string()))?
+            .ok_or_else(|| HostError::NotFound(format!("object type `{object}`")))?;
+        if !target.is_relation_to(relation, &parent.object) {
+            return Err(HostError::Invalid(format!(
+                "`{relation}` is not a relation field of `{object}` to `{}` records",
+                parent.object
+            )));
+        }
         let mut fields = object_of(fields)?;
         fields.insert(relation.to_string(), Value::String(parent.id.clone()));
         let record = RecordRef {

@@ -166,6 +166,10 @@ steps:
     action: create_related
     input: { object: note, relation: deal, fields: { colour: red } }
     on_failure: continue_silently
+  - id: not-a-relation
+    action: create_related
+    input: { object: note, relation: text, fields: {} }
+    on_failure: continue_silently
 "#,
     )
     .await;
@@ -193,6 +197,14 @@ steps:
     assert!(
         bad["error"]["message"].as_str().unwrap().contains("colour"),
         "{bad}"
+    );
+    let wrong = &v["steps"][3];
+    assert!(
+        wrong["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`text` is not a relation field of `note` to `deal` records"),
+        "{wrong}"
     );
 }
 

@@ -125,7 +125,7 @@ async fn javascript_steps_are_stopped_by_each_limit() {
         &s,
         "spin-time",
         "while (true) {}\n",
-        "    limits: { timeout: 2s, fuel: 10000000000000 }\n",
+        "    limits: { timeout: 2s, fuel: 1000000000000 }\n",
         json!({}),
     )
     .await;

@@ -25,6 +25,7 @@ on_both_databases!(
     steps_write_records_with_their_result,
     resume_paused_pause_others_until_and_silence,
     workflows_are_deleted_when_idle_and_changes_are_audited,
+    typed_variables_name_what_exists,
 );
 
 const SEQ3: &str = "
@@ -194,7 +195,7 @@ steps:
         .unwrap();
     assert_eq!(
         last_goto["detail"],
-        json!({"jumped": false, "capped_at": 10})
+        json!({"jumped": false, "capped": true, "capped_at": 10})
     );
 }
 
@@ -384,7 +385,7 @@ async fn pause_resume_and_cancel_running_and_waiting(db: Db) {
         "
 name: slow
 steps:
-  - { id: spin, action: spin, limits: { fuel: 1000000000000000, timeout: 60s } }
+  - { id: spin, action: spin, limits: { fuel: 1000000000000, timeout: 60s } }
 ",
     )
     .await;
@@ -1410,4 +1411,45 @@ async fn workflows_are_deleted_when_idle_and_changes_are_audited(db: Db) {
     assert_eq!(none["entries"], json!([]), "{none}");
     let (status, v) = s.get("/v1/audit?cursor=garbage").await;
     assert_error(status, &v, 400, "invalid_query");
+}
+
+async fn typed_variables_name_what_exists(db: Db) {
+    let s = TestServer::start(db).await;
+    s.define_object("name: deal\nfields:\n  title: { type: text }\n")
+        .await;
+    s.create_record("deal", "d1", json!({})).await;
+    let (status, v) = s
+        .put("/v1/teams/sales", json!({"members": ["ann@example.com"]}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    s.apply("name: assign\nvariables:\n  - { name: deal, type: record }\n  - { name: rep, type: team_member }\nsteps:\n  - { id: done, stop: {} }\n")
+        .await;
+    let start = |vars: Value| {
+        let s = &s;
+        async move { s.run("assign", json!({"variables": vars})).await }
+    };
+    let v = start(json!({"deal": {"object": "deal", "id": "d1"}, "rep": "ann@example.com"})).await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let v = start(json!({"deal": {"object": "deal", "id": "nope"}})).await;
+    assert_eq!(
+        (v["status"].as_str(), v["error"]["code"].as_str()),
+        (Some("failed"), Some("invalid_variable")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no `deal` record `nope`"),
+        "{v}"
+    );
+    let v = start(json!({"rep": "bob@example.com"})).await;
+    assert_eq!(v["error"]["code"], "invalid_variable", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a member of any team"),
+        "{v}"
+    );
 }

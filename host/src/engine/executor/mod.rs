@@ -446,6 +446,52 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Why a declared `record` or `team_member` variable names nothing (a record that does not
+    /// exist, someone in no team), if one does.
+    async fn missing_referents(&self) -> Result<Option<String>, StoreError> {
+        let mut teams = None;
+        for v in &self.wf.variables {
+            let value = &self
+                .state
+                .variables
+                .get(&v.name)
+                .cloned()
+                .unwrap_or_default();
+            match v.ty {
+                variables::VarType::Record if !value.is_null() => {
+                    let (object, id) = (
+                        value["object"].as_str().unwrap_or_default(),
+                        value["id"].as_str().unwrap_or_default(),
+                    );
+                    if self.inner.store.record(object, id).await?.is_none() {
+                        return Ok(Some(format!(
+                            "variable `{}`: there is no `{object}` record `{id}`",
+                            v.name
+                        )));
+                    }
+                }
+                variables::VarType::TeamMember if !value.is_null() => {
+                    if teams.is_none() {
+                        teams = Some(self.inner.store.teams().await?);
+                    }
+                    let member = value.as_str().unwrap_or_default();
+                    let known = teams.iter().flatten().any(|t| {
+                        serde_json::from_str::<Vec<String>>(&t.members)
+                            .is_ok_and(|m| m.iter().any(|x| x == member))
+                    });
+                    if !known {
+                        return Ok(Some(format!(
+                            "variable `{}`: `{member}` is not a member of any team",
+                            v.name
+                        )));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
     /// One move: act on a control request, finish a wait, or run the step at the position.
     async fn advance(&mut self) -> Result<Flow, DriveError> {
         if let Some(flow) = self.handle_control().await? {
@@ -465,6 +511,10 @@ impl<'a> Run<'a> {
                     let error = json!({"code": e.code_or("variables"), "message": e.to_string()});
                     return self.end_failed(error).await;
                 }
+            }
+            if let Some(message) = self.missing_referents().await? {
+                let error = json!({"code": "invalid_variable", "message": message});
+                return self.end_failed(error).await;
             }
         }
         let Some(position) = self.state.position.clone() else {
