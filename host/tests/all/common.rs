@@ -471,6 +471,22 @@ pub async fn code_refused(s: &TestServer, language: &str, name: &str, code: &str
     found["message"].as_str().unwrap().to_string()
 }
 
+/// The problems of a 422 `invalid_definition`, as `path: message` lines.
+pub fn problems(v: &Value) -> Vec<String> {
+    v["error"]["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details: {v}"))
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["path"].as_str().unwrap(),
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 /// An error answer: its status and its stable code checked together, so that a test names the
 /// condition it expects, not only the status.
 #[track_caller]

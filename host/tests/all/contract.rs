@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer};
+use crate::common::{Db, TestServer, problems};
 
 /// Whether a key names a time.
 fn is_time_key(key: &str) -> bool {
@@ -129,22 +129,6 @@ steps:
         &mut wrong,
     );
     assert_eq!(wrong, [".a[0].due_at = 1772438400000"]);
-}
-
-/// The problems of a 422 `invalid_definition`, as `path: message` lines.
-fn problems(v: &Value) -> Vec<String> {
-    v["error"]["details"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no details: {v}"))
-        .iter()
-        .map(|d| {
-            format!(
-                "{}: {}",
-                d["path"].as_str().unwrap(),
-                d["message"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1014,19 +1014,7 @@ steps:
         .await;
     assert_eq!(status, 422, "{v}");
     assert_eq!(v["error"]["code"], "invalid_definition");
-    let details: Vec<String> = v["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            format!(
-                "{}: {}",
-                d["path"].as_str().unwrap(),
-                d["message"].as_str().unwrap()
-            )
-        })
-        .collect();
-    let all = details.join("\n");
+    let all = crate::common::problems(&v).join("\n");
     for needle in [
         "steps[1] (id \"b\").condition: syntax error",
         "steps[1] (id \"b\").then: there is no step `nowhere`",
