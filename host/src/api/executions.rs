@@ -351,7 +351,8 @@ async fn show(
         None => s.engine.execution(&id).await?,
     };
     let runs = s.engine.history(&id).await?;
-    Ok(Json(execution_with_steps(&row, &runs)))
+    let notices = s.engine.failure_notices(&id).await?;
+    Ok(Json(execution_with_steps(&row, &runs, &notices)))
 }
 
 #[utoipa::path(post, path = "/v1/executions/{id}/pause", tag = "executions", params(("id" = String, Path, description = "The execution's id")),

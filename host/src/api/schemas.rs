@@ -64,12 +64,34 @@ pub struct Execution {
     pub ended_at: Option<String>,
 }
 
-/// An execution with its step history.
+/// An execution with its step history and the failure notifications its steps sent.
 #[derive(ToSchema, Serialize)]
 pub struct ExecutionWithSteps {
     #[serde(flatten)]
     pub execution: Execution,
     pub steps: Vec<StepRun>,
+    pub notifications: Vec<FailureNotice>,
+}
+
+/// A failure notification (`settings.notify`) and how its delivery stands.
+#[derive(ToSchema, Serialize)]
+pub struct FailureNotice {
+    pub id: i64,
+    /// The step whose failure it reports.
+    pub step_id: String,
+    /// team, email or webhook.
+    pub kind: String,
+    /// `team` or `team/channel`, an address, or a webhook's origin (its path may hold a secret).
+    pub target: String,
+    /// pending (being delivered or retried), sent, or failed (given up on: see `last_error`).
+    pub status: String,
+    pub attempts: i64,
+    /// Why the last attempt did not go through.
+    pub last_error: Option<String>,
+    /// When a pending notification is tried next.
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
 }
 
 /// One run of one step.

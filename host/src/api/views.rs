@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::engine::state::{State, control, status};
-use crate::store::{ExecutionRow, StepRunRow};
+use crate::store::{ExecutionRow, NoticeRow, StepRunRow, notice_status};
 
 pub(crate) use crate::time::json as time;
 
@@ -85,9 +85,30 @@ pub(crate) fn step_run(r: &StepRunRow) -> Value {
     Value::Object(v)
 }
 
-/// An execution with its step history.
-pub(crate) fn execution_with_steps(e: &ExecutionRow, runs: &[StepRunRow]) -> Value {
+/// A failure notification and how its delivery stands.
+fn notice(n: &NoticeRow) -> Value {
+    json!({
+        "id": n.id,
+        "step_id": n.step_id,
+        "kind": n.kind,
+        "target": crate::engine::notices::shown_target(n),
+        "status": n.status,
+        "attempts": n.attempts,
+        "last_error": n.last_error,
+        "next_attempt_at": (n.status == notice_status::PENDING).then(|| time(n.next_at)),
+        "created_at": time(n.created_at),
+        "sent_at": opt_time(n.sent_at),
+    })
+}
+
+/// An execution with its step history and the failure notifications it sent.
+pub(crate) fn execution_with_steps(
+    e: &ExecutionRow,
+    runs: &[StepRunRow],
+    notices: &[NoticeRow],
+) -> Value {
     let mut v = execution(e);
     v["steps"] = Value::Array(runs.iter().map(step_run).collect());
+    v["notifications"] = Value::Array(notices.iter().map(notice).collect());
     v
 }

@@ -84,6 +84,15 @@ pub(super) struct ServeArgs {
         default_value = "flowbox <flowbox@localhost>"
     )]
     smtp_from: String,
+    /// The key failure notifications sent to a workflow's `settings.notify.webhook` are signed
+    /// with (X-Flowbox-Signature: sha256=HMAC-SHA256 of the body). At least 16 bytes. None: a
+    /// workflow that names a webhook to notify is refused at save.
+    #[arg(long, env = "FLOWBOX_NOTIFY_SECRET", hide_env_values = true)]
+    notify_secret: Option<String>,
+    /// This server's address as its users reach it (e.g. https://flowbox.example.com): failure
+    /// notifications link to an execution under it. Default: http://LISTEN.
+    #[arg(long, env = "FLOWBOX_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Failure> {
@@ -165,8 +174,28 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
         )),
         None => None,
     };
+    if args.notify_secret.as_ref().is_some_and(|k| k.len() < 16) {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "error: --notify-secret must be at least 16 bytes (e.g. `openssl rand -hex 32`)",
+        ));
+    }
+    let public_url = match &args.public_url {
+        Some(u) => match reqwest::Url::parse(u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") => u.trim_end_matches('/').to_string(),
+            _ => {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    format!("error: --public-url `{u}` is not an http(s) URL"),
+                ));
+            }
+        },
+        None => format!("http://{}", args.listen),
+    };
     let config = EngineConfig {
         node_id,
+        notify_secret: args.notify_secret.clone(),
+        public_url: Some(public_url),
         lease: std::time::Duration::from_secs_f64(args.lease_secs),
         max_chain_depth: args.max_chain_depth,
         max_in_flight: args

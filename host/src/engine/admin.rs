@@ -46,7 +46,7 @@ impl Engine {
                 &workflow,
                 &self.inner.modules,
                 &self.inner.objects,
-                &self.inner.config.step_ceilings,
+                &self.inner.config,
             )
             .await?;
         Ok(workflow)

@@ -209,6 +209,14 @@ impl Engine {
             })
     }
 
+    /// The failure notifications an execution's steps sent, oldest first.
+    pub async fn failure_notices(
+        &self,
+        id: &str,
+    ) -> Result<Vec<crate::store::NoticeRow>, EngineError> {
+        Ok(self.inner.store.notices_of(id).await?)
+    }
+
     /// An execution's step history, with the step running now (on this node) last.
     pub async fn history(&self, id: &str) -> Result<Vec<StepRunRow>, EngineError> {
         let mut runs = self.inner.store.step_runs(id).await?;

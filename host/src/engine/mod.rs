@@ -23,6 +23,7 @@ mod executions;
 mod executor;
 mod files;
 mod modules;
+pub(crate) mod notices;
 mod providers;
 mod record_api;
 mod scheduler;
@@ -83,6 +84,19 @@ pub struct EngineConfig {
     /// more is refused at save, and a stored one is held to them when it runs. Default:
     /// [`crate::sandbox::Limits::DEFAULT_CEILINGS`].
     pub step_ceilings: crate::sandbox::Limits,
+    /// The key failure notifications sent to webhooks are signed with (HMAC-SHA256); none:
+    /// a workflow that names a `notify.webhook` is refused at save.
+    pub notify_secret: Option<String>,
+    /// How failure notifications link to an execution: `<public_url>/v1/executions/<id>`.
+    /// Default: none (the notification carries the path alone).
+    pub public_url: Option<String>,
+    /// How long a failure notification waits before its first retry; each retry waits twice
+    /// as long as the one before, up to an hour. Default: 10 s.
+    pub notice_retry: Duration,
+    /// How many times a failure notification is tried before it is given up on (and shown as
+    /// `failed` in its execution). Default: 10 (about 1 h 25 min of retries with the default
+    /// `notice_retry`).
+    pub notice_attempts: u32,
     /// For tests only (no flag sets it): a step with this id panics its executor task, as a
     /// bug would, to prove that such a panic fails its execution and frees its slot.
     #[doc(hidden)]
@@ -101,6 +115,10 @@ impl Default for EngineConfig {
             max_in_flight: default_max_in_flight(),
             step_ceilings: crate::sandbox::Limits::DEFAULT_CEILINGS,
             mailer: None,
+            notify_secret: None,
+            public_url: None,
+            notice_retry: Duration::from_secs(10),
+            notice_attempts: 10,
             panic_at_step: None,
         }
     }
@@ -162,6 +180,11 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The engine's clock, in Unix ms.
+    pub(crate) fn now_ms(&self) -> i64 {
+        millis(self.config.clock.now())
+    }
+
     /// One of this node's in-flight slots, for an API start: the caller waits its turn, ahead
     /// of the scheduler (which only takes free slots).
     pub(crate) async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
@@ -246,6 +269,7 @@ impl Engine {
         }
         scheduler::spawn(self.inner.clone());
         evaluator::spawn(self.inner.clone());
+        notices::spawn(self.inner.clone());
         let inner = Arc::downgrade(&self.inner);
         store.on_events_committed(move || {
             if let Some(inner) = inner.upgrade() {
@@ -316,7 +340,7 @@ impl Engine {
 
     /// The engine's clock.
     pub fn now_ms(&self) -> i64 {
-        millis(self.inner.config.clock.now())
+        self.inner.now_ms()
     }
 }
 

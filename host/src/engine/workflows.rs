@@ -232,9 +232,12 @@ impl Workflows {
         wf: &Workflow,
         modules: &Modules,
         objects: &crate::records::Objects,
-        ceilings: &crate::sandbox::Limits,
+        config: &super::EngineConfig,
     ) -> Result<(), EngineError> {
-        let mut errors = over_ceilings(wf, ceilings);
+        let mut errors = over_ceilings(wf, &config.step_ceilings);
+        if let Some(notify) = &wf.settings.notify {
+            errors.extend(self.notify_problems(notify, config).await?);
+        }
         if let definition::Scope::Record(name) = &wf.scope {
             let object = objects.get(name).await?;
             errors.extend(super::data_model::check(wf, object.as_deref()));
@@ -290,6 +293,60 @@ impl Workflows {
         } else {
             Err(InvalidDefinition(errors).into())
         }
+    }
+}
+
+impl Workflows {
+    /// What `settings.notify` names that this server cannot reach: a team or channel that does
+    /// not exist, an email without an SMTP server, a webhook without a signing key.
+    async fn notify_problems(
+        &self,
+        n: &definition::Notify,
+        config: &super::EngineConfig,
+    ) -> Result<Vec<definition::DefinitionError>, EngineError> {
+        let mut errors = Vec::new();
+        let mut say = |path: &str, message: String| {
+            errors.push(definition::DefinitionError {
+                path: path.into(),
+                message,
+            })
+        };
+        if let Some(team) = &n.team {
+            match self.store.team(team).await? {
+                None => say(
+                    "settings.notify.team",
+                    format!("there is no team `{team}` (PUT /v1/teams/{team} first)"),
+                ),
+                Some(row) => {
+                    let channels: Vec<String> =
+                        serde_json::from_str(&row.channels).unwrap_or_default();
+                    if let Some(c) = &n.channel
+                        && !channels.contains(c)
+                    {
+                        say(
+                            "settings.notify.channel",
+                            format!(
+                                "team `{team}` has no channel `{c}` (its channels: {})",
+                                channels.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if n.email.is_some() && config.mailer.is_none() {
+            say(
+                "settings.notify.email",
+                "this server sends no email: start it with --smtp-url".into(),
+            );
+        }
+        if n.webhook.is_some() && config.notify_secret.is_none() {
+            say(
+                "settings.notify.webhook",
+                "this server has no key to sign webhooks with: start it with --notify-secret (or FLOWBOX_NOTIFY_SECRET)".into(),
+            );
+        }
+        Ok(errors)
     }
 }
 

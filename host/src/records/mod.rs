@@ -109,6 +109,16 @@ impl Objects {
                 });
             }
         }
+        for (field, member) in object.owners(&checked) {
+            if !self.store.is_team_member(member).await? {
+                errors.push(FieldError {
+                    field: field.to_string(),
+                    message: format!(
+                        "`{member}` is not a member of any team (an owner is a team member: PUT /v1/teams/NAME)"
+                    ),
+                });
+            }
+        }
         if errors.is_empty() {
             Ok(checked)
         } else {

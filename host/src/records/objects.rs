@@ -326,6 +326,20 @@ impl ObjectType {
     }
 }
 
+impl ObjectType {
+    /// The owner fields a write sets: (field, member), to check that each member is in a team.
+    pub fn owners<'a>(
+        &'a self,
+        fields: &'a Map<String, Value>,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        fields.iter().filter_map(|(name, value)| {
+            let field = self.fields.get(name)?;
+            (field.ty == FieldType::Owner).then_some(())?;
+            Some((name.as_str(), value.as_str()?))
+        })
+    }
+}
+
 fn short_string<'a>(value: &'a Value, what: &str) -> Result<&'a str, String> {
     match value.as_str() {
         Some(s) if s.trim().is_empty() => Err(format!("{what} cannot be blank")),

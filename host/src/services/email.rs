@@ -99,6 +99,42 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// Send a plain-text message from the host itself (a failure notification). Its
+    /// Message-ID is `<{local}@domain>`, the same on every retry, so that a receiver can drop a
+    /// duplicate. `Err(permanent, message)`: whether the server refused it for good.
+    pub(crate) async fn send_text(
+        &self,
+        to: &str,
+        subject: &str,
+        text: String,
+        local: &str,
+    ) -> Result<(), (bool, String)> {
+        let to = to
+            .parse::<Mailbox>()
+            .map_err(|_| (true, format!("`{to}` is not an email address")))?;
+        let id = format!("<{local}@{}>", self.from.email.domain());
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(id))
+            .singlepart(
+                SinglePart::builder()
+                    .header(header::ContentType::TEXT_PLAIN)
+                    .body(text),
+            )
+            .map_err(|e| (true, format!("the message cannot be built: {e}")))?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err((
+                e.is_permanent(),
+                format!("sending through {} failed: {e}", self.server),
+            )),
+        }
+    }
+}
+
 /// One step run's view of email.
 pub(crate) struct StepEmail {
     mailer: Option<Arc<Mailer>>,

@@ -65,6 +65,8 @@ pub enum SideWrite {
     Record(Box<RecordOp>),
     /// Post a notification to a team's channel (its `id` is assigned on insert).
     Notify(Box<super::NotificationRow>),
+    /// Queue a failure notice for the dispatcher (its `id` is assigned on insert).
+    Notice(Box<super::NoticeRow>),
 }
 
 /// A record's version as a step read it.

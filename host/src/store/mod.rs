@@ -14,6 +14,7 @@ mod files;
 mod health;
 mod llm;
 mod modules;
+mod notices;
 mod notify;
 mod objects;
 mod pg_writer;
@@ -48,6 +49,7 @@ pub use self::files::FileRow;
 pub use self::health::{Degraded, Health};
 pub use self::llm::ProviderRow;
 pub use self::modules::{ModuleRow, ModuleVersionRow};
+pub use self::notices::{NoticeRow, notice_status};
 pub use self::objects::ObjectRow;
 pub use self::record_writes::{
     RecordAction, RecordOp, RecordResult, RecordSchema, Refusal, Written, event_kind, increment,

@@ -348,6 +348,17 @@ async fn apply_commits(
                         .execute(&mut *conn)
                         .await?;
                 }
+                SideWrite::Notice(n) => {
+                    sqlx::query(super::notices::INSERT_NOTICE_SQL)
+                        .bind(&n.execution_id)
+                        .bind(&n.step_id)
+                        .bind(&n.kind)
+                        .bind(&n.target)
+                        .bind(&n.payload)
+                        .bind(n.created_at)
+                        .execute(&mut *conn)
+                        .await?;
+                }
             }
         }
     }

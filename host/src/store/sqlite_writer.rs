@@ -377,6 +377,17 @@ fn apply_commits(
                             n.created_at
                         ])?;
                 }
+                SideWrite::Notice(n) => {
+                    tx.prepare_cached(super::notices::INSERT_NOTICE_SQL)?
+                        .execute(rusqlite::params![
+                            n.execution_id,
+                            n.step_id,
+                            n.kind,
+                            n.target,
+                            n.payload,
+                            n.created_at
+                        ])?;
+                }
             }
         }
     }

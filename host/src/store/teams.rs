@@ -52,6 +52,25 @@ impl Store {
         )
     }
 
+    /// Whether `member` is in some team.
+    pub async fn is_team_member(&self, member: &str) -> Result<bool, StoreError> {
+        // Members are stored as a JSON array of names: LIKE narrows the teams to those whose
+        // text holds the name in quotes (its wildcards escaped: a name may hold `_`), and the
+        // parsed list decides (SQLite's LIKE ignores case).
+        const SQL: &str = "SELECT members FROM teams WHERE members LIKE $1 ESCAPE '\\'";
+        let escaped = serde_json::to_string(member)
+            .unwrap_or_default()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        let lists: Vec<String> =
+            on_db!(&self.db, p => sqlx::query_scalar(SQL).bind(&pattern).fetch_all(p).await?);
+        Ok(lists.iter().any(|l| {
+            serde_json::from_str::<Vec<String>>(l).is_ok_and(|m| m.iter().any(|x| x == member))
+        }))
+    }
+
     pub async fn teams(&self) -> Result<Vec<TeamRow>, StoreError> {
         const SQL: &str = "SELECT * FROM teams ORDER BY name";
         Ok(on_db!(&self.db, p => sqlx::query_as::<_, TeamRow>(SQL).fetch_all(p).await?))

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, assert_error, on_both_databases};
+use crate::common::{Db, SmtpServer, TestServer, assert_error, on_both_databases};
 
 on_both_databases!(
     http_requests_reach_allow_listed_hosts_with_an_idempotency_key,
@@ -322,6 +322,8 @@ async fn owners_are_assigned_and_activities_scheduled(db: Db) {
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["channels"], json!(["general"]));
+    let (status, v) = s.put("/v1/teams/review", json!({"members": ["cy"]})).await;
+    assert_eq!(status, 200, "{v}");
     s.define_object("name: lead\nfields:\n  name: { type: text }\n  owner: { type: owner }\n  reviewer: { type: owner }\n")
         .await;
     s.apply(
@@ -486,55 +488,6 @@ steps:
     assert_eq!(status, 200);
     let (status, v) = s.delete("/v1/teams/support").await;
     assert_error(status, &v, 404, "team_not_found");
-}
-
-/// A real SMTP server (Python's aiosmtpd, from Debian's python3-aiosmtpd) on a loopback port,
-/// keeping what it receives in a maildir. Stopped when dropped.
-struct SmtpServer {
-    port: u16,
-    maildir: tempfile::TempDir,
-    _child: tokio::process::Child,
-}
-
-impl SmtpServer {
-    async fn start() -> SmtpServer {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let maildir = tempfile::tempdir().unwrap();
-        let child = tokio::process::Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir.path().join("mail"))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 -m aiosmtpd (apt install python3-aiosmtpd; scripts/test.sh does)");
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return SmtpServer {
-                    port,
-                    maildir,
-                    _child: child,
-                };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("aiosmtpd did not listen on {port} within 10 s");
-    }
-
-    /// Every message received, as raw text.
-    fn messages(&self) -> Vec<String> {
-        let dir = self.maildir.path().join("mail/new");
-        let mut out = vec![];
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            out.push(std::fs::read_to_string(e.path()).unwrap());
-        }
-        out
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

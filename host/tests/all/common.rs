@@ -497,3 +497,52 @@ pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str
         "{body}"
     );
 }
+
+/// A real SMTP server (Python's aiosmtpd, from Debian's python3-aiosmtpd) on a loopback port,
+/// keeping what it receives in a maildir. Stopped when dropped.
+pub struct SmtpServer {
+    pub port: u16,
+    maildir: tempfile::TempDir,
+    _child: tokio::process::Child,
+}
+
+impl SmtpServer {
+    pub async fn start() -> SmtpServer {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let maildir = tempfile::tempdir().unwrap();
+        let child = tokio::process::Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 -m aiosmtpd (apt install python3-aiosmtpd; scripts/test.sh does)");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return SmtpServer {
+                    port,
+                    maildir,
+                    _child: child,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("aiosmtpd did not listen on {port} within 10 s");
+    }
+
+    /// Every message received, as raw text.
+    pub fn messages(&self) -> Vec<String> {
+        let dir = self.maildir.path().join("mail/new");
+        let mut out = vec![];
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            out.push(std::fs::read_to_string(e.path()).unwrap());
+        }
+        out
+    }
+}

@@ -117,6 +117,18 @@ async fn a_start_whose_caller_went_away_still_runs(db: Db) {
         }
     }
     assert!(dropped > 0, "no start was given up");
+    // One caller that waits, so that something is recorded even when every caller above gave
+    // up before its insert (a loaded machine).
+    s.engine
+        .start(
+            "quick",
+            flowbox::engine::StartRequest {
+                input: json!({"n": -1}),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, v) = s.get("/v1/executions?workflow=quick&limit=1000").await;

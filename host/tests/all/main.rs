@@ -13,6 +13,7 @@ mod durability;
 mod javascript;
 mod limits;
 mod llm;
+mod notices;
 mod openapi;
 mod python;
 mod records;

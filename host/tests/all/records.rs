@@ -42,6 +42,10 @@ pub async fn with_deals(db: Db) -> TestServer {
     let s = TestServer::start(db).await;
     s.define_object(COMPANY).await;
     s.define_object(DEAL).await;
+    let (status, v) = s
+        .put("/v1/teams/sales", json!({"members": ["ada@acme.io"]}))
+        .await;
+    assert_eq!(status, 200, "{v}");
     s
 }
 
@@ -144,7 +148,7 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
             json!({"fields": {
                 "amount": "12", "won": "yes", "stage": "maybe", "tier": "bronze", "colour": "red",
                 "email": "not-an-email", "close_date": "2026-02-30", "signed_at": "yesterday",
-                "company": "ghost"
+                "company": "ghost", "owner": "nobody"
             }}),
         )
         .await;
@@ -163,12 +167,22 @@ async fn records_are_typed_and_bad_fields_are_named(db: Db) {
             "won"
         ]
     );
-    // The relation is checked once the types are right.
+    // The relation and the owner are checked once the types are right.
     let (status, v) = s
-        .post("/v1/records/deal", json!({"fields": {"company": "ghost"}}))
+        .post(
+            "/v1/records/deal",
+            json!({"fields": {"company": "ghost", "owner": "nobody"}}),
+        )
         .await;
     assert_error(status, &v, 422, "invalid_fields");
-    assert_eq!(error_fields(&v), ["company"]);
+    assert_eq!(error_fields(&v), ["company", "owner"]);
+    assert!(
+        v["error"]["details"][1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`nobody` is not a member of any team"),
+        "{v}"
+    );
     assert!(
         v["error"]["details"][0]["message"]
             .as_str()

@@ -356,7 +356,11 @@ steps:
         summary(&paused),
         pairs(&[("a", "failed"), ("b", "failed"), ("rescue", "failed")])
     );
-    assert_eq!(steps(&paused)[0]["detail"]["notified"], true);
+    assert_eq!(steps(&paused)[0]["detail"]["continued"], true);
+    assert!(
+        steps(&paused)[0]["detail"].get("notify").is_none(),
+        "no `settings.notify`: nobody is told: {paused}"
+    );
     // Continuing keeps what the failed run's detail had.
     assert!(
         steps(&paused)[0]["detail"]["duration_us"].is_u64(),

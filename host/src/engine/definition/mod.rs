@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use self::build::build_step;
+use self::common::check_notify;
 pub use self::common::{DefinitionError, InvalidDefinition, valid_name};
 use self::raw::{RawScope, RawStep, RawWorkflow};
 pub use self::steps::{AI_STEP_TIMEOUT, Code, CodeLanguage, Delay, OnFailure, Retry, StepKind};
@@ -69,8 +70,8 @@ pub struct Step {
     pub next: Target,
 }
 
-/// How a workflow treats records and chains of workflows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// How a workflow treats records and chains of workflows, and whom it tells of failures.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Whether a record may be in the workflow more than once at a time (default: no; a start
@@ -87,6 +88,29 @@ pub struct Settings {
     /// At most this many starts in any minute; more starts queue.
     #[serde(default)]
     pub max_starts_per_minute: Option<u32>,
+    /// Whom a step failure is told to (see [`Notify`]).
+    #[serde(default)]
+    pub notify: Option<Notify>,
+}
+
+/// Where failure notifications go, each part optional. A step failure that the workflow
+/// handles by `fail`, `pause` or `continue` (not `continue_silently`, nor `on_failure_goto`)
+/// sends one notification to each target named.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// A team, posted to on `channel` (default: the team's first channel).
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// An email address (needs the server's `--smtp-url`).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// An http(s) URL that gets a POST of the notification as JSON, signed with HMAC-SHA256
+    /// (needs the server's `--notify-secret`).
+    #[serde(default)]
+    pub webhook: Option<String>,
 }
 
 impl Settings {
@@ -248,6 +272,11 @@ pub fn from_value(value: Value) -> Result<Workflow, InvalidDefinition> {
                 key.into(),
                 "must be at least 1 (leave it out for no limit)".into(),
             );
+        }
+    }
+    if let Some(n) = &raw.settings.notify {
+        for (path, message) in check_notify(n) {
+            err(path, message);
         }
     }
     if raw.steps.is_empty() {

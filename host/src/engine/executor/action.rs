@@ -16,7 +16,7 @@ use crate::sandbox::{
 };
 use crate::services::llm::StepLlm;
 use crate::services::teams::StepTeams;
-use crate::store::{RecordRead, StepRunRow};
+use crate::store::{RecordRead, SideWrite, StepRunRow};
 
 use super::{Next, Outcome, Run};
 
@@ -351,6 +351,38 @@ impl<'a> Run<'a> {
         let failure = json!({
             "step": step.id, "code": code, "message": message, "attempt": self.state.attempt,
         });
+        let handling = match (&goto, on_failure) {
+            (Some(_), _) | (None, OnFailure::ContinueSilently) => None,
+            (None, OnFailure::Fail) => Some("fail"),
+            (None, OnFailure::Pause) => Some("pause"),
+            (None, OnFailure::Continue) => Some("continue"),
+        };
+        let notices = match (handling, &self.wf.settings.notify) {
+            (Some(handling), Some(notify)) => crate::engine::notices::for_failure(
+                notify,
+                &crate::engine::notices::Failure {
+                    execution: &self.row,
+                    step: &step.id,
+                    error: &error,
+                    attempt: self.state.attempt,
+                    handling,
+                    public_url: self.inner.config.public_url.as_deref(),
+                    now: self.now(),
+                },
+            ),
+            _ => vec![],
+        };
+        if !notices.is_empty() {
+            let targets: Vec<Value> = notices
+                .iter()
+                .map(|n| json!({"kind": n.kind, "target": crate::engine::notices::shown_target(n)}))
+                .collect();
+            add_detail(&mut run, json!({ "notify": targets }));
+        }
+        let side_writes = notices
+            .into_iter()
+            .map(|n| SideWrite::Notice(Box::new(n)))
+            .collect();
         let next = if let Some(target) = goto {
             self.state.failure = Some(failure);
             Next::Go(target)
@@ -372,7 +404,7 @@ impl<'a> Run<'a> {
                 }
                 OnFailure::Continue => {
                     tracing::warn!(execution = %self.row.id, step = %step.id, %message, "step failed: execution continues");
-                    add_detail(&mut run, json!({"continued": true, "notified": true}));
+                    add_detail(&mut run, json!({"continued": true}));
                     self.state.failure = Some(failure);
                     Next::Go(step.next.clone())
                 }
@@ -383,7 +415,7 @@ impl<'a> Run<'a> {
                 }
             }
         };
-        Outcome::of(vec![run], next)
+        Outcome::with_writes(vec![run], side_writes, next)
     }
 }
 
