@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 
 use super::schemas::{AuditLog, ErrorBody, Token, Tokens};
 use super::views::time;
-use super::{ApiError, AppState, json_body};
+use super::{ApiError, AppState, json_body, paging};
 use crate::store::{AuditFilter, AuditRow, Store, StoreError, TokenRow};
 
 /// How long a token check is trusted before the store is asked again (a revocation on another
@@ -381,10 +381,13 @@ struct AuditQuery {
     /// A token's id or name: what it did.
     actor: Option<String>,
     /// RFC 3339: at or after.
+    #[param(format = DateTime)]
     since: Option<String>,
-    /// 1-1000 (default 100).
+    /// How many at most: 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^-?[0-9]{1,18}_.+$")]
     cursor: Option<String>,
 }
 
@@ -400,35 +403,9 @@ async fn audit_log(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let q: AuditQuery = super::query(q)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 1000",
-        ));
-    }
-    let before = match &q.cursor {
-        None => None,
-        Some(c) => Some(
-            c.split_once('_')
-                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_query",
-                        "cursor: not a cursor from a previous page",
-                    )
-                })?,
-        ),
-    };
-    let since = match &q.since {
-        None => None,
-        Some(t) => Some(super::views::parse_time(t).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!("since: `{t}` is not an RFC 3339 time"),
-            )
-        })?),
-    };
+    let limit = paging::limit(q.limit, 100)?;
+    let before = paging::cursor(q.cursor.as_deref())?;
+    let since = paging::time("since", q.since.as_deref())?;
     let filter = AuditFilter {
         action: q.action,
         actor: q.actor,

@@ -19,7 +19,7 @@ use super::schemas::{
     BulkRefused, BulkStarted, ErrorBody, Execution, ExecutionPage, ExecutionWithSteps,
 };
 use super::views::{execution, execution_with_steps};
-use super::{ApiError, AppState, json_body, query};
+use super::{ApiError, AppState, json_body, paging, query};
 use crate::engine::state::status;
 use crate::engine::{EngineError, StartRequest};
 use crate::store::{Archived, ExecutionFilter};
@@ -58,7 +58,8 @@ struct StartBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct WaitQuery {
-    /// Seconds to wait for the execution to finish.
+    /// Seconds to wait for the execution to finish (at most 300).
+    #[param(minimum = 0, maximum = 300)]
     wait: Option<f64>,
 }
 
@@ -79,7 +80,7 @@ fn wait_duration(q: &WaitQuery) -> Result<Option<Duration>, ApiError> {
 /// when the wait runs out (202); without, answer once it is recorded (202).
 #[utoipa::path(post, path = "/v1/workflows/{name}/executions", tag = "executions",
     params(("name" = String, Path, description = "The workflow's name"), WaitQuery),
-    request_body(content = Option<StartBody>, description = "Optional: an empty body starts a global workflow with a null input"),
+    request_body(content = Option<StartBody>, description = "Optional: no body (or `null`) starts a global workflow with a null input"),
     responses((status = 202, description = "Recorded (it runs in the background); with `wait`, still running when the wait ran out", body = Execution),
         (status = 200, description = "With `wait`: finished", body = Execution),
         (status = 404, description = "No such workflow or record", body = ErrorBody),
@@ -96,10 +97,11 @@ async fn start(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let q: WaitQuery = query(q)?;
     let wait = wait_duration(&q)?;
-    let body: StartBody = if body.is_empty() {
+    // Optional: no body, or `null`, is an empty one.
+    let body: StartBody = if body.trim_ascii().is_empty() {
         StartBody::default()
     } else {
-        json_body(&body)?
+        json_body::<Option<StartBody>>(&body)?.unwrap_or_default()
     };
     let record = s.engine.record_for(&name, body.record_id).await?;
     let request = StartRequest {
@@ -257,29 +259,22 @@ async fn start_bulk(
 struct ListQuery {
     workflow: Option<String>,
     /// queued, running, waiting, paused, completed, failed or cancelled.
+    #[param(inline, value_type = Option<super::schemas::ExecutionStatus>)]
     status: Option<String>,
     record_object: Option<String>,
     record_id: Option<String>,
     /// RFC 3339; created at or after.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// RFC 3339; created before.
+    #[param(format = DateTime)]
     until: Option<String>,
-    /// 1-1000 (default 50).
+    /// How many at most: 1-1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^-?[0-9]{1,18}_.+$")]
     cursor: Option<String>,
-}
-
-fn parse_time(field: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {
-    match text {
-        None => Ok(None),
-        Some(t) => super::views::parse_time(t).map(Some).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!("{field}: `{t}` is not an RFC 3339 time"),
-            )
-        }),
-    }
 }
 
 #[utoipa::path(get, path = "/v1/executions", tag = "executions", params(ListQuery),
@@ -299,32 +294,15 @@ async fn list(
             format!("status: `{st}` is not one of {}", status::ALL.join(", ")),
         ));
     }
-    let after = match &q.cursor {
-        None => None,
-        Some(c) => {
-            let (t, id) = c.split_once('_').ok_or_else(|| {
-                ApiError::bad_request("invalid_query", "cursor: not a cursor from a previous page")
-            })?;
-            let t = t.parse::<i64>().map_err(|_| {
-                ApiError::bad_request("invalid_query", "cursor: not a cursor from a previous page")
-            })?;
-            Some((t, id.to_string()))
-        }
-    };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 1000",
-        ));
-    }
+    let after = paging::cursor(q.cursor.as_deref())?;
+    let limit = paging::limit(q.limit, 50)?;
     let filter = ExecutionFilter {
         workflow: q.workflow,
         status: q.status,
         record_object: q.record_object,
         record_id: q.record_id,
-        since: parse_time("since", &q.since)?,
-        until: parse_time("until", &q.until)?,
+        since: paging::time("since", q.since.as_deref())?,
+        until: paging::time("until", q.until.as_deref())?,
         after,
         limit,
     };

@@ -45,7 +45,7 @@ fn file_view(f: &FileRow) -> Value {
 #[into_params(parameter_in = Query)]
 struct UploadQuery {
     /// The file's name, e.g. `contract.pdf` (1-255 characters, no slashes).
-    #[param(min_length = 1, max_length = 255, pattern = "^[^/]+$")]
+    #[param(min_length = 1, max_length = 255, pattern = r"^[^/\\\x00]+$")]
     name: Option<String>,
 }
 

@@ -7,6 +7,7 @@ mod executions;
 mod files;
 mod llm;
 mod openapi;
+mod paging;
 mod records;
 mod schemas;
 pub mod serve;

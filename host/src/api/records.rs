@@ -16,7 +16,7 @@ use super::schemas::{
     RecordDeleted, RecordPage, RecordWritten,
 };
 use super::views::{parse_time, time};
-use super::{ApiError, AppState, json_body, query};
+use super::{ApiError, AppState, json_body, paging, query};
 use crate::engine::event_verdict;
 use crate::records::{ImportItem, ImportMode, NewActivity};
 use crate::store::{ActivityRow, Archived, EventFilter, EventRow, RecordRow, Written, event_kind};
@@ -321,7 +321,9 @@ struct ListQuery {
     /// `false` (default), `true` (only archived) or `any`.
     #[param(inline)]
     archived: Option<ArchivedParam>,
-    limit: Option<usize>,
+    /// How many at most: 1-1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
     cursor: Option<String>,
 }
 
@@ -349,7 +351,7 @@ async fn list(
             q.filter.as_deref(),
             archived,
             q.cursor,
-            q.limit.unwrap_or(50),
+            paging::limit(q.limit, 50)? as usize,
         )
         .await?;
     Ok(Json(json!({
@@ -472,7 +474,9 @@ async fn import(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewActivityBody {
+    /// A call, a meeting, ...: 1-200 of a-z, A-Z, 0-9, `-`, `_`, `.`.
     #[serde(rename = "type")]
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,200}$")]
     kind: String,
     #[serde(default)]
     subject: Option<String>,
@@ -480,6 +484,7 @@ struct NewActivityBody {
     details: Option<Value>,
     /// RFC 3339: a scheduled activity.
     #[serde(default)]
+    #[schema(format = DateTime)]
     due_at: Option<String>,
     /// Default: done unless it has a `due_at`.
     #[serde(default)]
@@ -561,6 +566,8 @@ async fn complete_activity(
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
     before: Option<i64>,
+    /// How many at most: 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -579,7 +586,7 @@ async fn events(
     let q: EventsQuery = query(q)?;
     let rows = s
         .engine
-        .record_events(&object, &id, q.before, q.limit.unwrap_or(100))
+        .record_events(&object, &id, q.before, paging::limit(q.limit, 100)?)
         .await?;
     Ok(Json(
         json!({ "events": rows.iter().map(event_view).collect::<Vec<_>>() }),
@@ -596,12 +603,15 @@ struct EventListQuery {
     object: Option<String>,
     /// Of this kind: created, updated, stage_changed, form_submitted, archived, unarchived,
     /// deleted, activity_scheduled, activity_logged, activity_past_due.
+    #[param(inline, value_type = Option<super::schemas::EventKind>)]
     kind: Option<String>,
     /// RFC 3339: at or after.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// An event id: older than it (the `next_before` of the previous page).
     before: Option<i64>,
-    /// 1-1000 (default 100).
+    /// How many at most: 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -625,22 +635,8 @@ async fn list_events(
             ),
         ));
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 1000",
-        ));
-    }
-    let since = match &q.since {
-        None => None,
-        Some(t) => Some(parse_time(t).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!("since: `{t}` is not an RFC 3339 time"),
-            )
-        })?),
-    };
+    let limit = paging::limit(q.limit, 100)?;
+    let since = paging::time("since", q.since.as_deref())?;
     let filter = EventFilter {
         object: q.object,
         kind: q.kind,

@@ -511,3 +511,62 @@ pub struct StoredFile {
     pub size: i64,
     pub created_at: String,
 }
+
+/// An execution's status (a filter's value).
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    Queued,
+    Running,
+    Waiting,
+    Paused,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// A record event's kind (a filter's value).
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Created,
+    Updated,
+    StageChanged,
+    FormSubmitted,
+    Archived,
+    Unarchived,
+    Deleted,
+    ActivityScheduled,
+    ActivityLogged,
+    ActivityPastDue,
+}
+
+/// A capability a step module may be granted (a WIT interface it imports).
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapabilityName {
+    Log,
+    Variables,
+    Records,
+    Files,
+    Teams,
+    Email,
+    Http,
+    Llm,
+    Audio,
+    Clock,
+}
+
+/// A team's member: 1-200 characters, no control characters, no space at either end.
+#[derive(ToSchema)]
+#[schema(
+    min_length = 1,
+    max_length = 200,
+    pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+)]
+pub struct MemberName(pub String);
+
+/// A name (a team's channel, an activity type): 1-200 of a-z, A-Z, 0-9, `-`, `_`, `.`.
+#[derive(ToSchema)]
+#[schema(pattern = r"^[A-Za-z0-9._-]{1,200}$")]
+pub struct ShortName(pub String);

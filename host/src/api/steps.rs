@@ -33,7 +33,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// Upload a component as step module `name`, granted the capabilities named in `grant`
 /// (repeat it, or separate with commas): `PUT /v1/steps/notify?grant=log&grant=http`.
 #[utoipa::path(put, path = "/v1/steps/{name}", tag = "steps",
-    params(("name" = String, Path, description = "The step module's name"), ("grant" = Vec<String>, Query, description = "Capabilities granted (repeat, or separate with commas): log, variables, records, files, teams, email, http, llm, audio, clock"),
+    params(("name" = String, Path, description = "The step module's name"), ("grant" = Vec<super::schemas::CapabilityName>, Query, description = "Capabilities granted (repeat, or separate with commas): log, variables, records, files, teams, email, http, llm, audio, clock"),
         ("http_host" = Vec<String>, Query, description = "With `http`: hosts it may call (`host`, `host:port`, `*.domain`; repeat, or separate with commas). `allow_host`, its old name, is still taken")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The component's bytes (up to 64 MiB), as any content type (`application/wasm` too)"),
     responses((status = 201, description = "Validated and saved", body = StepModule),
@@ -124,6 +124,7 @@ fn parse_grants(names: &[String]) -> Result<Grants, ApiError> {
 #[serde(deny_unknown_fields)]
 struct GrantsBody {
     /// Capabilities: log, variables, records, files, teams, email, http, llm, audio, clock. What is left out is refused.
+    #[schema(value_type = Vec<super::schemas::CapabilityName>)]
     grants: Vec<String>,
     /// With `http`: the hosts it may call (`host`, `host:port`, `*.domain`), as the answer's
     /// `http_hosts` lists them. (`allow_hosts`, its old name, is still taken.)

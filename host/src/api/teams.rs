@@ -18,9 +18,6 @@ use super::{ApiError, AppState, json_body, query};
 use crate::services::teams::TeamView;
 use crate::store::NotificationRow;
 
-/// The most notifications one page holds.
-const MAX_PAGE: i64 = 1000;
-
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
@@ -56,10 +53,12 @@ fn notification_view(n: &NotificationRow) -> Value {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TeamBody {
-    /// The members (e.g. user names or emails), in round-robin order.
+    /// The members (e.g. user names or emails), in round-robin order; at most 1000.
+    #[schema(value_type = std::collections::BTreeSet<super::schemas::MemberName>, max_items = 1000)]
     members: Vec<String>,
     /// Channels for notifications; default `["general"]`.
     #[serde(default)]
+    #[schema(value_type = std::collections::BTreeSet<super::schemas::ShortName>)]
     channels: Vec<String>,
 }
 
@@ -74,7 +73,7 @@ async fn list(State(s): State<AppState>, _: Caller) -> Result<Json<Value>, ApiEr
 
 /// Create a team or replace its members and channels; the round-robin rotation goes on.
 #[utoipa::path(put, path = "/v1/teams/{name}", tag = "teams",
-    params(("name" = String, Path, description = "The team's name")),
+    params(("name" = String, Path, description = "The team's name: 1-200 of a-z, A-Z, 0-9, `-`, `_`, `.`", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     request_body = TeamBody,
     responses((status = 200, description = "The team as stored", body = Team), (status = 422, description = "A bad name, or a member or channel twice", body = ErrorBody), (status = 400, description = "Malformed body", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["developer"])))]
@@ -92,7 +91,7 @@ async fn put(
 
 /// One team.
 #[utoipa::path(get, path = "/v1/teams/{name}", tag = "teams",
-    params(("name" = String, Path, description = "The team's name")),
+    params(("name" = String, Path, description = "The team's name: 1-200 of a-z, A-Z, 0-9, `-`, `_`, `.`", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     responses((status = 200, description = "The team", body = Team), (status = 404, description = "No such team (`team_not_found`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn get(
@@ -105,7 +104,7 @@ async fn get(
 
 /// Delete a team; its notifications stay readable.
 #[utoipa::path(delete, path = "/v1/teams/{name}", tag = "teams",
-    params(("name" = String, Path, description = "The team's name")),
+    params(("name" = String, Path, description = "The team's name: 1-200 of a-z, A-Z, 0-9, `-`, `_`, `.`", pattern = r"^[A-Za-z0-9._-]{1,200}$")),
     responses((status = 200, description = "Deleted", body = TeamDeleted), (status = 404, description = "No such team (`team_not_found`)", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["developer"])))]
 async fn delete(
@@ -125,14 +124,16 @@ struct NotificationQuery {
     /// Only this channel.
     channel: Option<String>,
     /// Only notifications after this id (the `next_after` of the previous page).
+    #[param(minimum = 0)]
     after: Option<i64>,
-    /// At most this many (default 100, at most 1000).
+    /// How many at most: 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// A team's notifications, oldest first: `{notifications, next_after}`.
 #[utoipa::path(get, path = "/v1/teams/{name}/notifications", tag = "teams",
-    params(("name" = String, Path, description = "The team's name"), NotificationQuery),
+    params(("name" = String, Path, description = "The team's name: 1-200 of a-z, A-Z, 0-9, `-`, `_`, `.`", pattern = r"^[A-Za-z0-9._-]{1,200}$"), NotificationQuery),
     responses((status = 200, description = "A page of notifications; pass `next_after` as `after` for the next", body = Notifications), (status = 404, description = "No such team (`team_not_found`)", body = ErrorBody), (status = 400, description = "A bad query", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
     security(("token" = ["client"])))]
 async fn notifications(
@@ -142,14 +143,14 @@ async fn notifications(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let q: NotificationQuery = query(q)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
+    let limit = super::paging::limit(q.limit, 100)?;
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
         return Err(ApiError::bad_request(
             "invalid_query",
-            format!("limit: {limit} is not between 1 and {MAX_PAGE}"),
+            "after: a notification id, 0 or more",
         ));
     }
-    let after = q.after.unwrap_or(0);
     let rows = s
         .engine
         .notifications(&name, q.channel.as_deref(), after, limit)

@@ -28,7 +28,7 @@ impl Engine {
                 ),
             ));
         }
-        if name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) {
+        if name.is_empty() || name.chars().count() > 255 || name.contains(['/', '\\', '\0']) {
             return Err(EngineError::invalid(
                 Invalid::Name,
                 format!("`{name}` is not a file name (1-255 characters, no slashes)"),

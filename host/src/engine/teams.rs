@@ -30,7 +30,14 @@ impl Engine {
                 format!("{} members: at most {MAX_MEMBERS}", members.len()),
             ));
         }
-        let member_ok = |m: &str| !m.trim().is_empty() && m.len() <= 200 && m.trim() == m;
+        // As the API's schema says (MemberName): 1-200 characters, no control characters, no
+        // space at either end.
+        let member_ok = |m: &str| {
+            !m.trim().is_empty()
+                && m.chars().count() <= 200
+                && m.trim() == m
+                && !m.chars().any(char::is_control)
+        };
         check_names("members", &members, member_ok)
             .map_err(|m| EngineError::invalid(Invalid::Name, m))?;
         let channels = if channels.is_empty() {
@@ -103,7 +110,7 @@ impl Engine {
             .store
             .notifications(team, channel, after, limit)
             .await?;
-        if rows.is_empty() && after == 0 && self.inner.store.team(team).await?.is_none() {
+        if rows.is_empty() && self.inner.store.team(team).await?.is_none() {
             return Err(EngineError::NotFound {
                 what: Thing::Team,
                 id: team.to_string(),

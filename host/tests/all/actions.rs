@@ -482,8 +482,18 @@ steps:
     assert_eq!(v["next_after"], all[1]["id"]);
     let (status, v) = s.get("/v1/teams/support/notifications?limit=0").await;
     assert_error(status, &v, 400, "invalid_query");
+    let (status, v) = s.get("/v1/teams/support/notifications?after=-1").await;
+    assert_error(status, &v, 400, "invalid_query");
     let (status, v) = s.get("/v1/teams/nobody/notifications").await;
     assert_error(status, &v, 404, "team_not_found");
+    // A page past the start of a team that does not exist is not an empty page.
+    let (status, v) = s.get("/v1/teams/nobody/notifications?after=5").await;
+    assert_error(status, &v, 404, "team_not_found");
+    // A member is a name as people read it: no control characters.
+    let (status, v) = s
+        .put("/v1/teams/odd", json!({"members": ["ana\nbob"]}))
+        .await;
+    assert_error(status, &v, 422, "invalid_name");
     let (status, _) = s.delete("/v1/teams/support").await;
     assert_eq!(status, 200);
     let (status, v) = s.delete("/v1/teams/support").await;

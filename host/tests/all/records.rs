@@ -454,6 +454,22 @@ async fn import_and_filtered_listing(db: Db) {
     );
     let (status, v) = s.get("/v1/records/deal?archived=maybe").await;
     assert_error(status, &v, 400, "invalid_query");
+    // Every list takes `limit` alike: 1 to 1000, or a 400 that says so (not a silent clamp).
+    for path in [
+        "/v1/records/deal?limit=0",
+        "/v1/records/deal?limit=1001",
+        "/v1/records/deal/d21/events?limit=0",
+        "/v1/events?limit=5000",
+        "/v1/executions?limit=0",
+        "/v1/audit?limit=0",
+    ] {
+        let (status, v) = s.get(path).await;
+        assert_error(status, &v, 400, "invalid_query");
+        assert_eq!(
+            v["error"]["message"], "limit must be between 1 and 1000",
+            "{path}"
+        );
+    }
     let (status, v) = s
         .post("/v1/records/deal/import", json!({"records": "all"}))
         .await;

@@ -1078,6 +1078,10 @@ steps:
     let (status, v) = s.post("/v1/executions/nope/pause", json!({})).await;
     assert_error(status, &v, 404, "execution_not_found");
 
+    // The start body is optional: none, or `null`, is an empty one.
+    let (status, v) = s.post_raw("/v1/workflows/seq3/executions", "null").await;
+    assert_eq!(status, 202, "{v}");
+
     // Malformed bodies and queries.
     let (status, v) = s
         .post_raw("/v1/workflows/seq3/executions", "{\"input\": ")
