@@ -81,6 +81,8 @@ pub(super) enum ExecutionCommand {
 
 #[derive(Debug, Args)]
 pub(super) struct UploadArgs {
+    #[command(flatten)]
+    server: ServerArg,
     /// The module's name (what workflows' `action` refers to).
     name: String,
     /// The component (.wasm).
@@ -361,8 +363,8 @@ pub(super) fn show(v: &Value) {
     }
 }
 
-pub(super) async fn upload(args: UploadArgs, server: &ServerArg) -> Result<(), Failure> {
-    let client = Client::new(server);
+pub(super) async fn upload(args: UploadArgs) -> Result<(), Failure> {
+    let client = Client::new(&args.server);
     let bytes = read(&args.file)?;
     let q: Vec<(&str, String)> = args
         .grants

@@ -28,8 +28,6 @@ pub struct Cli {
     /// Do not read or write the compiled-component cache.
     #[arg(long, global = true)]
     no_cache: bool,
-    #[command(flatten)]
-    server: client::ServerArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,13 +40,26 @@ enum Command {
     #[command(subcommand)]
     Step(step::StepCommand),
     /// Manage workflow definitions on a server.
-    #[command(subcommand)]
-    Workflow(client::WorkflowCommand),
+    Workflow {
+        #[command(flatten)]
+        server: client::ServerArg,
+        #[command(subcommand)]
+        command: client::WorkflowCommand,
+    },
     /// Start an execution of a workflow on a server (and wait for it).
-    Run(client::RunArgs),
+    Run {
+        #[command(flatten)]
+        server: client::ServerArg,
+        #[command(flatten)]
+        args: client::RunArgs,
+    },
     /// Show, list and control executions on a server.
-    #[command(subcommand)]
-    Execution(client::ExecutionCommand),
+    Execution {
+        #[command(flatten)]
+        server: client::ServerArg,
+        #[command(subcommand)]
+        command: client::ExecutionCommand,
+    },
 }
 
 /// Run the parsed command; errors are printed as one line on stderr.
@@ -59,11 +70,11 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => serve::run(args, &cache).await,
-        Command::Step(step::StepCommand::Upload(args)) => client::upload(args, &cli.server).await,
+        Command::Step(step::StepCommand::Upload(args)) => client::upload(args).await,
         Command::Step(cmd) => step::run(cmd, &cache).await,
-        Command::Workflow(cmd) => client::workflow(cmd, &cli.server).await,
-        Command::Run(args) => client::run(args, &cli.server).await,
-        Command::Execution(cmd) => client::execution(cmd, &cli.server).await,
+        Command::Workflow { server, command } => client::workflow(command, &server).await,
+        Command::Run { server, args } => client::run(args, &server).await,
+        Command::Execution { server, command } => client::execution(command, &server).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -373,3 +373,47 @@ async fn apply_run_show_and_list_from_the_cli() {
     assert!(err.contains("execution_not_found"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
+
+/// A reader that stops early (`flowbox ... | head`) ends the command quietly, not with a panic.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowbox"))
+        .args(["step", "inspect", &path("increment")])
+        .env(
+            "FLOWBOX_CACHE_DIR",
+            root().join("target/test-cache/compiled"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run flowbox");
+    // Nobody reads: the first line printed meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert_eq!(stderr(&out), "", "no panic message");
+}
+
+/// `serve --help` shows the server's options only; the client commands take `--server` and
+/// `--token`.
+#[test]
+fn server_and_client_options_are_apart() {
+    let serve = stdout(&flowbox(&["serve", "--help"]));
+    assert!(serve.contains("--listen"), "{serve}");
+    assert!(
+        !serve.contains("--server") && !serve.contains("--token"),
+        "{serve}"
+    );
+    for cmd in [
+        &["workflow", "apply", "--help"][..],
+        &["run", "--help"],
+        &["execution", "list", "--help"],
+        &["step", "upload", "--help"],
+    ] {
+        let help = stdout(&flowbox(cmd));
+        assert!(
+            help.contains("--server") && help.contains("--token"),
+            "{cmd:?}: {help}"
+        );
+    }
+}
