@@ -46,49 +46,48 @@ say "step modules and workflows"
 echo "uploading the Python and JavaScript runners (compiled once, then cached)..."
 "$fb" step upload python "$w/python.wasm" --grant log --grant variables --grant records --grant http --grant clock
 "$fb" step upload javascript "$w/javascript.wasm" --grant log --grant variables --grant records --grant http --grant clock
-api() { curl -fsS -H "authorization: Bearer $FLOWBOX_TOKEN" "$@"; }
-api -X PUT "$FLOWBOX_SERVER/v1/teams/success" -d '{"members": ["ana", "ben"]}' >/dev/null
-api -X POST "$FLOWBOX_SERVER/v1/objects" --data-binary @examples/objects/customer.yaml >/dev/null
+# Everything below goes through the CLI; `--json` where the demo picks a value out.
+field() { python3 -c "import json,sys; v=json.load(sys.stdin); print($1)"; }
+echo '{"name": "success", "members": ["ana", "ben"]}' | "$fb" team apply - >/dev/null
+"$fb" object apply examples/objects/customer.yaml >/dev/null
 for f in examples/*.yaml; do "$fb" workflow apply "$f"; done
-api -X PUT "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"name": "ACME", "seats": 120, "stage": "trial", "email": "it@acme.example"}' >/dev/null
-api -X PUT "$FLOWBOX_SERVER/v1/records/customer/tiny" -d '{"name": "Tiny", "seats": 3, "stage": "trial", "email": "hi@tiny.example"}' >/dev/null
+"$fb" record create customer --id acme --fields '{"name": "ACME", "seats": 120, "stage": "trial", "email": "it@acme.example"}' >/dev/null
+"$fb" record create customer --id tiny --fields '{"name": "Tiny", "seats": 3, "stage": "trial", "email": "hi@tiny.example"}' >/dev/null
 
-run_and_show() {
-  local id
-  id=$("$fb" run "$@" | sed -n 's/^  "id": "\(.*\)",$/\1/p')
-  "$fb" execution show "$id"
-}
 say "intake: started by each customer's creation; Python and JavaScript steps and the built-in actions"
 for _ in $(seq 100); do
-  n=$(api "$FLOWBOX_SERVER/v1/executions?workflow=intake&status=completed" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["executions"]))')
+  n=$("$fb" execution list --workflow intake --status completed --json | field 'len(v["executions"])')
   [ "$n" = 2 ] && break; sleep 0.2
 done
-id=$(api "$FLOWBOX_SERVER/v1/executions?workflow=intake&status=completed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["executions"][0]["id"])')
+id=$("$fb" execution list --workflow intake --status completed --json | field 'v["executions"][0]["id"]')
 "$fb" execution show "$id"
-echo "owners: acme $(api "$FLOWBOX_SERVER/v1/records/customer/acme" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fields"]["owner"])'), tiny $(api "$FLOWBOX_SERVER/v1/records/customer/tiny" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fields"]["owner"])') (round-robin)"
-echo "acme's activities: $(api "$FLOWBOX_SERVER/v1/records/customer/acme/activities" | python3 -c 'import json,sys; print([(a["type"], a["subject"], a["due_at"]) for a in json.load(sys.stdin)["activities"]])')"
+owner() { "$fb" record get customer "$1" --json | field 'v["fields"]["owner"]'; }
+echo "owners: acme $(owner acme), tiny $(owner tiny) (round-robin)"
+echo "acme's activities:"
+"$fb" activity list customer acme
 echo "the success team's notifications:"
-api "$FLOWBOX_SERVER/v1/teams/success/notifications" | python3 -c 'import json,sys; [print("  #" + n["channel"] + ": " + n["text"]) for n in json.load(sys.stdin)["notifications"]]'
+"$fb" team notifications success
 echo "email received by the SMTP server:"
 for m in "$data"/mail/new/*; do grep -E '^(To|Subject|Message-ID):' "$m" | sed 's/^/  /'; done
 
 say "seq3: three action steps"
-run_and_show seq3 --input '{"n": 0}'
+"$fb" run seq3 --input '{"n": 0}'
 say "onboarding on a big account: condition (then), a 2 s delay (a row, not a sleeping task), an action"
-run_and_show onboarding --record acme
+"$fb" run onboarding --record acme
 say "onboarding on a small account: the condition ends it"
-run_and_show onboarding --record tiny
+"$fb" run onboarding --record tiny
 say "flaky: a retryable failure, retried with backoff"
-run_and_show flaky
+"$fb" run flaky
 
 say "a record event starts a workflow: acme's stage becomes active"
-api -X PATCH "$FLOWBOX_SERVER/v1/records/customer/acme" -d '{"stage": "active"}' >/dev/null
+"$fb" record patch customer acme --fields '{"stage": "active"}'
 for _ in $(seq 50); do
-  id=$(api "$FLOWBOX_SERVER/v1/executions?workflow=activation&status=completed" | python3 -c 'import json,sys; e=json.load(sys.stdin)["executions"]; print(e[0]["id"] if e else "")')
+  id=$("$fb" execution list --workflow activation --status completed --json | field 'v["executions"][0]["id"] if v["executions"] else ""')
   [ -n "$id" ] && break; sleep 0.1
 done
 "$fb" execution show "$id"
-echo "acme now: $(api "$FLOWBOX_SERVER/v1/records/customer/acme" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fields"])')"
+echo "acme now:"
+"$fb" record get customer acme
 
 say "hostile steps in the sandbox"
 show() { printf '$ flowbox %s\n' "$*"; "$fb" "$@" || true; }

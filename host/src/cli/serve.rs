@@ -9,7 +9,7 @@ use flowbox::engine::{Engine, EngineConfig};
 use flowbox::sandbox::{Sandbox, SandboxConfig};
 use flowbox::store::Store;
 
-use super::{CacheChoice, EXIT_INTERNAL, EXIT_USAGE, Failure};
+use super::{CacheChoice, EXIT_FAILED, EXIT_USAGE, Failure};
 
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
@@ -96,7 +96,7 @@ pub(super) struct ServeArgs {
 }
 
 pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Failure> {
-    let internal = |m: String| Failure::new(EXIT_INTERNAL, format!("error: {m}"));
+    let internal = |m: String| Failure::new(EXIT_FAILED, format!("error: {m}"));
     flowbox::expr::set_fuel(args.expression_fuel);
     let node_id = match args.node_id.clone() {
         Some(id) => id,

@@ -8,7 +8,7 @@ use flowbox::sandbox::{
     Capability, Grants, ImportKind, Limits, Sandbox, SandboxConfig, StepRequest,
 };
 
-use super::{CacheChoice, EXIT_INTERNAL, EXIT_LOAD, EXIT_STEP_FAILED, EXIT_USAGE, Failure};
+use super::{CacheChoice, EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE, Failure};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum StepCommand {
@@ -23,11 +23,11 @@ pub(super) enum StepCommand {
     /// Run a component once and print its output JSON on stdout.
     ///
     /// On failure, prints one line naming the failure and its cause on stderr and exits with
-    /// 1 (the step failed), 2 (bad arguments), 3 (the component cannot be loaded) or 4 (flowbox
-    /// failed).
+    /// 1 (the step failed, or flowbox did), 2 (bad arguments) or 4 (the component was refused:
+    /// not a component, wrong exports, ungranted imports).
     Run(RunArgs),
-    /// Upload a component to a server as a step module, with its grants.
-    Upload(super::client::UploadArgs),
+    #[command(flatten)]
+    Server(super::client::StepServerCommand),
 }
 
 #[derive(Debug, Args)]
@@ -68,7 +68,7 @@ pub(super) async fn run(cmd: StepCommand, cache: &CacheChoice) -> Result<(), Fai
     match cmd {
         StepCommand::Inspect { file, json } => inspect(&file, json, cache),
         StepCommand::Run(args) => run_step(args, cache).await,
-        StepCommand::Upload(_) => unreachable!("dispatched to the client"),
+        StepCommand::Server(cmd) => super::client::step_server(cmd).await,
     }
 }
 
@@ -88,7 +88,7 @@ fn sandbox(cache: &CacheChoice, fuel: bool) -> Result<Sandbox, Failure> {
         ..SandboxConfig::default()
     };
     cache.apply(&mut config);
-    Sandbox::new(config).map_err(|e| Failure::new(EXIT_INTERNAL, format!("error: {e:#}")))
+    Sandbox::new(config).map_err(|e| Failure::new(EXIT_FAILED, format!("error: {e:#}")))
 }
 
 fn inspect(file: &Path, json: bool, cache: &CacheChoice) -> Result<(), Failure> {
@@ -96,7 +96,7 @@ fn inspect(file: &Path, json: bool, cache: &CacheChoice) -> Result<(), Failure> 
     let sandbox = sandbox(cache, true)?;
     let info = sandbox
         .inspect(&bytes)
-        .map_err(|e| Failure::new(EXIT_LOAD, format!("error: {e}")))?;
+        .map_err(|e| Failure::new(EXIT_REFUSED, format!("error: {e}")))?;
     if json {
         println!(
             "{}",
@@ -164,7 +164,7 @@ async fn run_step(args: RunArgs, cache: &CacheChoice) -> Result<(), Failure> {
     let sandbox = sandbox(cache, !args.no_fuel)?;
     let module = sandbox
         .load(&bytes, &grants)
-        .map_err(|e| Failure::new(EXIT_LOAD, format!("error: {e}")))?;
+        .map_err(|e| Failure::new(EXIT_REFUSED, format!("error: {e}")))?;
     let mut request = StepRequest::new(input);
     request.context.execution_id = "cli".into();
     request.context.workflow_id = "cli".into();
@@ -199,6 +199,6 @@ async fn run_step(args: RunArgs, cache: &CacheChoice) -> Result<(), Failure> {
             println!("{output}");
             Ok(())
         }
-        Err(failure) => Err(Failure::new(EXIT_STEP_FAILED, format!("error: {failure}"))),
+        Err(failure) => Err(Failure::new(EXIT_FAILED, format!("error: {failure}"))),
     }
 }

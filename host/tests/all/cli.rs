@@ -12,6 +12,9 @@ fn flowbox(args: &[&str]) -> Output {
             "FLOWBOX_CACHE_DIR",
             root().join("target/test-cache/compiled"),
         )
+        .env_remove("FLOWBOX_SERVER")
+        .env_remove("FLOWBOX_TOKEN")
+        .env("FLOWBOX_CONFIG", "/nonexistent/flowbox.yaml")
         .output()
         .expect("run flowbox")
 }
@@ -116,7 +119,7 @@ fn every_failure_is_one_line_and_a_nonzero_exit() {
         ),
         (
             &["step", "run", &path("http_call")],
-            3,
+            4,
             "not granted: flowbox:step/http@0.1.0 (grant: http)",
         ),
         (
@@ -126,12 +129,12 @@ fn every_failure_is_one_line_and_a_nonzero_exit() {
         ),
         (
             &["step", "run", &path("no_run_export")],
-            3,
+            4,
             "missing export",
         ),
         (
             &["step", "run", &path("wrong_signature")],
-            3,
+            4,
             "mistyped export",
         ),
         (
@@ -154,7 +157,7 @@ fn every_failure_is_one_line_and_a_nonzero_exit() {
     let readme = readme.display().to_string();
     let mut all: Vec<(&[&str], i32, &str)> = cases.to_vec();
     let not_wasm: [&str; 3] = ["step", "run", readme.as_str()];
-    all.push((&not_wasm, 3, "not a WebAssembly component"));
+    all.push((&not_wasm, 4, "not a WebAssembly component"));
     for (args, code, needle) in all {
         let out = flowbox(args);
         let err = stderr(&out);
@@ -251,13 +254,13 @@ async fn the_client_commands_reach_a_server() {
     );
     let (status, v) = s.get("/v1/steps/increment").await;
     assert_eq!(status, 200, "uploaded through the CLI: {v}");
-    assert!(!refused.status.success());
+    assert_eq!(refused.status.code(), Some(4), "refused");
     assert!(
         stderr(&refused).contains("the API token is not valid"),
         "{}",
         stderr(&refused)
     );
-    assert!(!down.status.success());
+    assert_eq!(down.status.code(), Some(5), "unreachable");
     let err = stderr(&down);
     assert!(
         !err.contains("panicked"),
@@ -315,7 +318,7 @@ async fn apply_run_show_and_list_from_the_cli() {
         let again = cli(&["workflow", "apply", &good]);
         let refused = cli(&["workflow", "apply", &bad]);
         cli(&["workflow", "apply", &failing]);
-        let ran = cli(&["run", "twice", "--input", r#"{"n": 40}"#]);
+        let ran = cli(&["run", "twice", "--input", r#"{"n": 40}"#, "--json"]);
         let run: serde_json::Value = serde_json::from_slice(&ran.stdout).unwrap_or_default();
         let id = run["id"].as_str().unwrap_or_default().to_string();
         let shown = cli(&["execution", "show", &id]);
@@ -369,9 +372,14 @@ async fn apply_run_show_and_list_from_the_cli() {
     );
     assert!(stderr(&stopped).contains("failed"), "{}", stderr(&stopped));
     assert!(!unknown.status.success());
+    assert_eq!(unknown.status.code(), Some(3), "not found");
     let err = stderr(&unknown);
     assert!(err.contains("execution_not_found"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_eq!(
+        err.trim().lines().collect::<Vec<_>>()[1..],
+        ["hint: `flowbox execution list` shows the executions"],
+        "the error, then a hint: {err}"
+    );
 }
 
 /// A reader that stops early (`flowbox ... | head`) ends the command quietly, not with a panic.

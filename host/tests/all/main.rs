@@ -6,6 +6,7 @@ mod actions;
 mod auth;
 mod bursts;
 mod cli;
+mod cli_client;
 mod common;
 mod contract;
 mod crash;
