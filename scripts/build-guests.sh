@@ -15,7 +15,7 @@ unset CARGO RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER CARGO_TARGET_DIR CARGO_BUILD_T
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
 export RUSTFLAGS="-C link-self-contained=no -L native=/usr/lib/wasm32-wasi"
 export CARGO_TARGET_DIR="$root/target/guests"
-/usr/bin/cargo build --quiet --release --locked --manifest-path "$root/steps/Cargo.toml" \
+/usr/bin/cargo build --quiet --release --manifest-path "$root/steps/Cargo.toml" \
   --workspace --lib --examples --target wasm32-wasip2 -Zbuild-std=std,panic_abort
 rel="$CARGO_TARGET_DIR/wasm32-wasip2/release"
 n=0

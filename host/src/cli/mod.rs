@@ -1,6 +1,7 @@
 //! Command definitions and dispatch.
 
 mod client;
+mod kit;
 mod serve;
 mod step;
 

@@ -26,6 +26,25 @@ pub(super) enum StepCommand {
     /// 1 (the step failed, or flowbox did), 2 (bad arguments) or 4 (the component was refused:
     /// not a component, wrong exports, ungranted imports).
     Run(RunArgs),
+    /// Make a step project in a new folder: the step (it greets `input.name`), `step.toml`,
+    /// `tests.yaml`, the WIT contract and the SDK, ready to build anywhere on disk.
+    New(super::kit::NewArgs),
+    /// Build a step project into DIR/target/NAME.wasm (installing its toolchain on first use).
+    Build {
+        /// The project [default: .].
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a step project, then run its tests.yaml in the local sandbox; exits 1 if a case
+    /// fails, with a diff.
+    Test {
+        /// The project [default: .].
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Also the steps' logs and the record writes and notifications they made.
+        #[arg(long, short)]
+        verbose: bool,
+    },
     #[command(flatten)]
     Server(super::client::StepServerCommand),
 }
@@ -69,6 +88,9 @@ pub(super) async fn run(cmd: StepCommand, cache: &CacheChoice) -> Result<(), Fai
         StepCommand::Inspect { file, json } => inspect(&file, json, cache),
         StepCommand::Run(args) => run_step(args, cache).await,
         StepCommand::Server(cmd) => super::client::step_server(cmd).await,
+        StepCommand::New(args) => super::kit::new(args),
+        StepCommand::Build { dir } => super::kit::build(&dir).map(|_| ()),
+        StepCommand::Test { dir, verbose } => super::kit::test(&dir, verbose, cache).await,
     }
 }
 

@@ -22,6 +22,7 @@ mod sandbox;
 mod schedules;
 mod scripts;
 mod serve;
+mod step_kit;
 mod triggers;
 mod webhooks;
 mod workflows;

@@ -17,7 +17,8 @@ pub(crate) struct UploadArgs {
     client: ClientArgs,
     /// The module's name (what workflows' `action` refers to).
     name: String,
-    /// The component (.wasm).
+    /// The component (.wasm), or a step project (a folder with step.toml): its built
+    /// component, granted what step.toml declares.
     file: PathBuf,
     /// Grant a capability (log, variables, records, files, teams, email, http, llm, audio, clock); repeat for several.
     #[arg(long = "grant", value_name = "INTERFACE")]
@@ -79,12 +80,31 @@ pub(crate) async fn step_server(cmd: StepServerCommand) -> Result<(), Failure> {
     match cmd {
         StepServerCommand::Upload(args) => {
             let c = Client::new(&args.client)?;
-            let bytes = read(&args.file)?;
-            let q: Vec<(&str, String)> = args
-                .grants
+            let (mut grants, mut http_hosts) = (args.grants, args.http_hosts);
+            let file = if args.file.is_dir() {
+                let project = crate::cli::kit::Project::open(&args.file)?;
+                grants.extend(project.manifest.capabilities.iter().cloned());
+                http_hosts.extend(project.manifest.http_hosts.iter().cloned());
+                let wasm = project.wasm();
+                if !wasm.exists() {
+                    return Err(Failure::new(
+                        EXIT_USAGE,
+                        format!(
+                            "error: {} is not built yet: `flowbox step build {}` first",
+                            wasm.display(),
+                            args.file.display()
+                        ),
+                    ));
+                }
+                wasm
+            } else {
+                args.file
+            };
+            let bytes = read(&file)?;
+            let q: Vec<(&str, String)> = grants
                 .iter()
                 .map(|g| ("grant", g.clone()))
-                .chain(args.http_hosts.iter().map(|h| ("http_host", h.clone())))
+                .chain(http_hosts.iter().map(|h| ("http_host", h.clone())))
                 .collect();
             let v = c
                 .call(

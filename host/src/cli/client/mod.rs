@@ -198,9 +198,19 @@ fn api_failure(status: u16, body: &Value) -> Failure {
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| format!("HTTP {status}"));
+    // A component the server will not load is refused, as `step run` says locally.
+    let refused_component = matches!(
+        code,
+        "invalid_component"
+            | "missing_export"
+            | "mistyped_export"
+            | "ungranted_imports"
+            | "forbidden_imports"
+    );
     let exit = match status {
         // A bulk start whose records are all missing is a 422 naming `record_not_found`.
         _ if code.ends_with("_not_found") => EXIT_NOT_FOUND,
+        _ if refused_component => EXIT_REFUSED,
         404 => EXIT_NOT_FOUND,
         401 | 403 | 409 | 423 | 429 => EXIT_REFUSED,
         400..=499 => EXIT_USAGE,
@@ -217,6 +227,9 @@ fn api_failure(status: u16, body: &Value) -> Failure {
 fn hint(code: &str) -> Option<&'static str> {
     Some(match code {
         "unauthorized" => "pass --token, set FLOWBOX_TOKEN, or run `flowbox login`",
+        "ungranted_imports" => {
+            "grant them (--grant), or list them in the project's step.toml `capabilities`"
+        }
         "forbidden" => {
             "this needs a token with a higher role; an admin makes one with `flowbox token create`"
         }
