@@ -15,7 +15,7 @@
 //! | [`services`] | the host side of the other capabilities: LLM providers, email, HTTP, teams, files |
 //! | [`sandbox`] | running one step component: limits, the component registry, the WIT imports |
 //! | [`store`] | all SQL (SQLite and PostgreSQL), the group-commit writers |
-//! | [`expr`], [`limits`], [`time`], [`clock`], [`secrets`] | leaves: the expression language, the host's own limits, dates, the clock, redaction |
+//! | [`expr`], [`limits`], [`time`], [`clock`], [`secrets`], [`telemetry`] | leaves: the expression language, the host's own limits, dates, the clock, redaction, metrics |
 //!
 //! Direction of use: `api -> engine -> (records, services) -> (sandbox, store) -> leaves`.
 //! `records` and `services` never use the executor: the engine hands their backends to steps
@@ -44,6 +44,7 @@ pub mod sandbox;
 pub mod secrets;
 pub mod services;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 
 /// Make ring the process's TLS provider (HTTP clients, SMTP). Every TLS client needs one;

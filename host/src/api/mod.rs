@@ -92,8 +92,11 @@ pub fn app(engine: Engine) -> Router {
         auth: auth::new_auth(&spec),
     };
     let spec = std::sync::Arc::new(spec);
+    // Installed before anything is counted: metrics recorded earlier would be lost.
+    crate::telemetry::handle();
     router
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .route(
             "/openapi.json",
@@ -112,7 +115,80 @@ pub fn app(engine: Engine) -> Router {
         .layer(DefaultBodyLimit::max(4 << 20))
         .layer(axum::middleware::from_fn(large_bodies_take_turns))
         .layer(axum::middleware::from_fn(errors_as_json))
+        .layer(axum::middleware::from_fn(count_requests))
         .with_state(state)
+}
+
+/// Each request counted by method, route (its template, never its ids) and status.
+async fn count_requests(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let response = next.run(req).await;
+    crate::telemetry::http_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// Prometheus text: the process's metrics and the store's executions by status. Open, unless
+/// the server was given a metrics token (then `Authorization: Bearer <it>`).
+async fn metrics(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(token) = s.engine.metrics_token() {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let matches = given.is_some_and(|g| {
+            use sha2::Digest;
+            // Compared as digests: the time taken says nothing about the token.
+            sha2::Sha256::digest(g.as_bytes()) == sha2::Sha256::digest(token.as_bytes())
+        });
+        if !matches {
+            return ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "/metrics needs the server's metrics token: Authorization: Bearer <token>",
+            )
+            .into_response();
+        }
+    }
+    let counts = match s.engine.store().unfinished_counts().await {
+        Ok(c) => c,
+        Err(e) => return ApiError::from(crate::engine::EngineError::from(e)).into_response(),
+    };
+    let gauges: Vec<(&str, i64)> = ["queued", "running", "waiting", "paused"]
+        .into_iter()
+        .map(|status| {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            (status, n)
+        })
+        .collect();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::render(&gauges),
+    )
+        .into_response()
 }
 
 /// A request whose body is larger than this takes a turn (see [`large_bodies_take_turns`]).

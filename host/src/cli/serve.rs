@@ -93,6 +93,11 @@ pub(super) struct ServeArgs {
     /// notifications link to an execution under it. Default: http://LISTEN.
     #[arg(long, env = "FLOWBOX_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The token `GET /metrics` asks for (Authorization: Bearer TOKEN), a secret of its own: a
+    /// scraper holding it gets no API access. At least 16 bytes. None: /metrics is open, like
+    /// /healthz (keep the listen address private, or set this).
+    #[arg(long, env = "FLOWBOX_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Failure> {
@@ -174,6 +179,12 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
         )),
         None => None,
     };
+    if args.metrics_token.as_ref().is_some_and(|k| k.len() < 16) {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "error: --metrics-token must be at least 16 bytes (e.g. `openssl rand -hex 32`)",
+        ));
+    }
     if args.notify_secret.as_ref().is_some_and(|k| k.len() < 16) {
         return Err(Failure::new(
             EXIT_USAGE,
@@ -195,6 +206,7 @@ pub(super) async fn run(args: ServeArgs, cache: &CacheChoice) -> Result<(), Fail
     let config = EngineConfig {
         node_id,
         notify_secret: args.notify_secret.clone(),
+        metrics_token: args.metrics_token.clone(),
         public_url: Some(public_url),
         lease: std::time::Duration::from_secs_f64(args.lease_secs),
         max_chain_depth: args.max_chain_depth,

@@ -105,6 +105,7 @@ pub(crate) fn queued(
     now: i64,
 ) -> ExecutionRow {
     let first = wf.steps.first().map(|s| s.id.clone()).unwrap_or_default();
+    crate::telemetry::execution_started(&wf.name);
     ExecutionRow {
         id: uuid::Uuid::now_v7().to_string(),
         workflow: wf.name.clone(),

@@ -152,6 +152,7 @@ impl Engine {
         let exclusive = record.is_some() && !wf.settings.reentry;
         // A throttled workflow's starts leave the queue when its limits allow.
         let throttled = wf.settings.throttled();
+        crate::telemetry::execution_started(&wf.name);
         Ok(ExecutionRow {
             id: uuid::Uuid::now_v7().to_string(),
             workflow: wf.name.clone(),

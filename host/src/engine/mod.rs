@@ -87,6 +87,9 @@ pub struct EngineConfig {
     /// The key failure notifications sent to webhooks are signed with (HMAC-SHA256); none:
     /// a workflow that names a `notify.webhook` is refused at save.
     pub notify_secret: Option<String>,
+    /// The bearer token `GET /metrics` asks for (a secret of its own: a scraper holding it
+    /// gets no API access). None: `/metrics` is open, like `/healthz`.
+    pub metrics_token: Option<String>,
     /// How failure notifications link to an execution: `<public_url>/v1/executions/<id>`.
     /// Default: none (the notification carries the path alone).
     pub public_url: Option<String>,
@@ -116,6 +119,7 @@ impl Default for EngineConfig {
             step_ceilings: crate::sandbox::Limits::DEFAULT_CEILINGS,
             mailer: None,
             notify_secret: None,
+            metrics_token: None,
             public_url: None,
             notice_retry: Duration::from_secs(10),
             notice_attempts: 10,
@@ -338,6 +342,11 @@ impl Engine {
         &self.inner.store
     }
 
+    /// The token `/metrics` asks for, if any.
+    pub fn metrics_token(&self) -> Option<&str> {
+        self.inner.config.metrics_token.as_deref()
+    }
+
     /// The engine's clock.
     pub fn now_ms(&self) -> i64 {
         self.inner.now_ms()
@@ -346,5 +355,6 @@ impl Engine {
 
 /// Hand a finished execution to whoever waits for it.
 pub(crate) fn notify_finished(inner: &Inner, row: &ExecutionRow) {
+    crate::telemetry::execution_finished(&row.workflow, &row.status);
     inner.waiters.finished(row);
 }

@@ -274,6 +274,13 @@ impl Store {
         Ok(on_db!(&self.db, p => sqlx::query(SQL).execute(p).await?.rows_affected()))
     }
 
+    /// How many executions are queued, running, waiting and paused (for `/metrics`).
+    pub async fn unfinished_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT status, COUNT(*) FROM executions \
+            WHERE status IN ('queued', 'running', 'waiting', 'paused') GROUP BY status";
+        Ok(on_db!(&self.db, p => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(p).await?))
+    }
+
     /// The earliest wake-up time among waiting executions.
     pub async fn next_wake(&self) -> Result<Option<i64>, StoreError> {
         const SQL: &str = "SELECT MIN(wake_at) FROM executions WHERE status = 'waiting'";

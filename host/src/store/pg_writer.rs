@@ -36,7 +36,9 @@ pub(crate) async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Item>, hea
             }
         }
         let batch = backlog.next_batch(&mut rx);
+        let started = std::time::Instant::now();
         let result = in_transaction(&pool, &batch).await;
+        crate::telemetry::commit(batch.len(), started.elapsed());
         if let Some(items) = settle(batch, result, &health) {
             for item in items {
                 let one = vec![item];

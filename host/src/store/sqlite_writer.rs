@@ -70,7 +70,9 @@ pub(crate) fn spawn(
                     }
                 }
                 let batch = backlog.next_batch(&mut rx);
+                let started = std::time::Instant::now();
                 let result = apply_batch(&mut conn, &batch);
+                crate::telemetry::commit(batch.len(), started.elapsed());
                 if let Some(items) = settle(batch, result, &health) {
                     for item in items {
                         let one = vec![item];

@@ -14,6 +14,7 @@ mod durability;
 mod javascript;
 mod limits;
 mod llm;
+mod metrics;
 mod notices;
 mod openapi;
 mod python;

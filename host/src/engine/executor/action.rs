@@ -67,6 +67,7 @@ impl<'a> Run<'a> {
             }
             Err(e) => return failed(self, run, "module_error", e.to_string()),
         };
+        let name = module;
         let module = &runnable.module;
         let grants = module.grants();
         let ai = grants.contains(Capability::Llm) || grants.contains(Capability::Audio);
@@ -111,6 +112,16 @@ impl<'a> Run<'a> {
             return Outcome::of(vec![run], Next::Go(Target::Step(step.id.clone())));
         };
         run.ended_at = Some(self.now());
+        crate::telemetry::step_attempt(
+            name,
+            outcome
+                .result
+                .as_ref()
+                .map_or_else(|f| f.code(), |_| "completed"),
+            outcome.duration,
+            outcome.fuel_used,
+            outcome.memory_peak,
+        );
         run.fuel = Some(outcome.fuel_used as i64);
         run.memory_peak = Some(outcome.memory_peak as i64);
         if !outcome.logs.is_empty() {

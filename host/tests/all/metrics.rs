@@ -1,0 +1,211 @@
+//! `GET /metrics`: after a known workload, the counters, histograms and gauges hold exactly
+//! what happened. The recorder is the process's (shared by every test here), so each test
+//! counts under names no other test uses.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::common::{Db, TestServer};
+
+/// One sample of the exposition text: name, labels, value.
+fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("name and value");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => {
+                    let labels = rest
+                        .trim_end_matches('}')
+                        .split("\",")
+                        .filter(|p| !p.is_empty())
+                        .map(|p| {
+                            let (k, v) = p.split_once("=\"").expect("label=\"value\"");
+                            (k.to_string(), v.trim_end_matches('"').to_string())
+                        })
+                        .collect();
+                    (name.to_string(), labels)
+                }
+                None => (series.to_string(), BTreeMap::new()),
+            };
+            (name, labels, value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+/// The value of the one sample named `name` whose labels include `labels`.
+fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = samples(text)
+        .into_iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one sample of {name} {labels:?} in:\n{text}"
+    );
+    found[0]
+}
+
+async fn scrape(s: &TestServer, token: Option<&str>) -> (u16, String) {
+    let mut req = reqwest::Client::new().get(format!("{}/metrics", s.url));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_a_known_workload() {
+    let s = TestServer::start(Db::Sqlite).await;
+    assert_eq!(s.upload("m_inc", "increment", &[]).await.0, 201);
+    assert_eq!(s.upload("m_spin", "spin", &[]).await.0, 201);
+    s.apply("name: m_ok\nsteps:\n  - { id: a, action: m_inc }\n")
+        .await;
+    s.apply("name: m_fuel\nsteps:\n  - { id: a, action: m_spin, limits: { fuel: 10000000 } }\n")
+        .await;
+    s.apply("name: m_wait\nsteps:\n  - { id: nap, delay: { for: 1h } }\n")
+        .await;
+    for n in 0..5 {
+        let (status, v) = s
+            .post(
+                "/v1/workflows/m_ok/executions?wait=10",
+                json!({"input": {"n": n}}),
+            )
+            .await;
+        assert_eq!(
+            (status, v["status"].as_str()),
+            (200, Some("completed")),
+            "{v}"
+        );
+    }
+    for _ in 0..2 {
+        let (status, v) = s
+            .post("/v1/workflows/m_fuel/executions?wait=10", json!({}))
+            .await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (200, Some("fuel_exhausted")),
+            "{v}"
+        );
+    }
+    let (status, v) = s
+        .post("/v1/workflows/m_wait/executions?wait=1", json!({}))
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (202, Some("waiting")),
+        "{v}"
+    );
+
+    let (status, text) = scrape(&s, None).await;
+    assert_eq!(status, 200, "{text}");
+    let finished = "flowbox_executions_finished_total";
+    assert_eq!(
+        value(
+            &text,
+            finished,
+            &[("workflow", "m_ok"), ("status", "completed")]
+        ),
+        5.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            finished,
+            &[("workflow", "m_fuel"), ("status", "failed")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "flowbox_executions_started_total",
+            &[("workflow", "m_wait")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&text, "flowbox_executions", &[("status", "waiting")]),
+        1.0,
+        "this server's store"
+    );
+    assert_eq!(
+        value(&text, "flowbox_executions", &[("status", "paused")]),
+        0.0
+    );
+    let attempts = "flowbox_step_attempts_total";
+    assert_eq!(
+        value(
+            &text,
+            attempts,
+            &[("module", "m_inc"), ("outcome", "completed")]
+        ),
+        5.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            attempts,
+            &[("module", "m_spin"), ("outcome", "fuel_exhausted")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(&text, "flowbox_step_fuel_count", &[("module", "m_inc")]),
+        5.0
+    );
+    assert!(value(&text, "flowbox_step_fuel_sum", &[("module", "m_spin")]) >= 2.0 * 10_000_000.0);
+    assert_eq!(
+        value(
+            &text,
+            "flowbox_step_memory_bytes_count",
+            &[("module", "m_inc")]
+        ),
+        5.0
+    );
+    // Routes by their template, never an id; at least this test's starts.
+    let starts = value(
+        &text,
+        "flowbox_http_requests_total",
+        &[
+            ("method", "POST"),
+            ("route", "/v1/workflows/{name}/executions"),
+            ("status", "200"),
+        ],
+    );
+    assert!(starts >= 7.0, "{starts}");
+    assert!(
+        !text.contains(v["id"].as_str().unwrap()),
+        "no execution id as a label"
+    );
+    assert!(value(&text, "flowbox_commit_batch_size_count", &[]) >= 1.0);
+    assert!(value(&text, "flowbox_commit_seconds_count", &[]) >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_token_guards_the_endpoint() {
+    let token = "metrics-secret-0123456789";
+    let s = TestServer::start_with(Db::Sqlite, |c| c.metrics_token = Some(token.into())).await;
+    for given in [
+        None,
+        Some("wrong-secret-0123456789"),
+        Some(crate::common::ADMIN_TOKEN),
+    ] {
+        let (status, text) = scrape(&s, given).await;
+        assert_eq!(status, 401, "{given:?}: {text}");
+        let body: serde_json::Value = serde_json::from_str(&text).expect("a JSON error");
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    let (status, text) = scrape(&s, Some(token)).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("# TYPE flowbox_executions gauge"), "{text}");
+}
