@@ -4,10 +4,11 @@
 //! are bounded: workflow and module names, statuses, outcomes, routes; never an execution or
 //! record id. Gauges of executions by status are read from the store when scraped.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 use std::time::Duration;
 
-use metrics::{counter, histogram};
+use metrics::{Counter, Histogram, counter, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Seconds: from a sub-millisecond step to a long HTTP call.
@@ -26,6 +27,9 @@ const BYTES: &[f64] = &[
     268435456.0,
     1073741824.0,
 ];
+/// How often histogram samples are folded in.
+const UPKEEP: Duration = Duration::from_secs(5);
+
 /// Commits per group-commit transaction.
 const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
@@ -57,6 +61,20 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             describe();
+            // Histogram samples wait in buckets until upkeep folds them in: without it, a
+            // server nobody scrapes would keep every sample.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("flowbox-metrics".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "no metrics upkeep thread: histograms are folded in at each scrape only");
+            }
             Some(handle)
         })
         .as_ref()
@@ -121,15 +139,53 @@ pub fn execution_finished(workflow: &str, status: &str) {
     .increment(1);
 }
 
-/// One run of a step module.
+/// A module's step metrics, made once: a run then costs a few atomic operations, not a
+/// lookup of each metric by its name and labels.
+struct StepMetrics {
+    module: String,
+    completed: Counter,
+    duration: Histogram,
+    fuel: Histogram,
+    memory: Histogram,
+}
+
+impl StepMetrics {
+    fn new(module: &str) -> Self {
+        let m = module.to_string();
+        StepMetrics {
+            completed: counter!("flowbox_step_attempts_total", "module" => m.clone(), "outcome" => "completed"),
+            duration: histogram!("flowbox_step_duration_seconds", "module" => m.clone()),
+            fuel: histogram!("flowbox_step_fuel", "module" => m.clone()),
+            memory: histogram!("flowbox_step_memory_bytes", "module" => m.clone()),
+            module: m,
+        }
+    }
+}
+
+/// One run of a step module; `outcome` is `completed` or the failure's code.
 pub fn step_attempt(module: &str, outcome: &'static str, took: Duration, fuel: u64, memory: u64) {
-    let module = module.to_string();
-    counter!("flowbox_step_attempts_total", "module" => module.clone(), "outcome" => outcome)
-        .increment(1);
-    histogram!("flowbox_step_duration_seconds", "module" => module.clone())
-        .record(took.as_secs_f64());
-    histogram!("flowbox_step_fuel", "module" => module.clone()).record(fuel as f64);
-    histogram!("flowbox_step_memory_bytes", "module" => module).record(memory as f64);
+    static MODULES: LazyLock<RwLock<HashMap<String, Arc<StepMetrics>>>> =
+        LazyLock::new(RwLock::default);
+    let known = MODULES.read().ok().and_then(|m| m.get(module).cloned());
+    let metrics = match known {
+        Some(m) => m,
+        None => {
+            let made = Arc::new(StepMetrics::new(module));
+            if let Ok(mut m) = MODULES.write() {
+                m.entry(module.to_string()).or_insert_with(|| made.clone());
+            }
+            made
+        }
+    };
+    if outcome == "completed" {
+        metrics.completed.increment(1);
+    } else {
+        counter!("flowbox_step_attempts_total", "module" => metrics.module.clone(), "outcome" => outcome)
+            .increment(1);
+    }
+    metrics.duration.record(took.as_secs_f64());
+    metrics.fuel.record(fuel as f64);
+    metrics.memory.record(memory as f64);
 }
 
 /// One API request.
