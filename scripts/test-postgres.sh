@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts (idempotently) a private PostgreSQL server for the tests, on loopback, and prints its
-# URL. Installs Debian's postgresql package first if it is missing.
+# URL. Installs Debian's postgresql package first if it is missing. Drops the databases earlier
+# test runs left (each test makes its own, `t_<pid>_<nanos>_<n>`): run it before the tests, not during.
 #   PGPORT (55432)  FLOWBOX_PG_DIR (target/postgres; when run as root and the `postgres` user
 #   cannot reach the checkout, e.g. under a mode-700 home, a folder under /var/tmp named after it)
 set -euo pipefail
@@ -22,7 +23,18 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
 }
 
+# Each test makes a database of its own and leaves it: drop those of earlier runs.
+drop_leftovers() {
+  local names
+  names=$("$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -Atc \
+    "SELECT datname FROM pg_database WHERE datname ~ '^t_[0-9]+_[0-9]+_[0-9]+$'" postgres 2>/dev/null) || return 0
+  for name in $names; do
+    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" postgres >/dev/null 2>&1 || true
+  done
+}
+
 if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+  drop_leftovers
   echo "$url"
   exit 0
 fi
@@ -47,4 +59,5 @@ if [ ! -f "$dir/data/PG_VERSION" ]; then
 fi
 as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w -t 60 \
   -o \"-p $port -c listen_addresses=127.0.0.1 -k '$dir' -c max_connections=400 -c fsync=on\" start >/dev/null"
+drop_leftovers
 echo "$url"
