@@ -91,7 +91,8 @@ pub fn app(engine: Engine) -> Router {
         engine,
         auth: auth::new_auth(&spec),
     };
-    let spec = std::sync::Arc::new(spec);
+    // Written once: each request gets the same bytes.
+    let spec = bytes::Bytes::from(serde_json::to_vec(&spec).expect("the OpenAPI document is JSON"));
     // Installed before anything is counted: metrics recorded earlier would be lost.
     crate::telemetry::handle();
     router
@@ -102,7 +103,12 @@ pub fn app(engine: Engine) -> Router {
             "/openapi.json",
             get(move || {
                 let spec = spec.clone();
-                async move { axum::Json(spec) }
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        spec,
+                    )
+                }
             }),
         )
         .fallback(|| async {

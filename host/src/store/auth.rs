@@ -3,7 +3,7 @@
 use super::{Store, StoreError, on_db};
 
 /// One API token.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenRow {
     pub id: String,
     pub name: String,
@@ -12,9 +12,17 @@ pub struct TokenRow {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
+from_row!(TokenRow {
+    id,
+    name,
+    role,
+    hash,
+    created_at,
+    revoked_at
+});
 
 /// One audited admin action.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuditRow {
     pub id: String,
     pub at: i64,
@@ -23,6 +31,14 @@ pub struct AuditRow {
     pub target: String,
     pub detail: Option<String>,
 }
+from_row!(AuditRow {
+    id,
+    at,
+    actor,
+    action,
+    target,
+    detail
+});
 
 impl Store {
     /// Save a new token.

@@ -3,7 +3,7 @@
 use super::{Store, StoreError, on_db};
 
 /// A file without its bytes.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FileRow {
     pub id: String,
     pub name: String,
@@ -11,6 +11,13 @@ pub struct FileRow {
     pub size: i64,
     pub created_at: i64,
 }
+from_row!(FileRow {
+    id,
+    name,
+    content_type,
+    size,
+    created_at
+});
 
 impl Store {
     /// Keep a file unless one with its id (its bytes' hash) exists.

@@ -3,7 +3,7 @@
 use super::{Store, StoreError, on_db};
 
 /// A model provider (an OpenAI-compatible endpoint). It holds no key, only where to find one.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderRow {
     pub name: String,
     pub base_url: String,
@@ -18,6 +18,19 @@ pub struct ProviderRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+from_row!(ProviderRow {
+    name,
+    base_url,
+    api_key_env,
+    default_model,
+    transcription_model,
+    timeout_ms,
+    max_retries,
+    requests_per_minute,
+    workflow_daily_tokens,
+    created_at,
+    updated_at
+});
 
 impl Store {
     /// Create or replace a provider.

@@ -5,6 +5,28 @@
 //! Writes that advance executions go through the group-commit [`Writer`]: many executions'
 //! step results share one transaction and one fsync.
 
+/// `#[derive(sqlx::FromRow)]`, written out: `from_row!(Row { field, field = "column", ... })`
+/// after the struct reads each field by its name (or the column named) from SQLite and
+/// PostgreSQL rows. sqlx's derive needs its `macros` feature, whose proc-macro builds a second
+/// copy of sqlx and of SQLite's C sources: a minute and a half of every clean build. A field
+/// left out is a compile error (the struct literal is incomplete).
+macro_rules! from_row {
+    ($name:ident { $($field:ident $(= $column:literal)?),* $(,)? }) => {
+        from_row!(@impl sqlx::sqlite::SqliteRow, $name { $($field $(= $column)?),* });
+        from_row!(@impl sqlx::postgres::PgRow, $name { $($field $(= $column)?),* });
+    };
+    (@impl $row:ty, $name:ident { $($field:ident $(= $column:literal)?),* }) => {
+        impl<'r> sqlx::FromRow<'r, $row> for $name {
+            fn from_row(row: &'r $row) -> Result<Self, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok(Self { $($field: row.try_get(from_row!(@column $field $($column)?))?,)* })
+            }
+        }
+    };
+    (@column $field:ident) => { stringify!($field) };
+    (@column $field:ident $column:literal) => { $column };
+}
+
 mod auth;
 mod commit;
 mod error;
@@ -60,6 +82,56 @@ pub use self::schedules::{DateRunRow, ScheduleRow};
 pub use self::teams::{NotificationRow, TeamRow};
 pub use self::webhooks::WebhookRow;
 pub use self::workflows::{WorkflowHead, WorkflowRow};
+
+/// The migrations, embedded: (file name, SQL). `migrations!` lists each file once for both
+/// databases; a test checks the list against the folders.
+macro_rules! migrations {
+    ($($file:literal),* $(,)?) => {
+        const SQLITE_MIGRATIONS: &[(&str, &str)] =
+            &[$(($file, include_str!(concat!("../../../migrations/sqlite/", $file)))),*];
+        const POSTGRES_MIGRATIONS: &[(&str, &str)] =
+            &[$(($file, include_str!(concat!("../../../migrations/postgres/", $file)))),*];
+    };
+}
+
+migrations!(
+    "0001_executions.sql",
+    "0002_auth.sql",
+    "0003_records.sql",
+    "0004_triggers.sql",
+    "0005_webhooks.sql",
+    "0006_schedules.sql",
+    "0007_throttles.sql",
+    "0008_module_admin.sql",
+    "0009_teams.sql",
+    "0010_llm.sql",
+    "0011_files.sql",
+    "0012_durability.sql",
+    "0013_claims.sql",
+    "0014_events_by_object.sql",
+    "0015_failure_notices.sql",
+);
+
+/// A migrator as `sqlx::migrate!` makes one (which needs sqlx's `macros` feature): version and
+/// description from the file name `NNNN_words.sql`, the checksum of the SQL.
+fn migrator(files: &[(&'static str, &'static str)]) -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType};
+    use sqlx::{AssertSqlSafe, SqlSafeStr as _};
+    let migrations = files
+        .iter()
+        .map(|&(file, sql)| {
+            let (version, rest) = file.split_once('_').expect("NNNN_name.sql");
+            Migration::new(
+                version.parse().expect("a numbered migration"),
+                rest.trim_end_matches(".sql").replace('_', " ").into(),
+                MigrationType::Simple,
+                AssertSqlSafe(sql).into_sql_str(),
+                sql.starts_with("-- no-transaction"),
+            )
+        })
+        .collect();
+    sqlx::migrate::Migrator::with_migrations(migrations)
+}
 
 /// Which database, with a pool for reads and occasional writes.
 #[derive(Debug, Clone)]
@@ -136,7 +208,7 @@ impl Store {
             .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        migrator(SQLITE_MIGRATIONS).run(&pool).await?;
         let health = std::sync::Arc::new(Health::default());
         let (queue, jobs) = tokio::sync::mpsc::unbounded_channel();
         sqlite_writer::spawn(path, jobs, health.clone())?;
@@ -158,7 +230,7 @@ impl Store {
             .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        migrator(POSTGRES_MIGRATIONS).run(&pool).await?;
         let health = std::sync::Arc::new(Health::default());
         let (queue, jobs) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(pg_writer::run(pool.clone(), jobs, health.clone()));
@@ -216,4 +288,37 @@ fn lock_file(db: &Path) -> Result<std::fs::File, StoreError> {
 /// Unix milliseconds of a time.
 pub fn millis(t: std::time::SystemTime) -> i64 {
     crate::clock::unix_millis(t) as i64
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+
+    fn folder(db: &str) -> Vec<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/");
+        let mut names: Vec<String> = std::fs::read_dir(format!("{dir}{db}"))
+            .expect("migrations folder")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_migration_file_is_embedded() {
+        let listed: Vec<String> = SQLITE_MIGRATIONS
+            .iter()
+            .map(|(f, _)| f.to_string())
+            .collect();
+        assert_eq!(
+            listed,
+            folder("sqlite"),
+            "add the new file to `migrations!` in store/mod.rs"
+        );
+        let listed: Vec<String> = POSTGRES_MIGRATIONS
+            .iter()
+            .map(|(f, _)| f.to_string())
+            .collect();
+        assert_eq!(listed, folder("postgres"));
+    }
 }

@@ -3,7 +3,7 @@
 use super::{Store, StoreError, on_db};
 
 /// A named step module.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModuleRow {
     pub name: String,
     pub hash: String,
@@ -15,9 +15,17 @@ pub struct ModuleRow {
     /// Hosts the module may call with `http`, a JSON array.
     pub http_hosts: String,
 }
+from_row!(ModuleRow {
+    name,
+    hash,
+    grants,
+    info,
+    created_at,
+    http_hosts
+});
 
 /// A version a module name pointed at.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModuleVersionRow {
     pub name: String,
     pub hash: String,
@@ -26,6 +34,14 @@ pub struct ModuleVersionRow {
     pub info: String,
     pub created_at: i64,
 }
+from_row!(ModuleVersionRow {
+    name,
+    hash,
+    grants,
+    http_hosts,
+    info,
+    created_at
+});
 
 impl Store {
     /// Store a component's bytes (once per hash) and point `name` at it.

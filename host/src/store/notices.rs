@@ -13,7 +13,7 @@ pub mod notice_status {
 }
 
 /// One failure notice to one target.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NoticeRow {
     /// Assigned by the database.
     pub id: i64,
@@ -33,6 +33,20 @@ pub struct NoticeRow {
     pub created_at: i64,
     pub sent_at: Option<i64>,
 }
+from_row!(NoticeRow {
+    id,
+    execution_id,
+    step_id,
+    kind,
+    target,
+    payload,
+    status,
+    attempts,
+    next_at,
+    last_error,
+    created_at,
+    sent_at
+});
 
 pub(crate) const INSERT_NOTICE_SQL: &str = "INSERT INTO failure_notices \
     (execution_id, step_id, kind, target, payload, status, attempts, next_at, created_at) \

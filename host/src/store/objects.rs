@@ -3,13 +3,19 @@
 use super::{Store, StoreError, on_db};
 
 /// One object type as stored.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ObjectRow {
     pub name: String,
     pub definition: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
+from_row!(ObjectRow {
+    name,
+    definition,
+    created_at,
+    updated_at
+});
 
 impl Store {
     /// Create or replace an object type. Returns whether it is new.

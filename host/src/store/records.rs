@@ -18,7 +18,7 @@ pub struct EventFilter {
 }
 
 /// One record.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RecordRow {
     pub object: String,
     pub id: String,
@@ -29,14 +29,22 @@ pub struct RecordRow {
     /// Bumped by every write that changes the record (1 when created).
     pub version: i64,
 }
+from_row!(RecordRow {
+    object,
+    id,
+    fields,
+    created_at,
+    updated_at,
+    archived_at,
+    version
+});
 
 /// An activity attached to a record: scheduled (a due time, not done) or logged (done).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ActivityRow {
     pub id: String,
     pub object: String,
     pub record_id: String,
-    #[sqlx(rename = "type")]
     pub kind: String,
     pub subject: Option<String>,
     /// JSON.
@@ -47,9 +55,10 @@ pub struct ActivityRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+from_row!(ActivityRow { id, object, record_id, kind = "type", subject, details, due_at, done_at, past_due_at, created_at, updated_at });
 
 /// An event a record write left.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventRow {
     pub id: i64,
     pub object: String,
@@ -68,6 +77,19 @@ pub struct EventRow {
     /// JSON: what triggers and goals did with it.
     pub outcome: Option<String>,
 }
+from_row!(EventRow {
+    id,
+    object,
+    record_id,
+    kind,
+    changes,
+    record,
+    detail,
+    cause,
+    at,
+    evaluated_at,
+    outcome
+});
 
 /// Which records a listing includes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,7 +1,7 @@
 //! Rows as stored. Times are Unix milliseconds; JSON columns are text.
 
 /// One execution.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionRow {
     pub id: String,
     pub workflow: String,
@@ -30,9 +30,34 @@ pub struct ExecutionRow {
     /// At most one unfinished execution of its workflow per record (no re-entry).
     pub exclusive: bool,
 }
+from_row!(ExecutionRow {
+    id,
+    workflow,
+    version,
+    status,
+    record_object,
+    record_id,
+    parent_id,
+    input,
+    output,
+    error,
+    state,
+    seq,
+    wake_at,
+    control,
+    pause_reason,
+    lease_owner,
+    lease_until,
+    event_at,
+    created_at,
+    updated_at,
+    ended_at,
+    cause,
+    exclusive
+});
 
 /// One run of one step of an execution (a visit; retries are separate runs).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StepRunRow {
     pub execution_id: String,
     pub seq: i64,
@@ -50,6 +75,23 @@ pub struct StepRunRow {
     pub started_at: i64,
     pub ended_at: Option<i64>,
 }
+from_row!(StepRunRow {
+    execution_id,
+    seq,
+    step_id,
+    kind,
+    status,
+    attempt,
+    input,
+    output,
+    error,
+    detail,
+    logs,
+    fuel,
+    memory_peak,
+    started_at,
+    ended_at
+});
 
 pub(crate) const EXECUTION_COLUMNS: &str = "id, workflow, version, status, record_object, record_id, parent_id, input, \
      output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, event_at, created_at, \

@@ -4,15 +4,20 @@ use super::records::ActivityRow;
 use super::{Store, StoreError, on_db};
 
 /// A cron trigger's next run.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleRow {
     pub workflow: String,
     pub trigger_id: String,
     pub next_at: i64,
 }
+from_row!(ScheduleRow {
+    workflow,
+    trigger_id,
+    next_at
+});
 
 /// A date-field trigger's run for one record.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DateRunRow {
     pub workflow: String,
     pub trigger_id: String,
@@ -20,6 +25,13 @@ pub struct DateRunRow {
     pub record_id: String,
     pub run_at: i64,
 }
+from_row!(DateRunRow {
+    workflow,
+    trigger_id,
+    object,
+    record_id,
+    run_at
+});
 
 impl Store {
     /// Replace a workflow's cron runs with these (its triggers as they are now).

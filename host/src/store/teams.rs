@@ -3,7 +3,7 @@
 use super::{Store, StoreError, on_db};
 
 /// A team: members (JSON array, in rotation order) and channels (JSON array).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TeamRow {
     pub name: String,
     pub members: String,
@@ -12,9 +12,17 @@ pub struct TeamRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+from_row!(TeamRow {
+    name,
+    members,
+    channels,
+    rotation,
+    created_at,
+    updated_at
+});
 
 /// A notification on a team's channel.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NotificationRow {
     /// Assigned by the database; increasing, so it serves as a cursor.
     pub id: i64,
@@ -27,6 +35,16 @@ pub struct NotificationRow {
     pub step_id: Option<String>,
     pub created_at: i64,
 }
+from_row!(NotificationRow {
+    id,
+    team,
+    channel,
+    text,
+    data,
+    execution_id,
+    step_id,
+    created_at
+});
 
 pub(crate) const INSERT_NOTIFICATION_SQL: &str = "INSERT INTO notifications \
     (team, channel, text, data, execution_id, step_id, created_at) \

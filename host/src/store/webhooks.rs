@@ -3,7 +3,7 @@
 use super::{Store, StoreError, on_db};
 
 /// A webhook trigger's URL token and secret.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebhookRow {
     pub workflow: String,
     pub trigger_id: String,
@@ -11,6 +11,13 @@ pub struct WebhookRow {
     pub secret: String,
     pub created_at: i64,
 }
+from_row!(WebhookRow {
+    workflow,
+    trigger_id,
+    token,
+    secret,
+    created_at
+});
 
 impl Store {
     /// Give a webhook trigger a token and a secret unless it has them.

@@ -5,16 +5,22 @@ use sqlx::Row;
 use super::{Store, StoreError, on_db};
 
 /// One saved version of a workflow.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowRow {
     pub name: String,
     pub version: i64,
     pub definition: String,
     pub created_at: i64,
 }
+from_row!(WorkflowRow {
+    name,
+    version,
+    definition,
+    created_at
+});
 
 /// A workflow's newest version, its kill switch, and whether its triggers are on.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowHead {
     pub name: String,
     pub latest_version: i64,
@@ -27,6 +33,15 @@ pub struct WorkflowHead {
     /// The newest event id when it was switched on: events up to it are ignored.
     pub enabled_after_event: i64,
 }
+from_row!(WorkflowHead {
+    name,
+    latest_version,
+    killed,
+    updated_at,
+    enabled,
+    enabled_at,
+    enabled_after_event
+});
 
 const GLOBAL_KILL: &str = "kill_switch";
 
