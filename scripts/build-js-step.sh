@@ -12,7 +12,7 @@
 #   NPM                   the npm that installs it (default: npm; needs Node.js >= 18)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-COMPONENTIZE_JS_VERSION=0.23.0
+COMPONENTIZE_JS_VERSION=$(sed -n "s/^COMPONENTIZE_JS_VERSION=//p" "$root/scripts/js-toolchain.sh")
 
 force=0
 out=
@@ -29,25 +29,10 @@ case "$out" in /*) ;; *) out=$PWD/$out ;; esac
 src=$root/steps/javascript
 toolchain=${FLOWBOX_JS_TOOLCHAIN:-$root/target/js-toolchain}
 case "$toolchain" in /*) ;; *) toolchain=$PWD/$toolchain ;; esac
-npm=${NPM:-npm}
 cjs=$toolchain/node_modules/.bin/componentize-js
 
 # 1. componentize-js in its own folder (a package.json pins the version).
-installed_version() {
-  node -p "require('$toolchain/node_modules/@bytecodealliance/componentize-js/package.json').version" 2>/dev/null || true
-}
-if [ ! -x "$cjs" ] || [ "$(installed_version)" != "$COMPONENTIZE_JS_VERSION" ]; then
-  echo "build-js-step: installing componentize-js $COMPONENTIZE_JS_VERSION into $toolchain" >&2
-  rm -rf "$toolchain"
-  mkdir -p "$toolchain"
-  printf '{"name": "flowbox-js-toolchain", "private": true}\n' > "$toolchain/package.json"
-  (cd "$toolchain" && "$npm" install --no-fund --no-audit --loglevel=error \
-    "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION" >&2)
-  [ "$(installed_version)" = "$COMPONENTIZE_JS_VERSION" ] || {
-    echo "build-js-step: componentize-js $COMPONENTIZE_JS_VERSION did not install into $toolchain" >&2
-    exit 1
-  }
-fi
+bash "$root/scripts/js-toolchain.sh" "$toolchain"
 
 # 2. Nothing to do if no input changed.
 stamp_of_inputs() {

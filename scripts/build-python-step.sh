@@ -13,7 +13,7 @@
 #   PYTHON                    the Python that creates the venv (default: python3, >= 3.10)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-COMPONENTIZE_PY_VERSION=0.25.1
+COMPONENTIZE_PY_VERSION=$(sed -n "s/^COMPONENTIZE_PY_VERSION=//p" "$root/scripts/python-toolchain.sh")
 
 force=0
 out=
@@ -29,15 +29,9 @@ out=${out:-$root/target/wasm/python.wasm}
 src=$root/steps/python
 toolchain=${FLOWBOX_PYTHON_TOOLCHAIN:-$root/target/python-toolchain}
 venv=$toolchain/venv
-python=${PYTHON:-python3}
 
 # 1. componentize-py in its own venv.
-if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -qx "componentize-py $COMPONENTIZE_PY_VERSION"; then
-  echo "build-python-step: installing componentize-py $COMPONENTIZE_PY_VERSION into $venv" >&2
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
-fi
+bash "$root/scripts/python-toolchain.sh" "$toolchain"
 
 # 2. The vendored libraries, one folder per version of vendor.txt.
 vendor_hash=$(sha256sum "$src/vendor.txt" | cut -c1-16)

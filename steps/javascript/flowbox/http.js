@@ -12,8 +12,7 @@
 // Requests go only to the hosts on the module's allow-list; the host adds `idempotency-key`.
 // Redirects are not followed. Not supported: streaming, multipart uploads, AbortSignal.
 
-import { send } from 'flowbox:step/http@0.1.0';
-import { HostError, Denied, Failed, InvalidRequest, NotFound, Unavailable, hostError, toJson } from './index.js';
+import { HostError, Denied, Failed, InvalidRequest, NotFound, Unavailable, hostError, iface, toJson } from './index.js';
 
 export const DEFAULT_USER_AGENT = 'flowbox-js-step';
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
@@ -287,7 +286,7 @@ export function request(method, url, options = {}) {
   setDefault(pairs, 'Accept', '*/*');
   let resp;
   try {
-    resp = send({ method, url, headers: pairs, body: bytes, timeoutMs: timeoutMs(timeout) });
+    resp = iface('http').send({ method, url, headers: pairs, body: bytes, timeoutMs: timeoutMs(timeout) });
   } catch (e) {
     let err = hostError(e, `${method} ${url}`, ERRORS);
     if (err instanceof ConnectionError && /timed out|timeout/i.test(err.message)) err = new TimeoutError(err.message);

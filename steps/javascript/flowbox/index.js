@@ -14,14 +14,8 @@
 // Throw `flowbox.RetryableError` to ask for a retry, `flowbox.InvalidInputError` to fail the step
 // as invalid input; any other uncaught exception fails the step for good.
 
-import { write as logWrite } from 'flowbox:step/log@0.1.0';
-import { get as variableGet, set as variableSet } from 'flowbox:step/variables@0.1.0';
-import {
-  get as recordGet,
-  updateFields as recordUpdateFields,
-  createRelated as recordCreateRelated,
-} from 'flowbox:step/records@0.1.0';
-import { nowMillis as clockNowMillis } from 'flowbox:step/clock@0.1.0';
+import * as host from './host.js';
+
 
 // --- errors ---------------------------------------------------------------------------------------
 
@@ -88,6 +82,37 @@ export class Failed extends HostError {
   }
 }
 Failed.prototype.name = 'Failed';
+
+/** Uncaught, it fails the step for good with its message (any other error does too, with its
+ * stack). */
+export class Permanent extends Error {}
+Permanent.prototype.name = 'Permanent';
+
+// The names a step module throws (`throw new flowbox.InvalidInput("...")`).
+export { InvalidInputError as InvalidInput, RetryableError as Retryable };
+
+/** A host interface this component imports; a missing one (a step project gets the interfaces
+ * its code uses) is an Unavailable error naming what to add. */
+export function iface(name) {
+  const m = host[name];
+  if (!m) {
+    throw new Unavailable(
+      `this component was built without the \`${name}\` interface: a step project gets the ` +
+        `interfaces its code names (flowbox.${name}); rebuild it with \`flowbox step build\` and ` +
+        `list \`${name}\` in step.toml`,
+    );
+  }
+  return m;
+}
+
+const logWrite = (level, text) => iface('log').write(level, text);
+const variableGet = (name) => iface('variables').get(name);
+const variableSet = (name, text) => iface('variables').set(name, text);
+const recordGet = (ref) => iface('records').get(ref);
+const recordUpdateFields = (ref, text) => iface('records').updateFields(ref, text);
+const recordCreateRelated = (ref, object, relation, text) =>
+  iface('records').createRelated(ref, object, relation, text);
+const clockNowMillis = () => iface('clock').nowMillis();
 
 const KINDS = {
   unavailable: Unavailable,
@@ -656,3 +681,95 @@ export function nowMillis() {
 export function now() {
   return new Date(nowMillis());
 }
+
+// --- files, teams, email, llm, audio --------------------------------------------------------------
+
+/** Files the host keeps (uploads, attachments), by id. */
+export const files = {
+  /** {id, name, contentType, size} */
+  info(id) {
+    const i = call(`reading file ${id}`, () => iface('files').info(String(id)));
+    return { id: i.id, name: i.name, contentType: i.contentType, size: Number(i.size) };
+  },
+  /** The file's bytes, as a Uint8Array. */
+  read(id) {
+    return call(`reading file ${id}`, () => iface('files').read(String(id)));
+  },
+};
+
+/** Teams: members, round-robin rotation, channel notifications. */
+export const teams = {
+  /** The members' user ids, in rotation order. */
+  members(team) {
+    return call(`reading team ${team}`, () => iface('teams').members(String(team)));
+  },
+  /** The next member in the team's rotation (the rotation advances). */
+  nextMember(team) {
+    return call(`rotating team ${team}`, () => iface('teams').nextMember(String(team)));
+  },
+  /** Notify the team on a channel; `data` is any JSON value sent along. */
+  notify(team, channel, text, data) {
+    const extra = data === undefined || data === null ? undefined : toJson(data);
+    call(`notifying team ${team}`, () => iface('teams').notify(String(team), String(channel), String(text), extra));
+  },
+};
+
+/** Email through the server's SMTP relay. */
+export const email = {
+  /** send({to, subject, text, cc?, html?, replyTo?}): the message id. `to` is one address or a list. */
+  send({ to, subject, text, cc = [], html, replyTo }) {
+    const msg = {
+      to: typeof to === 'string' ? [to] : Array.from(to, String),
+      cc: Array.from(cc, String),
+      subject: String(subject),
+      text: String(text),
+      html: html ?? undefined,
+      replyTo: replyTo ?? undefined,
+    };
+    return call('sending email', () => iface('email').send(msg));
+  },
+};
+
+/** Chat completion through the server's configured provider (the key stays on the host). */
+export const llm = {
+  /** chat(messages or prompt, {provider, model, schema, temperature, maxTokens}):
+   * {content, model, usage: {promptTokens, completionTokens}}; with `schema`, content is parsed. */
+  chat(messages, { provider, model, schema, temperature, maxTokens } = {}) {
+    const list = typeof messages === 'string' ? [{ role: 'user', content: messages }] : messages;
+    const req = {
+      provider: provider ?? undefined,
+      model: model ?? undefined,
+      messages: list.map((m) => ({ role: String(m.role), content: String(m.content) })),
+      responseSchema: schema === undefined ? undefined : toJson(schema),
+      temperature: temperature ?? undefined,
+      maxTokens: maxTokens ?? undefined,
+    };
+    const r = call('calling the LLM', () => iface('llm').chat(req));
+    return {
+      content: schema === undefined ? r.content : JSON.parse(r.content),
+      model: r.model,
+      usage: { promptTokens: r.usage.promptTokens, completionTokens: r.usage.completionTokens },
+    };
+  },
+};
+
+/** Speech to text through the server's configured provider. */
+export const audio = {
+  /** transcribe(fileId, {provider, model, language, prompt}): {text, language, durationSeconds, model} */
+  transcribe(fileId, { provider, model, language, prompt } = {}) {
+    const req = {
+      provider: provider ?? undefined,
+      model: model ?? undefined,
+      fileId: String(fileId),
+      language: language ?? undefined,
+      prompt: prompt ?? undefined,
+    };
+    const t = call(`transcribing file ${fileId}`, () => iface('audio').transcribe(req));
+    return { text: t.text, language: t.language, durationSeconds: t.durationSeconds, model: t.model };
+  },
+};
+
+// --- for step projects (flowbox/mod.js is what they import as 'flowbox') ----------------------------
+
+/** The execution's variables: read when first used, written by assignment. */
+export const variables = makeVariables();

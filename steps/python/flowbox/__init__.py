@@ -9,28 +9,29 @@ User code gets these as globals already (`inputs`, `variables`, `record`, `outpu
     flowbox.http.get(url, ...)          requests-style HTTP through the host (`import requests`
                                         gives the same module)
     flowbox.now()                       the host's clock as an aware UTC datetime
+    flowbox.files, teams, email, llm, audio   the other host interfaces (step projects)
 
 Every host call is made only when the code uses it. A refused or failed call raises a
 `flowbox.HostError` subclass: Unavailable, InvalidRequest, NotFound, Denied or Failed.
-Raise `flowbox.RetryableError` to ask for a retry, `flowbox.InvalidInputError` to fail the step
-as invalid input; any other uncaught exception fails the step for good.
+Raise `flowbox.RetryableError` (or `Retryable`) to ask for a retry, `flowbox.InvalidInputError`
+(or `InvalidInput`) to fail the step as invalid input, `flowbox.Permanent` to fail it for good
+with just a message; any other uncaught exception fails the step for good, with its traceback.
+An interface the component was not built with raises `Unavailable` naming it.
 """
 
 import datetime as _datetime
 import json as _json
 from collections.abc import Mapping as _Mapping, MutableMapping as _MutableMapping
 
+import importlib as _importlib
+
 from componentize_py_types import Err as _Err
-from wit_world.imports import clock as _clock
-from wit_world.imports import log as _log
-from wit_world.imports import records as _records
 from wit_world.imports import types as _types
-from wit_world.imports import variables as _variables
 
 __all__ = [
     "HostError", "Unavailable", "InvalidRequest", "NotFound", "Denied", "Failed",
-    "RetryableError", "InvalidInputError", "log", "variables", "records", "Record", "now",
-    "now_millis", "to_json", "http",
+    "RetryableError", "InvalidInputError", "InvalidInput", "Retryable", "Permanent", "log", "variables", "records", "Record", "now",
+    "now_millis", "to_json", "http", "files", "teams", "email", "llm", "audio",
 ]
 
 
@@ -42,6 +43,16 @@ class RetryableError(Exception):
 
 class InvalidInputError(Exception):
     """Uncaught, it fails the step as `invalid-input`: a retry cannot help."""
+
+
+class Permanent(Exception):
+    """Uncaught, it fails the step for good with its message (any other exception does too,
+    with its traceback)."""
+
+
+# The names a step module raises (`raise flowbox.InvalidInput("...")`).
+InvalidInput = InvalidInputError
+Retryable = RetryableError
 
 
 class HostError(Exception):
@@ -105,6 +116,44 @@ def _call(what, fn, *args):
         return fn(*args)
     except _Err as e:
         raise _host_error(e, what) from None
+
+
+# --- the host's interfaces ----------------------------------------------------------------------
+
+class _Interface:
+    """A host interface, as its generated module: a component imports only the interfaces of the
+    world it was built for (a step project's are the ones its code uses), so a missing one is a
+    clear `Unavailable` at the call, naming what to add.
+
+    The module is imported here, while the component is built: the running component has no
+    filesystem to import it from later."""
+
+    def __init__(self, name):
+        self._name = name
+        try:
+            self._module = _importlib.import_module("wit_world.imports." + name)
+        except ImportError:
+            self._module = None
+
+    def __getattr__(self, attr):
+        if self._module is None:
+            raise Unavailable(
+                f"this component was built without the `{self._name}` interface: a step "
+                f"project gets the interfaces its code names (flowbox.{self._name}); "
+                f"rebuild it with `flowbox step build` and list `{self._name}` in step.toml"
+            )
+        return getattr(self._module, attr)
+
+
+_log = _Interface("log")
+_variables = _Interface("variables")
+_records = _Interface("records")
+_files = _Interface("files")
+_teams = _Interface("teams")
+_email = _Interface("email")
+_llm = _Interface("llm")
+_audio = _Interface("audio")
+_clock = _Interface("clock")
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -185,19 +234,13 @@ def _json_path_error(value, path="outputs"):
 class _Log:
     """Lines in the step's log: `log.info("a", 1)` writes `a 1`."""
 
-    _levels = {
-        "debug": _log.Level.DEBUG,
-        "info": _log.Level.INFO,
-        "warn": _log.Level.WARN,
-        "warning": _log.Level.WARN,
-        "error": _log.Level.ERROR,
-    }
+    _levels = {"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"}
 
     def write(self, level, *args):
         lvl = self._levels.get(str(level).lower())
         if lvl is None:
             raise ValueError(f"unknown log level {level!r}: debug, info, warn or error")
-        _log.write(lvl, " ".join(str(a) for a in args))
+        _log.write(getattr(_log.Level, lvl), " ".join(str(a) for a in args))
 
     def debug(self, *args):
         self.write("debug", *args)
@@ -425,6 +468,104 @@ def now():
     """The host's clock as an aware UTC datetime."""
     ms = _clock.now_millis()
     return _datetime.datetime.fromtimestamp(ms / 1000, tz=_datetime.timezone.utc)
+
+
+# --- files, teams, email, llm, audio -----------------------------------------------------------
+
+class _Files:
+    """Files the host keeps (uploads, attachments), by id."""
+
+    def info(self, file_id):
+        """{"id", "name", "content_type", "size"}."""
+        i = _call(f"reading file {file_id}", _files.info, str(file_id))
+        return {"id": i.id, "name": i.name, "content_type": i.content_type, "size": i.size}
+
+    def read(self, file_id):
+        """The file's bytes."""
+        return bytes(_call(f"reading file {file_id}", _files.read, str(file_id)))
+
+
+files = _Files()
+
+
+class _Teams:
+    """Teams: members, round-robin rotation, channel notifications."""
+
+    def members(self, team):
+        """The members' user ids, in rotation order."""
+        return list(_call(f"reading team {team}", _teams.members, str(team)))
+
+    def next_member(self, team):
+        """The next member in the team's rotation (the rotation advances)."""
+        return _call(f"rotating team {team}", _teams.next_member, str(team))
+
+    def notify(self, team, channel, text, data=None):
+        """Notify the team on a channel; `data` is any JSON value sent along."""
+        extra = None if data is None else to_json(data)
+        _call(f"notifying team {team}", _teams.notify, str(team), str(channel), str(text), extra)
+
+
+teams = _Teams()
+
+
+class _Email:
+    """Email through the server's SMTP relay."""
+
+    def send(self, to, subject, text, *, cc=(), html=None, reply_to=None):
+        """Send a message; returns its message id. `to` is an address or a list of them."""
+        to = [to] if isinstance(to, str) else [str(a) for a in to]
+        message = _email.Message(
+            to=to, cc=[str(a) for a in cc], subject=str(subject), text=str(text),
+            html=html, reply_to=reply_to,
+        )
+        return _call("sending email", _email.send, message)
+
+
+email = _Email()
+
+
+class _Llm:
+    """Chat completion through the server's configured provider (the key stays on the host)."""
+
+    def chat(self, messages, *, provider=None, model=None, schema=None, temperature=None,
+             max_tokens=None):
+        """`messages` is a prompt string or a list of {"role", "content"}. Returns
+        {"content", "model", "usage": {"prompt_tokens", "completion_tokens"}}; with `schema`
+        (a JSON schema), "content" is the parsed JSON the model answered."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        request = _llm.ChatRequest(
+            provider=provider, model=model,
+            messages=[_llm.Message(role=str(m["role"]), content=str(m["content"])) for m in messages],
+            response_schema=None if schema is None else to_json(schema),
+            temperature=temperature, max_tokens=max_tokens,
+        )
+        r = _call("calling the LLM", _llm.chat, request)
+        content = _json.loads(r.content) if schema is not None else r.content
+        return {
+            "content": content, "model": r.model,
+            "usage": {"prompt_tokens": r.usage.prompt_tokens,
+                      "completion_tokens": r.usage.completion_tokens},
+        }
+
+
+llm = _Llm()
+
+
+class _Audio:
+    """Speech to text through the server's configured provider."""
+
+    def transcribe(self, file_id, *, provider=None, model=None, language=None, prompt=None):
+        """{"text", "language", "duration_seconds", "model"} for a file the host keeps."""
+        request = _audio.TranscriptionRequest(
+            provider=provider, model=model, file_id=str(file_id), language=language, prompt=prompt,
+        )
+        t = _call(f"transcribing file {file_id}", _audio.transcribe, request)
+        return {"text": t.text, "language": t.language,
+                "duration_seconds": t.duration_seconds, "model": t.model}
+
+
+audio = _Audio()
 
 
 from . import http  # noqa: E402  (needs the names above)

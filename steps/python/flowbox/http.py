@@ -21,9 +21,10 @@ from collections.abc import Mapping as _Mapping, MutableMapping as _MutableMappi
 from datetime import timedelta as _timedelta
 
 from componentize_py_types import Err as _Err
-from wit_world.imports import http as _http
 
 import flowbox as _fb
+
+_http = _fb._Interface("http")
 
 __version__ = "2.32.0+flowbox"
 __all__ = [

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::{Language, Project};
-use crate::cli::{EXIT_FAILED, EXIT_USAGE, Failure};
+use crate::cli::{EXIT_FAILED, Failure};
 
 /// Installs Debian's rustc-web route for wasm32-wasip2 if it is missing (a no-op otherwise).
 const RUST_TOOLCHAIN: &str = include_str!("../../../../scripts/guest-toolchain.sh");
@@ -35,11 +35,12 @@ pub(crate) fn build(dir: &Path) -> Result<(Project, PathBuf), Failure> {
     let started = Instant::now();
     match project.manifest.language {
         Language::Rust => build_rust(&project)?,
-        other => {
-            return Err(Failure::new(
-                EXIT_USAGE,
-                format!("error: building {other:?} step projects is not supported yet"),
-            ));
+        Language::Python | Language::Js => {
+            if !super::componentize::build(&project)? {
+                let wasm = project.wasm();
+                eprintln!("{} is up to date", wasm.display());
+                return Ok((project, wasm));
+            }
         }
     }
     let wasm = project.wasm();

@@ -2,8 +2,10 @@
 //! disk, outside any flowbox checkout. A project is a folder with a `step.toml`.
 
 mod build;
+mod componentize;
 mod fixtures;
 mod scaffold;
+mod sdk;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +43,25 @@ pub(crate) enum Language {
     Js,
 }
 
+impl Language {
+    /// As `step.toml` spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Python => "python",
+            Language::Js => "js",
+        }
+    }
+
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            Language::Rust => "Rust",
+            Language::Python => "Python",
+            Language::Js => "JavaScript",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ManifestLimits {
@@ -74,7 +95,8 @@ impl Project {
             .map_err(|e| Failure::new(EXIT_USAGE, format!("error: {}: {e}", path.display())))?;
         check_name(&manifest.name)?;
         Ok(Project {
-            dir: dir.to_path_buf(),
+            // Absolute: the builds run tools in other folders.
+            dir: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
             manifest,
         })
     }

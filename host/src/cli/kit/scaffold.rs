@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::sdk::{JS_SDK, PYTHON_SDK, RUST_SDK, WIT};
 use super::{Language, check_name};
 use crate::cli::{EXIT_FAILED, EXIT_USAGE, Failure};
 
@@ -19,45 +20,6 @@ pub(crate) struct NewArgs {
     #[arg(long)]
     dir: Option<PathBuf>,
 }
-
-/// The contract, as the server checks it.
-const WIT: &str = include_str!("../../../../wit/step.wit");
-
-/// The Rust SDK, vendored into each project: (path inside `sdk/flowbox-guest/src`, text).
-const RUST_SDK: &[(&str, &str)] = &[
-    ("lib.rs", include_str!("../../../../guest-sdk/src/lib.rs")),
-    (
-        "audio.rs",
-        include_str!("../../../../guest-sdk/src/audio.rs"),
-    ),
-    (
-        "clock.rs",
-        include_str!("../../../../guest-sdk/src/clock.rs"),
-    ),
-    (
-        "email.rs",
-        include_str!("../../../../guest-sdk/src/email.rs"),
-    ),
-    (
-        "files.rs",
-        include_str!("../../../../guest-sdk/src/files.rs"),
-    ),
-    ("http.rs", include_str!("../../../../guest-sdk/src/http.rs")),
-    ("llm.rs", include_str!("../../../../guest-sdk/src/llm.rs")),
-    ("log.rs", include_str!("../../../../guest-sdk/src/log.rs")),
-    (
-        "records.rs",
-        include_str!("../../../../guest-sdk/src/records.rs"),
-    ),
-    (
-        "teams.rs",
-        include_str!("../../../../guest-sdk/src/teams.rs"),
-    ),
-    (
-        "variables.rs",
-        include_str!("../../../../guest-sdk/src/variables.rs"),
-    ),
-];
 
 /// The versions the built-in steps build with: a new project starts from them, so its first
 /// build needs nothing the machine has not fetched already (cargo drops what it does not use).
@@ -147,15 +109,41 @@ cases:
     error: { code: invalid_input, message: "`name` must be a string" }
 "#;
 
+const PYTHON_STEP: &str = r#""""NAME: a flowbox step. `flowbox step build` makes target/NAME.wasm, `flowbox step test`
+runs tests.yaml against it, `flowbox step upload NAME .` puts it on a server.
+
+The component imports only the host interfaces this code names (flowbox.log, flowbox.records,
+flowbox.http, ...): list the same ones in step.toml's capabilities.
+"""
+import flowbox
+
+
+def run(input, ctx):
+    name = input.get("name") if isinstance(input, dict) else None
+    if not isinstance(name, str):
+        raise flowbox.InvalidInput("`name` must be a string")
+    flowbox.log.info(f"greeting {name} from step {ctx.step_id}")
+    return {"greeting": f"Hello, {name}!"}
+"#;
+
+const JS_STEP: &str = r#"// NAME: a flowbox step. `flowbox step build` makes target/NAME.wasm, `flowbox step test` runs
+// tests.yaml against it, `flowbox step upload NAME .` puts it on a server.
+//
+// The component imports only the host interfaces this code names (log, records, http, ... from
+// 'flowbox'): list the same ones in step.toml's capabilities.
+import { log, InvalidInput } from 'flowbox';
+
+export async function run(input, ctx) {
+  const name = input?.name;
+  if (typeof name !== 'string') throw new InvalidInput('`name` must be a string');
+  log.info(`greeting ${name} from step ${ctx.stepId}`);
+  return { greeting: `Hello, ${name}!` };
+}
+"#;
+
 /// Write the project; refuses an existing folder rather than touch it.
 pub(crate) fn new(args: NewArgs) -> Result<(), Failure> {
     check_name(&args.name)?;
-    if args.lang != Language::Rust {
-        return Err(Failure::new(
-            EXIT_USAGE,
-            "error: step projects in Python and JavaScript are not built yet; write a Python or JavaScript code step (docs/python.md, docs/javascript.md), or use --lang rust",
-        ));
-    }
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
     if dir.exists() {
         return Err(Failure::new(
@@ -170,24 +158,53 @@ pub(crate) fn new(args: NewArgs) -> Result<(), Failure> {
     let mut files: Vec<(PathBuf, String)> = vec![
         (
             "step.toml".into(),
-            MANIFEST.replace("NAME", name).replace("LANG", "rust"),
+            MANIFEST
+                .replace("NAME", name)
+                .replace("LANG", args.lang.as_str()),
         ),
         ("tests.yaml".into(), TESTS.to_string()),
         ("wit/step.wit".into(), WIT.to_string()),
-        ("Cargo.toml".into(), RUST_MANIFEST.replace("NAME", name)),
-        ("Cargo.lock".into(), RUST_LOCK.to_string()),
-        ("src/lib.rs".into(), RUST_STEP.replace("NAME", name)),
-        (".gitignore".into(), "/target\n".to_string()),
-        (
-            "sdk/flowbox-guest/Cargo.toml".into(),
-            RUST_SDK_MANIFEST.replace("VERSION", env!("CARGO_PKG_VERSION")),
-        ),
     ];
-    for (file, text) in RUST_SDK {
-        // In the repository the SDK reads `wit/` beside it; here it is the project's.
-        let text = text.replace("path: \"../wit\"", "path: \"../../wit\"");
-        files.push((Path::new("sdk/flowbox-guest/src").join(file), text));
-    }
+    let source = match args.lang {
+        Language::Rust => {
+            files.extend([
+                ("Cargo.toml".into(), RUST_MANIFEST.replace("NAME", name)),
+                ("Cargo.lock".into(), RUST_LOCK.to_string()),
+                ("src/lib.rs".into(), RUST_STEP.replace("NAME", name)),
+                (".gitignore".into(), "/target\n".to_string()),
+                (
+                    "sdk/flowbox-guest/Cargo.toml".into(),
+                    RUST_SDK_MANIFEST.replace("VERSION", env!("CARGO_PKG_VERSION")),
+                ),
+            ]);
+            for (file, text) in RUST_SDK {
+                // In the repository the SDK reads `wit/` beside it; here it is the project's.
+                let text = text.replace("path: \"../wit\"", "path: \"../../wit\"");
+                files.push((Path::new("sdk/flowbox-guest/src").join(file), text));
+            }
+            "src/lib.rs"
+        }
+        Language::Python => {
+            files.extend([
+                ("step.py".into(), PYTHON_STEP.replace("NAME", name)),
+                (".gitignore".into(), "/target\n__pycache__/\n".to_string()),
+            ]);
+            for (file, text) in PYTHON_SDK {
+                files.push((Path::new("sdk/flowbox").join(file), text.to_string()));
+            }
+            "step.py"
+        }
+        Language::Js => {
+            files.extend([
+                ("step.js".into(), JS_STEP.replace("NAME", name)),
+                (".gitignore".into(), "/target\n".to_string()),
+            ]);
+            for (file, text) in JS_SDK {
+                files.push((Path::new("sdk/flowbox").join(file), text.to_string()));
+            }
+            "step.js"
+        }
+    };
     for (file, text) in files {
         let path = dir.join(&file);
         let written = path
@@ -201,10 +218,15 @@ pub(crate) fn new(args: NewArgs) -> Result<(), Failure> {
             )
         })?;
     }
-    println!("created a Rust step project in {}", dir.display());
-    println!("  src/lib.rs   the step: greets input.name");
+    println!(
+        "created a {} step project in {}",
+        args.lang.title(),
+        dir.display()
+    );
+    println!("  {source:<12} the step: greets input.name");
     println!("  step.toml    its name and the capabilities it asks for");
     println!("  tests.yaml   inputs and the outputs they must give");
+    println!("  sdk/         the flowbox SDK it builds with");
     println!(
         "next: cd {} && flowbox step build && flowbox step test",
         dir.display()
