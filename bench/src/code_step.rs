@@ -8,7 +8,7 @@
 //! - `first call`: the first call after a load (the instance pool's slot is fresh);
 //! - `warm call`: every later call.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use flowbox::engine::definition::CodeLanguage;
@@ -87,7 +87,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .component
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("target/wasm/{}.wasm", language.runner())));
-    let bytes = std::fs::read(&component).map_err(|e| {
+    let cases = codes
+        .iter()
+        .map(|&(name, code)| (name, request(language, code)))
+        .collect();
+    measure(&component, &grants(), cases, args.iters, args.loads).await
+}
+
+/// Compile, load from the disk cache, first call after a load, warm calls (the first case is
+/// the one the first calls run).
+pub async fn measure(
+    component: &Path,
+    grants: &Grants,
+    cases: Vec<(&str, StepRequest)>,
+    iters: usize,
+    loads: usize,
+) -> anyhow::Result<()> {
+    let bytes = std::fs::read(component).map_err(|e| {
         anyhow::anyhow!("{}: {e} (run scripts/build-guests.sh)", component.display())
     })?;
     let cache = std::env::temp_dir().join(format!("flowbox-bench-code-{}", std::process::id()));
@@ -96,39 +112,36 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ..SandboxConfig::default()
     };
     println!(
-        "component: {} ({} bytes), fuel on, limits 1 GiB / 30 s",
+        "component: {} ({} bytes), fuel on",
         component.display(),
         bytes.len()
     );
 
     let t = Instant::now();
     let sandbox = Sandbox::new(config())?;
-    sandbox.load(&bytes, &grants())?;
+    sandbox.load(&bytes, grants)?;
     println!(
         "compile (once per component):   {:>8.0} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
 
-    let mut loads = Vec::new();
+    let mut load_times = Vec::new();
     let mut firsts = Vec::new();
-    for _ in 0..args.loads {
+    for _ in 0..loads {
         let t = Instant::now();
         let sandbox = Sandbox::new(config())?;
-        let module = sandbox.load(&bytes, &grants())?;
-        loads.push(t.elapsed());
+        let module = sandbox.load(&bytes, grants)?;
+        load_times.push(t.elapsed());
         let t = Instant::now();
-        sandbox
-            .run(&module, request(language, codes[0].1))
-            .await
-            .result?;
+        sandbox.run(&module, cases[0].1.clone()).await.result?;
         firsts.push(t.elapsed());
     }
-    let loads = Latencies::new(loads);
+    let load_times = Latencies::new(load_times);
     println!(
         "load from the disk cache:       {:>8.1} ms p50, {:.1} ms p99 ({} loads)",
-        millis(loads.quantile(0.5)),
-        millis(loads.quantile(0.99)),
-        args.loads
+        millis(load_times.quantile(0.5)),
+        millis(load_times.quantile(0.99)),
+        loads
     );
     let firsts = Latencies::new(firsts);
     println!(
@@ -138,21 +151,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let sandbox = Sandbox::new(config())?;
-    let module = sandbox.load(&bytes, &grants())?;
+    let module = sandbox.load(&bytes, grants)?;
     println!(
         "{:<12} {:>9} {:>9} {:>10} {:>12}",
         "warm call", "p50 ms", "p99 ms", "calls/s", "fuel/call"
     );
-    for (name, code) in codes {
+    for (name, req) in cases {
         for _ in 0..100 {
-            sandbox.run(&module, request(language, code)).await.result?;
+            sandbox.run(&module, req.clone()).await.result?;
         }
-        let mut samples = Vec::with_capacity(args.iters);
+        let mut samples = Vec::with_capacity(iters);
         let mut fuel = 0;
         let started = Instant::now();
-        for _ in 0..args.iters {
+        for _ in 0..iters {
             let t = Instant::now();
-            let outcome = sandbox.run(&module, request(language, code)).await;
+            let outcome = sandbox.run(&module, req.clone()).await;
             samples.push(t.elapsed());
             fuel = outcome.fuel_used;
             outcome.result?;
@@ -164,7 +177,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             name,
             micros(lat.quantile(0.5)) / 1e3,
             micros(lat.quantile(0.99)) / 1e3,
-            args.iters as f64 / total.as_secs_f64(),
+            iters as f64 / total.as_secs_f64(),
             fuel
         );
     }

@@ -8,6 +8,7 @@
 
 mod code_step;
 mod stats;
+mod step_module;
 mod step_overhead;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,9 @@ enum Command {
     /// A code step's cost (`--language python|javascript`): compiling the runner, loading it
     /// from the cache, the first call after a load, and warm calls (p50/p99).
     CodeStep(code_step::Args),
+    /// A step module's cost (a project's `target/NAME.wasm`, any language): compile, load from
+    /// the cache, first call after a load, warm calls (p50/p99), fuel.
+    StepModule(step_module::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +41,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::StepOverhead(args) => runtime.block_on(step_overhead::run(args)),
         Command::CodeStep(args) => runtime.block_on(code_step::run(args)),
+        Command::StepModule(args) => runtime.block_on(step_module::run(args)),
     }
 }

@@ -263,11 +263,14 @@ async fn from_new_to_a_workflow(lang: Lang) {
                 .replace("variables: {}", "variables: { n: 5 }")
                 .replace("records: {}", "records: { contact/c1: { company: Acme } }")
                 .replace("teams: {}", "teams: { sales: [u1, u2] }")
-                + "  - name: reads the host\n    input: { name: Ada, team: sales }\n    output: { members: [u1, u2], next: u1, company: Acme, n: 5 }\n";
+                .replace("http: []", "http: [{ url: \"https://example.com\", body: hi }]")
+                + "  - name: reads the host\n    input: { name: Ada, team: sales }\n    output: { members: [u1, u2], next: u1, company: Acme, n: 5 }\n"
+                + "  - name: fetches\n    input: { name: Ada, fetch: true }\n    output: { greeting: \"Hello, Ada!\" }\n";
             std::fs::write(project.join("tests.yaml"), fixtures).unwrap();
             let tested = ok(&project, &["step", "test"]);
             has(&tested, "PASS reads the host");
-            has(&tested, "3 cases: 3 passed, 0 failed");
+            has(&tested, "PASS fetches");
+            has(&tested, "4 cases: 4 passed, 0 failed");
         }
     })
     .await

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flowbox::sandbox::{
-    Backends, Capability, Grants, HostError, Limits, RecordRef, RecordsBackend, Sandbox,
-    SandboxConfig, StepContext, StepRequest, TeamsBackend,
+    Backends, Capability, Grants, HostError, HttpBackend, HttpRequest, HttpResponse, Limits,
+    RecordRef, RecordsBackend, Sandbox, SandboxConfig, StepContext, StepRequest, TeamsBackend,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -27,7 +27,34 @@ struct Fixtures {
     /// Teams' members, in rotation order.
     #[serde(default)]
     teams: BTreeMap<String, Vec<String>>,
+    /// What `http` answers: the first whose method and URL match. Any other request is refused.
+    #[serde(default)]
+    http: Vec<HttpAnswer>,
     cases: Vec<Case>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpAnswer {
+    #[serde(default = "get")]
+    method: String,
+    /// The whole URL, query included.
+    url: String,
+    #[serde(default = "ok")]
+    status: u16,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// A string is sent as it is; any other JSON value as JSON (with its content type).
+    #[serde(default)]
+    body: Option<Value>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+fn ok() -> u16 {
+    200
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +163,52 @@ impl RecordsBackend for FakeRecords {
     }
 }
 
+/// HTTP answered from the fixture file; a request it has no answer for is refused, as one to a
+/// host off the allow-list is on a server.
+struct FakeHttp {
+    answers: Vec<HttpAnswer>,
+}
+
+#[async_trait::async_trait]
+impl HttpBackend for FakeHttp {
+    async fn send(&self, _: &StepContext, req: HttpRequest) -> Result<HttpResponse, HostError> {
+        let answer = self
+            .answers
+            .iter()
+            .find(|a| a.method.eq_ignore_ascii_case(&req.method) && a.url == req.url)
+            .ok_or_else(|| {
+                HostError::Denied(format!(
+                    "{} {} (no answer in tests.yaml's `http`)",
+                    req.method, req.url
+                ))
+            })?;
+        let mut headers: Vec<(String, String)> = answer
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let body = match &answer.body {
+            None => Vec::new(),
+            Some(Value::String(text)) => text.clone().into_bytes(),
+            Some(json) => {
+                if !answer
+                    .headers
+                    .keys()
+                    .any(|k| k.eq_ignore_ascii_case("content-type"))
+                {
+                    headers.push(("content-type".into(), "application/json".into()));
+                }
+                json.to_string().into_bytes()
+            }
+        };
+        Ok(HttpResponse {
+            status: answer.status,
+            headers,
+            body,
+        })
+    }
+}
+
 /// Teams from the fixture file; the rotation always starts at the first member.
 struct FakeTeams {
     teams: BTreeMap<String, Vec<String>>,
@@ -233,6 +306,9 @@ pub(crate) async fn test(dir: &Path, verbose: bool, cache: &CacheChoice) -> Resu
         teams: fixtures.teams.clone(),
         posted: Mutex::default(),
     });
+    let http = Arc::new(FakeHttp {
+        answers: fixtures.http.clone(),
+    });
     let (mut passed, mut failed) = (0, 0);
     for case in &fixtures.cases {
         let mut variables = fixtures.variables.clone();
@@ -247,6 +323,7 @@ pub(crate) async fn test(dir: &Path, verbose: bool, cache: &CacheChoice) -> Resu
         request.backends = Backends {
             records: Some(records.clone()),
             teams: Some(teams.clone()),
+            http: Some(http.clone()),
             ..Backends::default()
         };
         let outcome = sandbox.run(&module, request).await;

@@ -96,10 +96,13 @@ timeout_ms = 5_000
 const TESTS: &str = r#"# The cases `flowbox step test` runs in the local sandbox: each input, and the output (or the
 # error) it must give. Capabilities are fakes fed from here: `variables` (for every case, or per
 # case), `records` (what records.get answers, by "object/id"), `teams` (members, in rotation
-# order). Anything else the step calls is refused.
+# order), `http` (answers by method and URL:
+#   - { method: GET, url: "https://api.example.com/v1/x", status: 200, body: { ok: true } }).
+# Anything else the step calls is refused.
 variables: {}
 records: {}
 teams: {}
+http: []
 cases:
   - name: greets by name
     input: { name: Ada }
