@@ -198,23 +198,7 @@ impl Claim {
     /// leave the queue through `claim_throttled`. PostgreSQL's SKIP LOCKED lets several nodes
     /// claim at once without taking the same rows.
     pub(crate) fn statements(postgres: bool) -> [(String, usize); 4] {
-        let lock = if postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        let claim = |pick: &str| {
-            let sql = format!(
-                "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
-                 started_at = COALESCE(started_at, $3) WHERE id IN ({pick}{lock}) RETURNING id"
-            );
-            if postgres {
-                sql
-            } else {
-                // `?N` binds by position in SQLite (`$N` would be a name, numbered as it appears).
-                sql.replace('$', "?")
-            }
-        };
+        let claim = |pick: &str| Self::claim_sql(postgres, pick);
         let queued = claim(
             "SELECT id FROM executions WHERE status = 'queued' AND workflow NOT IN \
              (SELECT name FROM workflow_heads WHERE max_concurrent IS NOT NULL OR max_per_minute IS NOT NULL) \
@@ -241,12 +225,68 @@ impl Claim {
         ]
     }
 
+    /// The claim of the ids `pick` selects (`$1` owner, `$2` lease_until, `$3` now).
+    fn claim_sql(postgres: bool, pick: &str) -> String {
+        let lock = if postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, \
+             started_at = COALESCE(started_at, $3) WHERE id IN ({pick}{lock}) RETURNING id"
+        );
+        if postgres {
+            sql
+        } else {
+            // `?N` binds by position in SQLite (`$N` would be a name, numbered as it appears).
+            sql.replace('$', "?")
+        }
+    }
+
     /// How many statement `step` of [`Claim::statements`] may claim, `got` being claimed
     /// already: the queue first takes half of what is left, the waits the rest, the queue what
     /// the waits left.
     pub(crate) fn share(&self, step: usize, got: usize) -> i64 {
         let left = self.limit - got as i64;
         if step == 1 { (left + 1) / 2 } else { left }
+    }
+
+    /// The step of [`Claim::statements`] that claims due waits oldest first: before it, each
+    /// workflow with due waits gets its share ([`Claim::FAIR_WAITS`]), so a million timers of
+    /// one workflow do not hold back another's timer due a second later. The oldest-first
+    /// statement then takes what the shares left (and waits of workflows since deleted).
+    pub(crate) const WAITS_STEP: usize = 2;
+
+    /// The workflows with waits due at `$1`: one probe of `executions_by_workflow_status` each.
+    pub(crate) fn workflows_due_sql(postgres: bool) -> &'static str {
+        if postgres {
+            "SELECT h.name FROM workflow_heads h WHERE EXISTS (SELECT 1 FROM executions e \
+             WHERE e.workflow = h.name AND e.status = 'waiting' AND e.wake_at <= $1)"
+        } else {
+            "SELECT h.name FROM workflow_heads h WHERE EXISTS (SELECT 1 FROM executions e \
+             WHERE e.workflow = h.name AND e.status = 'waiting' AND e.wake_at <= ?1)"
+        }
+    }
+
+    /// One workflow's share of due waits, oldest first: `$1`.. `$4` as in
+    /// [`Claim::statements`], `$5` the workflow.
+    pub(crate) fn fair_waits_sql(postgres: bool) -> String {
+        Self::claim_sql(
+            postgres,
+            "SELECT id FROM executions WHERE workflow = $5 AND status = 'waiting' \
+             AND wake_at <= $3 ORDER BY wake_at LIMIT $4",
+        )
+    }
+
+    /// Each workflow's share of `left`, with `workflows` having due waits: none when there is
+    /// only one (oldest first is then fair already).
+    pub(crate) fn fair_share(left: i64, workflows: usize) -> i64 {
+        if workflows < 2 || left <= 0 {
+            0
+        } else {
+            (left + workflows as i64 - 1) / workflows as i64
+        }
     }
 }
 

@@ -130,6 +130,9 @@ async fn apply(conn: &mut sqlx::PgConnection, batch: &[Item]) -> Result<Vec<Answ
                 let mut ids: Vec<String> = Vec::new();
                 let mut taken_over = 0;
                 for (step, (sql, takes)) in Claim::statements(true).into_iter().enumerate() {
+                    if step == Claim::WAITS_STEP {
+                        claim_fair_waits(&mut *conn, c, &mut ids).await?;
+                    }
                     let left = c.share(step, ids.len());
                     if left <= 0 {
                         break;
@@ -152,6 +155,43 @@ async fn apply(conn: &mut sqlx::PgConnection, batch: &[Item]) -> Result<Vec<Answ
         });
     }
     Ok(answers)
+}
+
+/// Each workflow's share of the due waits (see [`Claim::WAITS_STEP`]).
+async fn claim_fair_waits(
+    conn: &mut sqlx::PgConnection,
+    c: &Claim,
+    ids: &mut Vec<String>,
+) -> Result<(), sqlx::Error> {
+    let left = c.share(Claim::WAITS_STEP, ids.len());
+    if left <= 0 {
+        return Ok(());
+    }
+    let workflows: Vec<String> = sqlx::query_scalar(Claim::workflows_due_sql(true))
+        .bind(c.now)
+        .fetch_all(&mut *conn)
+        .await?;
+    let share = Claim::fair_share(left, workflows.len());
+    if share == 0 {
+        return Ok(());
+    }
+    let sql = Claim::fair_waits_sql(true);
+    for workflow in &workflows {
+        let take = share.min(c.share(Claim::WAITS_STEP, ids.len()));
+        if take <= 0 {
+            break;
+        }
+        let got: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(&c.owner)
+            .bind(c.lease_until)
+            .bind(c.now)
+            .bind(take)
+            .bind(workflow)
+            .fetch_all(&mut *conn)
+            .await?;
+        ids.extend(got);
+    }
+    Ok(())
 }
 
 /// Whether every record a step read is still as it read it (each locked until the commit).

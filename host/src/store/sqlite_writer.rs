@@ -191,6 +191,9 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> Result<Vec<Answer>, Wri
                 let mut ids: Vec<String> = Vec::new();
                 let mut taken_over = 0;
                 for (step, (sql, takes)) in Claim::statements(false).into_iter().enumerate() {
+                    if step == Claim::WAITS_STEP {
+                        claim_fair_waits(&tx, c, &mut ids)?;
+                    }
                     let left = c.share(step, ids.len());
                     if left <= 0 {
                         break;
@@ -212,6 +215,38 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> Result<Vec<Answer>, Wri
     }
     tx.commit()?;
     Ok(answers)
+}
+
+/// Each workflow's share of the due waits (see [`Claim::WAITS_STEP`]).
+fn claim_fair_waits(
+    tx: &rusqlite::Transaction<'_>,
+    c: &Claim,
+    ids: &mut Vec<String>,
+) -> rusqlite::Result<()> {
+    let left = c.share(Claim::WAITS_STEP, ids.len());
+    if left <= 0 {
+        return Ok(());
+    }
+    let workflows: Vec<String> = tx
+        .prepare_cached(Claim::workflows_due_sql(false))?
+        .query_map([c.now], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let share = Claim::fair_share(left, workflows.len());
+    if share == 0 {
+        return Ok(());
+    }
+    let mut claim = tx.prepare_cached(&Claim::fair_waits_sql(false))?;
+    for workflow in &workflows {
+        let take = share.min(c.share(Claim::WAITS_STEP, ids.len()));
+        if take <= 0 {
+            break;
+        }
+        let params: [&dyn ToSql; 5] = [&c.owner, &c.lease_until, &c.now, &take, workflow];
+        for id in claim.query_map(&params[..], |row| row.get::<_, String>(0))? {
+            ids.push(id?);
+        }
+    }
+    Ok(())
 }
 
 /// Whether every record a step read is still as it read it.

@@ -150,4 +150,76 @@ async fn a_live_postgres_node_keeps_its_claims_past_their_lease() {
     assert_eq!(runs[0]["attempt"], 1, "{v}");
 }
 
-on_both_databases!(a_burst_is_driven_within_the_bound_each_once);
+/// Timers of one workflow all due at once do not hold back another workflow's timer due a
+/// second later: each workflow with due waits gets its share of a claim.
+async fn a_burst_of_timers_does_not_hold_back_another_workflow(db: Db) {
+    const N: usize = 40;
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+    let due = start + Duration::from_secs(3600);
+    let clock = ManualClock::new(start);
+    let s = TestServer::start_with(db, |c| c.clock = Arc::new(clock.clone())).await;
+    s.upload("increment", "increment", &[]).await;
+    s.apply(BURST).await;
+    s.apply(&BURST.replace("name: burst", "name: steady")).await;
+    let at = flowbox::time::format(due.into());
+    for i in 0..N {
+        let (status, v) = s
+            .post(
+                "/v1/workflows/burst/executions",
+                json!({"input": {"at": at, "n": i}}),
+            )
+            .await;
+        assert_eq!(status, 202, "{v}");
+    }
+    let later = flowbox::time::format((due + Duration::from_secs(1)).into());
+    let (status, v) = s
+        .post(
+            "/v1/workflows/steady/executions",
+            json!({"input": {"at": later, "n": 0}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let steady = v["id"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let counts = s.engine.store().count_by_status().await.unwrap();
+        if counts == vec![("waiting".to_string(), N as i64 + 1)] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all waiting: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A claim of 4 when all are due (the node's clock is left before them, so only this claim
+    // takes any): the steady workflow's timer is in it, though 40 others are older.
+    let now = (due + Duration::from_secs(1))
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let claimed = s
+        .engine
+        .store()
+        .claim_due("fairness-test", now, now + 600_000, now, 4)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = claimed.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert!(
+        ids.contains(&steady.as_str()),
+        "the steady workflow's timer waited behind the burst: claimed {ids:?}"
+    );
+    let burst = claimed
+        .rows
+        .iter()
+        .filter(|r| r.workflow == "burst")
+        .count();
+    assert_eq!(burst, 3, "the rest of the claim goes to the burst");
+}
+
+on_both_databases!(
+    a_burst_is_driven_within_the_bound_each_once,
+    a_burst_of_timers_does_not_hold_back_another_workflow,
+);
