@@ -31,7 +31,11 @@ for lang in rust python js; do
   changed=$(cd "$p" && secs "$bin" step build)
   size=$(stat -c %s "$p/target/k_$lang.wasm")
   echo "== $lang: first build $first ms, unchanged $again ms, one-line change $changed ms, $((size / 1024)) KiB"
-  "$bench" step-module --component "$p/target/k_$lang.wasm"
+  case $lang in
+    rust) "$bench" step-module --component "$p/target/k_$lang.wasm" ;;
+    python) "$bench" step-module --component "$p/target/k_$lang.wasm" --beside python ;;
+    js) "$bench" step-module --component "$p/target/k_$lang.wasm" --beside javascript ;;
+  esac
 done
 for lang in python javascript; do
   echo "== the $lang code step, for comparison"

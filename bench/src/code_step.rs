@@ -78,15 +78,32 @@ fn grants() -> Grants {
     .collect()
 }
 
+impl Language {
+    fn code(self) -> (CodeLanguage, &'static [(&'static str, &'static str)]) {
+        match self {
+            Language::Python => (CodeLanguage::Python, PYTHON),
+            Language::Javascript => (CodeLanguage::JavaScript, JAVASCRIPT),
+        }
+    }
+
+    /// The runner's component as `scripts/build-guests.sh` builds it.
+    pub fn runner(self) -> PathBuf {
+        PathBuf::from(format!("target/wasm/{}.wasm", self.code().0.runner()))
+    }
+
+    /// The runner's request for the trivial code, and the grants the runner is loaded with.
+    pub fn trivial(self) -> (StepRequest, Grants) {
+        let (language, codes) = self.code();
+        (request(language, codes[0].1), grants())
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let (language, codes) = match args.language {
-        Language::Python => (CodeLanguage::Python, PYTHON),
-        Language::Javascript => (CodeLanguage::JavaScript, JAVASCRIPT),
-    };
+    let (language, codes) = args.language.code();
     let component = args
         .component
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("target/wasm/{}.wasm", language.runner())));
+        .unwrap_or_else(|| args.language.runner());
     let cases = codes
         .iter()
         .map(|&(name, code)| (name, request(language, code)))

@@ -299,10 +299,7 @@ pub(crate) fn build(project: &Project) -> Result<bool, Failure> {
             io(
                 "write",
                 &main,
-                std::fs::write(
-                    &main,
-                    "import { run as stepRun } from './flowbox/step.js';\n\nexport async function run(ctx, input) {\n  return stepRun(ctx, input);\n}\n",
-                ),
+                std::fs::write(&main, "export { run } from './flowbox/step.js';\n"),
             )?;
             // `--disable http fetch-event`: no wasi:http (the host refuses it; HTTP goes through
             // flowbox:step/http).
