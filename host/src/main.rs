@@ -11,13 +11,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // The API client and the server's outgoing HTTP and SMTP all use TLS.
     flowbox::install_tls_provider();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -29,6 +23,22 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(cli::run(args))
+}
+
+/// Log lines to stderr, filtered by `RUST_LOG` (default `warn`); colours only on a terminal.
+fn init_logs(format: cli::LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // Each line one JSON object: time, level, target, the message and fields at the top
+        // level, the spans it is in.
+        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 /// `flowbox ... | head` closes the pipe early: printing then fails with a broken pipe, which

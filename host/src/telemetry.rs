@@ -114,6 +114,26 @@ fn describe() {
         "flowbox_http_request_duration_seconds",
         "API request time, by method and route"
     );
+    describe_counter!(
+        "flowbox_leases_taken_over_total",
+        "Executions this node took over from a node that stopped (or let them go)"
+    );
+    describe_histogram!(
+        "flowbox_timer_lateness_seconds",
+        "How late a wait (a delay, a goal's deadline, a retry) was when this node claimed it, by workflow"
+    );
+    describe_histogram!(
+        "flowbox_trigger_lag_seconds",
+        "From a record event's write to its evaluation against the triggers, by object type"
+    );
+    describe_counter!(
+        "flowbox_llm_calls_total",
+        "Model calls by provider, kind (chat, transcribe) and outcome (ok, error)"
+    );
+    describe_counter!(
+        "flowbox_llm_tokens_total",
+        "Tokens spent by provider and kind (prompt, completion)"
+    );
     describe_histogram!(
         "flowbox_commit_batch_size",
         "Commits per group-commit transaction"
@@ -203,6 +223,45 @@ pub fn http_request(method: &str, route: &str, status: u16, took: Duration) {
         "route" => route.to_string()
     )
     .record(took.as_secs_f64());
+}
+
+/// Executions taken over from another node (or a previous process).
+pub fn leases_taken_over(n: usize) {
+    counter!("flowbox_leases_taken_over_total").increment(n as u64);
+}
+
+/// A due wait of `workflow` claimed `late` after its time.
+pub fn timer_fired(workflow: &str, late: Duration) {
+    histogram!("flowbox_timer_lateness_seconds", "workflow" => workflow.to_string())
+        .record(late.as_secs_f64());
+}
+
+/// A record event of `object` (its type) evaluated `lag` after it was written.
+pub fn trigger_evaluated(object: &str, lag: Duration) {
+    histogram!("flowbox_trigger_lag_seconds", "object" => object.to_string())
+        .record(lag.as_secs_f64());
+}
+
+/// One model call (its retries included) to `provider`; providers are few and named by an
+/// admin, so they make a bounded label.
+pub fn llm_call(provider: &str, kind: &'static str, ok: bool, prompt: u32, completion: u32) {
+    counter!(
+        "flowbox_llm_calls_total",
+        "provider" => provider.to_string(),
+        "kind" => kind,
+        "outcome" => if ok { "ok" } else { "error" }
+    )
+    .increment(1);
+    for (part, n) in [("prompt", prompt), ("completion", completion)] {
+        if n > 0 {
+            counter!(
+                "flowbox_llm_tokens_total",
+                "provider" => provider.to_string(),
+                "kind" => part
+            )
+            .increment(u64::from(n));
+        }
+    }
 }
 
 /// One group-commit transaction.

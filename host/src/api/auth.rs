@@ -231,6 +231,9 @@ impl FromRequestParts<AppState> for Caller {
             ));
         };
         caller.require(needed)?;
+        if let Some(seen) = parts.extensions.get::<super::AccessCaller>() {
+            let _ = seen.0.set(caller.name.clone());
+        }
         Ok(caller)
     }
 }

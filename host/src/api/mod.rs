@@ -125,9 +125,15 @@ pub fn app(engine: Engine) -> Router {
         .with_state(state)
 }
 
-/// Each request counted by method, route (its template, never its ids) and status.
+/// The name of the token a request was let in with, set by the `Caller` extractor for the
+/// access log.
+#[derive(Clone, Default)]
+pub(crate) struct AccessCaller(pub(crate) std::sync::Arc<std::sync::OnceLock<String>>);
+
+/// Each request counted by method, route (its template, never its ids) and status, and
+/// logged at info under the target `flowbox::access`, with the token's name (never the token).
 async fn count_requests(
-    req: axum::extract::Request,
+    mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
@@ -137,12 +143,20 @@ async fn count_requests(
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
+    let caller = AccessCaller::default();
+    req.extensions_mut().insert(caller.clone());
     let response = next.run(req).await;
-    crate::telemetry::http_request(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    crate::telemetry::http_request(&method, &route, status, took);
+    tracing::info!(
+        target: "flowbox::access",
+        method,
+        route,
+        status,
+        duration_ms = took.as_secs_f64() * 1e3,
+        token = caller.0.get().map_or("-", String::as_str),
+        "request"
     );
     response
 }

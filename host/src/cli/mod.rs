@@ -37,8 +37,26 @@ pub struct Cli {
     /// Do not read or write the compiled-component cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line)
+    /// for a log pipeline. Which lines: `RUST_LOG` (default `warn`; `flowbox::access=info`
+    /// adds a line per API request).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FLOWBOX_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log's line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -142,6 +142,10 @@ async fn pass(inner: &Arc<Inner>) -> Result<usize, EngineError> {
     let switches = ev.switches().await?;
     let (mut started, mut met) = (false, false);
     for e in &events {
+        crate::telemetry::trigger_evaluated(
+            &e.object,
+            std::time::Duration::from_millis(now.saturating_sub(e.at).max(0) as u64),
+        );
         let outcome = evaluate(inner, &mut ev, e, &switches, now).await?;
         started |= !outcome.started.is_empty();
         met |= !outcome.goals.is_empty();

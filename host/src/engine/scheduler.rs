@@ -126,7 +126,21 @@ async fn pass_within(inner: &Arc<Inner>, batch: usize) -> Result<(usize, usize),
         );
     }
     let n = rows.len();
+    if !taken_over.is_empty() {
+        crate::telemetry::leases_taken_over(taken_over.len());
+        tracing::info!(
+            count = taken_over.len(),
+            node = %node,
+            "took over executions whose node stopped or let them go"
+        );
+    }
     for row in rows {
+        if let Some(wake_at) = row.wake_at.filter(|_| !taken_over.contains(&row.id)) {
+            crate::telemetry::timer_fired(
+                &row.workflow,
+                std::time::Duration::from_millis(now.saturating_sub(wake_at).max(0) as u64),
+            );
+        }
         let slot = slots.split(1).expect("one slot per claimed row");
         // `spawn` gives the slot back for an execution this node already drives (its claim
         // only extended the lease).

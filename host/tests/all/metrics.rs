@@ -191,6 +191,132 @@ async fn metrics_count_a_known_workload() {
     assert!(value(&text, "flowbox_commit_seconds_count", &[]) >= 1.0);
 }
 
+/// How late timers fire (by workflow), how long events wait for the triggers (by object type),
+/// and model calls and tokens by provider, against what the history says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_timers_triggers_and_model_calls() {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    let fake = crate::llm::FakeOpenAi::start().await;
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+    let clock = flowbox::clock::ManualClock::new(start);
+    let s = TestServer::start_with(Db::Sqlite, |c| c.clock = Arc::new(clock.clone())).await;
+    assert_eq!(s.upload("m_inc2", "increment", &[]).await.0, 201);
+    let (status, v) = s.upload("llm_call", "llm_call", &["llm", "records"]).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = s
+        .put(
+            "/v1/llm/providers/m_provider",
+            json!({"base_url": fake.base_url(), "api_key_env": "FLOWBOX_LLM_KEY_TEST", "default_model": "fake-small"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+
+    // A timer claimed 5 s after its time.
+    s.apply("name: m_timer\nsteps:\n  - { id: nap, delay: { for: 1h } }\n  - { id: a, action: m_inc2, input: { n: 1 } }\n")
+        .await;
+    let (status, v) = s
+        .post("/v1/workflows/m_timer/executions?wait=1", json!({}))
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (202, Some("waiting")),
+        "{v}"
+    );
+    clock.set(start + Duration::from_secs(3605));
+    s.engine.run_due().await.unwrap();
+    s.until_status(
+        v["id"].as_str().unwrap(),
+        "completed",
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // A record event, evaluated against a trigger.
+    s.define_object("name: m_thing\nfields:\n  name: { type: text }\n")
+        .await;
+    s.apply("name: m_on_thing\nscope: { object: m_thing }\ntriggers:\n  - record_created: {}\nsteps:\n  - { id: a, action: m_inc2, input: { n: 1 } }\n")
+        .await;
+    s.create_record("m_thing", "t1", json!({"name": "one"}))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, v) = s.get("/v1/executions?workflow=m_on_thing").await;
+        if v["executions"].as_array().is_some_and(|l| !l.is_empty()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the trigger did not start: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // One model call; its tokens as the history has them.
+    s.apply("name: m_ask\nsteps:\n  - { id: ask, action: llm_call, input: { provider: m_provider, prompt: Say yes please. } }\n")
+        .await;
+    let (status, v) = s
+        .post("/v1/workflows/m_ask/executions?wait=10", json!({}))
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("completed")),
+        "{v}"
+    );
+    let v = s
+        .until_status(v["id"].as_str().unwrap(), "completed", Duration::from_secs(5))
+        .await;
+    let llm = &v["steps"][0]["detail"]["llm"];
+    let (prompt, completion) = (
+        llm["prompt_tokens"].as_f64().unwrap(),
+        llm["completion_tokens"].as_f64().unwrap(),
+    );
+    assert!(prompt > 0.0 && completion > 0.0, "{v}");
+
+    let (_, text) = scrape(&s, None).await;
+    let late = [("workflow", "m_timer")];
+    assert_eq!(
+        value(&text, "flowbox_timer_lateness_seconds_count", &late),
+        1.0
+    );
+    let sum = value(&text, "flowbox_timer_lateness_seconds_sum", &late);
+    assert!((sum - 5.0).abs() < 0.01, "5 s late: {sum}");
+    assert_eq!(
+        value(
+            &text,
+            "flowbox_trigger_lag_seconds_count",
+            &[("object", "m_thing")]
+        ),
+        1.0
+    );
+    let provider = ("provider", "m_provider");
+    assert_eq!(
+        value(
+            &text,
+            "flowbox_llm_calls_total",
+            &[provider, ("kind", "chat"), ("outcome", "ok")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "flowbox_llm_tokens_total",
+            &[provider, ("kind", "prompt")]
+        ),
+        prompt
+    );
+    assert_eq!(
+        value(
+            &text,
+            "flowbox_llm_tokens_total",
+            &[provider, ("kind", "completion")]
+        ),
+        completion
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_metrics_token_guards_the_endpoint() {
     let token = "metrics-secret-0123456789";

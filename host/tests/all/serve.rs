@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Db, assert_error, fresh_db_url, postgres_url};
+use crate::common::{ADMIN_TOKEN, Db, assert_error, fresh_db_url, postgres_url};
 use crate::crash::{Server, admin_client, call, post_text, upload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,6 +17,72 @@ async fn the_database_password_is_never_printed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_bounded_under_bodies_that_blow_up_when_parsed() {
     bounded_memory().await
+}
+
+/// `--log-format json` writes one JSON object per line, with an access line per request that
+/// names the token but never shows it; the text format has no colours when written to a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_json_lines_with_an_access_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = fresh_db_url(Db::Sqlite, dir.path()).await;
+    let server = Server::start(&db_url, dir.path(), 0, &["--log-format", "json"]).await;
+    let http = admin_client();
+    let (status, v) = call(&http, "GET", format!("{}/v1/workflows", server.url), None).await;
+    assert_eq!(status, 200, "{v}");
+    let wrong = reqwest::Client::new()
+        .get(format!("{}/v1/workflows", server.url))
+        .bearer_auth("not-a-token-at-all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let log_path = server.log.clone();
+    drop(server);
+
+    let log = std::fs::read_to_string(log_path).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "flowbox::access" && l["route"] == "/v1/workflows")
+        .collect();
+    let statuses: Vec<(i64, &str)> = access
+        .iter()
+        .map(|l| (l["status"].as_i64().unwrap(), l["token"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [(200, "bootstrap"), (401, "-")],
+        "one access line per request, with the token's name: {log}"
+    );
+    assert_eq!(access[0]["method"], "GET");
+    assert_eq!(access[0]["level"], "INFO");
+    assert!(access[0]["duration_ms"].as_f64().unwrap() >= 0.0, "{log}");
+    assert!(access[0]["timestamp"].is_string(), "{log}");
+    assert!(!log.contains(ADMIN_TOKEN), "a token was logged: {log}");
+    assert!(
+        !log.contains("not-a-token-at-all"),
+        "a token was logged: {log}"
+    );
+
+    // Text, to a file: no colour codes.
+    let server = Server::start(&db_url, dir.path(), 0, &[]).await;
+    let (status, _) = call(
+        &admin_client(),
+        "GET",
+        format!("{}/v1/workflows", server.url),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let log_path = server.log.clone();
+    drop(server);
+    let log = std::fs::read_to_string(log_path).unwrap();
+    assert!(log.contains("flowbox::access"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in a log file: {log:?}");
 }
 
 /// A PostgreSQL database reached as a role with a password.

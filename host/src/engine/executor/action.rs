@@ -345,7 +345,9 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// A step failed for good: record it, and go where the step's failure handling says.
+    /// A step failed for good: record it, and go where the step's failure handling says. The
+    /// message (a guest's traceback, maybe) goes to the history only: the server's log gets the
+    /// code.
     pub(super) fn step_failed(
         &mut self,
         step: &Step,
@@ -405,7 +407,7 @@ impl<'a> Run<'a> {
                     error: Some(error),
                 },
                 OnFailure::Pause => {
-                    tracing::warn!(execution = %self.row.id, step = %step.id, %message, "step failed: execution paused at it");
+                    tracing::warn!(execution = %self.row.id, step = %step.id, code, "step failed: execution paused at it");
                     // Resuming runs the step again, from its first attempt.
                     self.state.attempt = 1;
                     self.row.error = Some(error.to_string());
@@ -414,7 +416,7 @@ impl<'a> Run<'a> {
                     }
                 }
                 OnFailure::Continue => {
-                    tracing::warn!(execution = %self.row.id, step = %step.id, %message, "step failed: execution continues");
+                    tracing::warn!(execution = %self.row.id, step = %step.id, code, "step failed: execution continues");
                     add_detail(&mut run, json!({"continued": true}));
                     self.state.failure = Some(failure);
                     Next::Go(step.next.clone())

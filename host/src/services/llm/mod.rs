@@ -385,6 +385,13 @@ impl StepLlm {
     }
 
     fn record(&self, call: LlmCall) {
+        crate::telemetry::llm_call(
+            &call.provider,
+            call.kind,
+            call.error.is_none(),
+            call.prompt_tokens,
+            call.completion_tokens,
+        );
         self.calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
