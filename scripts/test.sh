@@ -19,6 +19,13 @@ if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
 fi
 /usr/bin/python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'
 
+step "Prometheus, which scrapes a test server (Debian's prometheus)"
+if ! command -v prometheus >/dev/null; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus; } >&2
+fi
+prometheus --version 2>&1 | head -1
+
 step "PostgreSQL for the tests (scripts/test-postgres.sh)"
 FLOWBOX_TEST_PG=$(bash scripts/test-postgres.sh)
 export FLOWBOX_TEST_PG

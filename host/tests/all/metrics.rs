@@ -265,7 +265,11 @@ async fn metrics_count_timers_triggers_and_model_calls() {
         "{v}"
     );
     let v = s
-        .until_status(v["id"].as_str().unwrap(), "completed", Duration::from_secs(5))
+        .until_status(
+            v["id"].as_str().unwrap(),
+            "completed",
+            Duration::from_secs(5),
+        )
         .await;
     let llm = &v["steps"][0]["detail"]["llm"];
     let (prompt, completion) = (
@@ -314,6 +318,105 @@ async fn metrics_count_timers_triggers_and_model_calls() {
             &[provider, ("kind", "completion")]
         ),
         completion
+    );
+}
+
+/// A real Prometheus (Debian's, which scripts/test.sh installs) scrapes the server with the
+/// scrape config docs/operations.md shows, and answers PromQL over what it scraped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_the_server() {
+    use std::time::Duration;
+
+    let prometheus = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("no prometheus: scripts/test.sh installs Debian's `prometheus`");
+    let s = TestServer::start(Db::Sqlite).await;
+    assert_eq!(s.upload("m_prom_inc", "increment", &[]).await.0, 201);
+    s.apply("name: m_prom\nsteps:\n  - { id: a, action: m_prom_inc }\n")
+        .await;
+    for n in 0..3 {
+        let (status, v) = s
+            .post(
+                "/v1/workflows/m_prom/executions?wait=10",
+                json!({"input": {"n": n}}),
+            )
+            .await;
+        assert_eq!(
+            (status, v["status"].as_str()),
+            (200, Some("completed")),
+            "{v}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let target = s.url.trim_start_matches("http://");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{ scrape_interval: 1s }}\nscrape_configs:\n  - job_name: flowbox\n    static_configs: [{{ targets: [\"{target}\"] }}]\n"
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let _child = tokio::process::Command::new(prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start prometheus");
+
+    let query = |q: &'static str| {
+        let url = format!("http://127.0.0.1:{port}/api/v1/query");
+        async move {
+            let v: serde_json::Value = reqwest::Client::new()
+                .get(url)
+                .query(&[("query", q)])
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(str::to_string)
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let finished = r#"sum(flowbox_executions_finished_total{job="flowbox",workflow="m_prom",status="completed"})"#;
+    loop {
+        if query(finished).await.as_deref() == Some("3") {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let log =
+                std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+            panic!(
+                "Prometheus never saw 3 completed executions: {:?}\n{log}",
+                query(finished).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(query(r#"up{job="flowbox"}"#).await.as_deref(), Some("1"));
+    assert_eq!(
+        query(r#"sum(flowbox_step_attempts_total{module="m_prom_inc",outcome="completed"})"#)
+            .await
+            .as_deref(),
+        Some("3")
     );
 }
 
