@@ -24,6 +24,7 @@
 
 import * as fb from './flowbox/index.js';
 import { http, fetch } from './flowbox/http.js';
+import { timers, watch as watchTimers, NEVER_SETTLES } from './flowbox/timers.js';
 
 /** The name the user's code has in stack traces. */
 const CODE_FILE = '<code>';
@@ -203,94 +204,9 @@ function errorKind(e) {
 
 // --- timers ---------------------------------------------------------------------------------------
 
-// The engine runs its event loop until the code's promise settles, and aborts (a trap with no
-// message the user can act on) if the loop runs dry first. The runner keeps count of the code's
-// timers instead: when none is left and the promise is still pending, nothing can settle it, and
-// the step fails saying so. An exception thrown by a timer's callback fails the step too (as an
-// uncaught exception does in Node).
-
-const native = {
-  setTimeout: globalThis.setTimeout,
-  clearTimeout: globalThis.clearTimeout,
-  setInterval: globalThis.setInterval,
-  clearInterval: globalThis.clearInterval,
-};
-const liveTimers = new Set();
-/** The run in progress: `idle()` is called when no timer is left, `fail(e)` on a timer's error. */
-let watcher = null;
-let idleCheckQueued = false;
-
-function whenIdle() {
-  if (liveTimers.size !== 0 || watcher === null || idleCheckQueued) return;
-  idleCheckQueued = true;
-  // A macrotask: the microtasks queued so far run first.
-  native.setTimeout(() => {
-    idleCheckQueued = false;
-    if (liveTimers.size === 0 && watcher !== null) watcher.idle();
-  }, 0);
-}
-
-function timerCallback(fn, args, id, repeat) {
-  return () => {
-    if (!repeat) liveTimers.delete(id.value);
-    try {
-      if (typeof fn === 'function') fn(...args);
-      else (0, eval)(String(fn));
-    } catch (e) {
-      if (watcher !== null) watcher.fail(e);
-    } finally {
-      whenIdle();
-    }
-  };
-}
-
-function makeTimer(kind, repeat) {
-  const named = {
-    [kind](fn, ms = 0, ...args) {
-      const id = { value: 0 };
-      id.value = native[kind](timerCallback(fn, args, id, repeat), ms);
-      liveTimers.add(id.value);
-      return id.value;
-    },
-  };
-  return named[kind];
-}
-
-function makeClear(kind) {
-  const named = {
-    [kind](id) {
-      native[kind](id);
-      if (liveTimers.delete(id)) whenIdle();
-    },
-  };
-  return named[kind];
-}
-
-/** Await the code's promise; fails if nothing is left that could settle it. */
+/** Await the code's promise; fails if nothing is left that could settle it (flowbox/timers.js). */
 function watch(promise) {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const settle = (fn, value) => {
-      if (settled) return;
-      settled = true;
-      watcher = null;
-      fn(value);
-    };
-    watcher = {
-      idle: () =>
-        settle(
-          reject,
-          new StepFailure(
-            'permanent',
-            'the code never finished: it awaits a promise that nothing can settle any more (no timer is left); ' +
-              'resolve it, or do not await it',
-          ),
-        ),
-      fail: (e) => settle(reject, e),
-    };
-    promise.then((v) => settle(resolve, v), (e) => settle(reject, e));
-    whenIdle();
-  });
+  return watchTimers(promise, () => new StepFailure('permanent', `the code never finished: ${NEVER_SETTLES}`));
 }
 
 // --- what the code sees ---------------------------------------------------------------------------
@@ -320,10 +236,7 @@ const globals = {
   console: fb.makeConsole(),
   fetch,
   flowbox,
-  setTimeout: makeTimer('setTimeout', false),
-  setInterval: makeTimer('setInterval', true),
-  clearTimeout: makeClear('clearTimeout'),
-  clearInterval: makeClear('clearInterval'),
+  ...timers,
 };
 for (const [name, value] of Object.entries(globals)) {
   Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });

@@ -148,7 +148,8 @@ const JS: Lang = Lang {
         code.replace("import { log,", "import { log, teams, records, variables,")
             .replace(
                 "  return { greeting:",
-                r#"  if (input.team) {
+                r#"  if (input.hang) await new Promise(() => {});
+  if (input.team) {
     return {
       members: teams.members(input.team),
       next: teams.nextMember(input.team),
@@ -265,12 +266,19 @@ async fn from_new_to_a_workflow(lang: Lang) {
                 .replace("teams: {}", "teams: { sales: [u1, u2] }")
                 .replace("http: []", "http: [{ url: \"https://example.com\", body: hi }]")
                 + "  - name: reads the host\n    input: { name: Ada, team: sales }\n    output: { members: [u1, u2], next: u1, company: Acme, n: 5 }\n"
-                + "  - name: fetches\n    input: { name: Ada, fetch: true }\n    output: { greeting: \"Hello, Ada!\" }\n";
+                + "  - name: fetches\n    input: { name: Ada, fetch: true }\n    output: { greeting: \"Hello, Ada!\" }\n"
+                + if lang.flag == "js" {
+                    // A promise nothing can settle: a clear failure, not the engine's trap.
+                    "  - name: never settles\n    input: { name: Ada, hang: true }\n    error: { code: step_failed, message: \"run() never finished\" }\n"
+                } else {
+                    ""
+                };
             std::fs::write(project.join("tests.yaml"), fixtures).unwrap();
             let tested = ok(&project, &["step", "test"]);
             has(&tested, "PASS reads the host");
             has(&tested, "PASS fetches");
-            has(&tested, "4 cases: 4 passed, 0 failed");
+            let cases = if lang.flag == "js" { 5 } else { 4 };
+            has(&tested, &format!("{cases} cases: {cases} passed, 0 failed"));
         }
     })
     .await

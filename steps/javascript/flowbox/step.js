@@ -12,9 +12,10 @@
 // with its stack.
 
 import * as fb from './mod.js';
+import { timers, watch, NEVER_SETTLES } from './timers.js';
 import * as user from '../step.js';
 
-for (const [name, value] of Object.entries({ console: fb.makeConsole(), fetch: fb.fetch })) {
+for (const [name, value] of Object.entries({ console: fb.makeConsole(), fetch: fb.fetch, ...timers })) {
   Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
 }
 
@@ -72,7 +73,10 @@ export async function run(ctx, input) {
   }
   let result;
   try {
-    result = await user.run(value, context(ctx));
+    result = await watch(
+      Promise.resolve().then(() => user.run(value, context(ctx))),
+      () => new fb.Permanent(`run() never finished: ${NEVER_SETTLES}`),
+    );
   } catch (e) {
     throw failure(e);
   }

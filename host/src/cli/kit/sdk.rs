@@ -80,4 +80,8 @@ pub(crate) const JS_SDK: &[(&str, &str)] = &[
         "step.js",
         include_str!("../../../../steps/javascript/flowbox/step.js"),
     ),
+    (
+        "timers.js",
+        include_str!("../../../../steps/javascript/flowbox/timers.js"),
+    ),
 ];
