@@ -914,6 +914,9 @@ steps:
         assert!(Instant::now() < deadline, "{:?}", history(&s, &id).await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // `strict`'s run shows before the execution is back at the goal: meet it once it waits.
+    s.until_status(&id, "waiting", Duration::from_secs(10))
+        .await;
     let (status, v) = s
         .post(&format!("/v1/executions/{id}/goals/hope/meet"), json!({}))
         .await;
