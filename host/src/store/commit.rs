@@ -194,7 +194,8 @@ impl Claim {
     /// seconds per claim with a million due). Executions whose node is gone come first (few,
     /// and the longest overdue); then the queue (starts by triggers and schedules) and waits
     /// whose time has come share the rest (see [`Claim::share`]): a million timers coming due
-    /// do not stop triggered starts, nor the reverse. Throttled workflows' queued executions
+    /// do not stop triggered starts, nor the reverse. Within each, every workflow with work due
+    /// gets its share first ([`Claim::fair`]). Throttled workflows' queued executions
     /// leave the queue through `claim_throttled`. PostgreSQL's SKIP LOCKED lets several nodes
     /// claim at once without taking the same rows.
     pub(crate) fn statements(postgres: bool) -> [(String, usize); 4] {
@@ -252,41 +253,83 @@ impl Claim {
         if step == 1 { (left + 1) / 2 } else { left }
     }
 
-    /// The step of [`Claim::statements`] that claims due waits oldest first: before it, each
-    /// workflow with due waits gets its share ([`Claim::FAIR_WAITS`]), so a million timers of
-    /// one workflow do not hold back another's timer due a second later. The oldest-first
-    /// statement then takes what the shares left (and waits of workflows since deleted).
-    pub(crate) const WAITS_STEP: usize = 2;
-
-    /// The workflows with waits due at `$1`: one probe of `executions_by_workflow_status` each.
-    pub(crate) fn workflows_due_sql(postgres: bool) -> &'static str {
-        if postgres {
-            "SELECT h.name FROM workflow_heads h WHERE EXISTS (SELECT 1 FROM executions e \
-             WHERE e.workflow = h.name AND e.status = 'waiting' AND e.wake_at <= $1)"
-        } else {
-            "SELECT h.name FROM workflow_heads h WHERE EXISTS (SELECT 1 FROM executions e \
-             WHERE e.workflow = h.name AND e.status = 'waiting' AND e.wake_at <= ?1)"
+    /// The fair share that comes before statement `step` of [`Claim::statements`]: the queue's
+    /// and the waits' oldest-first statements each come after a share for every workflow with
+    /// such work due, so a million timers or queued starts of one workflow do not hold back
+    /// another's timer or trigger due a second later. The oldest-first statement then takes
+    /// what the shares left (and the work of workflows since deleted).
+    pub(crate) fn fair(step: usize) -> Option<Fair> {
+        match step {
+            1 => Some(Fair::Queue),
+            2 => Some(Fair::Waits),
+            _ => None,
         }
     }
 
-    /// One workflow's share of due waits, oldest first: `$1`.. `$4` as in
-    /// [`Claim::statements`], `$5` the workflow.
-    pub(crate) fn fair_waits_sql(postgres: bool) -> String {
-        Self::claim_sql(
-            postgres,
-            "SELECT id FROM executions WHERE workflow = $5 AND status = 'waiting' \
-             AND wake_at <= $3 ORDER BY wake_at LIMIT $4",
-        )
-    }
-
-    /// Each workflow's share of `left`, with `workflows` having due waits: none when there is
+    /// Each workflow's share of `quota`, with `workflows` having work due: none when there is
     /// only one (oldest first is then fair already).
-    pub(crate) fn fair_share(left: i64, workflows: usize) -> i64 {
-        if workflows < 2 || left <= 0 {
+    pub(crate) fn fair_share(quota: i64, workflows: usize) -> i64 {
+        if workflows < 2 || quota <= 0 {
             0
         } else {
-            (left + workflows as i64 - 1) / workflows as i64
+            (quota + workflows as i64 - 1) / workflows as i64
         }
+    }
+}
+
+/// A kind of due work claimed fairly across workflows (see [`Claim::fair`]). Each workflow's
+/// share is one walk of `executions_by_workflow_status` (workflow, status, wake_at,
+/// created_at): a wait is due at its `wake_at`, a queued start (whose `wake_at` is null) at its
+/// creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fair {
+    Queue,
+    Waits,
+}
+
+impl Fair {
+    /// The workflows with work of this kind due at `$1`: one probe of the index per workflow
+    /// head. Throttled workflows' queues are left out, as in [`Claim::statements`].
+    pub(crate) fn workflows_sql(self, postgres: bool) -> &'static str {
+        match (self, postgres) {
+            (Fair::Queue, true) => {
+                "SELECT h.name FROM workflow_heads h WHERE h.max_concurrent IS NULL \
+                 AND h.max_per_minute IS NULL AND EXISTS (SELECT 1 FROM executions e \
+                 WHERE e.workflow = h.name AND e.status = 'queued' AND e.wake_at IS NULL AND e.created_at <= $1)"
+            }
+            (Fair::Queue, false) => {
+                "SELECT h.name FROM workflow_heads h WHERE h.max_concurrent IS NULL \
+                 AND h.max_per_minute IS NULL AND EXISTS (SELECT 1 FROM executions e \
+                 WHERE e.workflow = h.name AND e.status = 'queued' AND e.wake_at IS NULL AND e.created_at <= ?1)"
+            }
+            (Fair::Waits, true) => {
+                "SELECT h.name FROM workflow_heads h WHERE EXISTS (SELECT 1 FROM executions e \
+                 WHERE e.workflow = h.name AND e.status = 'waiting' AND e.wake_at <= $1)"
+            }
+            (Fair::Waits, false) => {
+                "SELECT h.name FROM workflow_heads h WHERE EXISTS (SELECT 1 FROM executions e \
+                 WHERE e.workflow = h.name AND e.status = 'waiting' AND e.wake_at <= ?1)"
+            }
+        }
+    }
+
+    /// One workflow's share, oldest first: `$1`.. `$4` as in [`Claim::statements`], `$5` the
+    /// workflow. The order is the index's, so nothing is sorted (`wake_at` is null for all
+    /// the queued rows it walks).
+    pub(crate) fn claim_sql(self, postgres: bool) -> String {
+        Claim::claim_sql(
+            postgres,
+            match self {
+                Fair::Queue => {
+                    "SELECT id FROM executions WHERE workflow = $5 AND status = 'queued' \
+                     AND wake_at IS NULL AND created_at <= $3 ORDER BY wake_at, created_at LIMIT $4"
+                }
+                Fair::Waits => {
+                    "SELECT id FROM executions WHERE workflow = $5 AND status = 'waiting' \
+                     AND wake_at <= $3 ORDER BY wake_at LIMIT $4"
+                }
+            },
+        )
     }
 }
 

@@ -111,6 +111,7 @@ migrations!(
     "0014_events_by_object.sql",
     "0015_failure_notices.sql",
     "0016_fair_waits.sql",
+    "0017_fair_queue.sql",
 );
 
 /// A migrator as `sqlx::migrate!` makes one (which needs sqlx's `macros` feature): version and

@@ -8,8 +8,8 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use super::commit::{
-    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Backlog, Claim, Commit, CommitOutcome, Conflict, Guard,
-    INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, PROBE_SQL, RECORD_VERSION_SQL,
+    ADVANCE_HEAD, ADVANCE_TAIL, Answer, Backlog, Claim, Commit, CommitOutcome, Conflict, Fair,
+    Guard, INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, PROBE_SQL, RECORD_VERSION_SQL,
     ROWS_PER_STATEMENT, RecordRead, RecordVersion, SideWrite, UPSERT_STEP_RUN_HEAD,
     UPSERT_STEP_RUN_TAIL, WriteError, refused_side_write, settle, still_as_read,
 };
@@ -130,22 +130,25 @@ async fn apply(conn: &mut sqlx::PgConnection, batch: &[Item]) -> Result<Vec<Answ
                 let mut ids: Vec<String> = Vec::new();
                 let mut taken_over = 0;
                 for (step, (sql, takes)) in Claim::statements(true).into_iter().enumerate() {
-                    if step == Claim::WAITS_STEP {
-                        claim_fair_waits(&mut *conn, c, &mut ids).await?;
-                    }
-                    let left = c.share(step, ids.len());
-                    if left <= 0 {
+                    let quota = c.share(step, ids.len());
+                    if quota <= 0 {
                         break;
                     }
-                    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-                        .bind(&c.owner)
-                        .bind(c.lease_until)
-                        .bind(c.now)
-                        .bind(left);
-                    if takes == 5 {
-                        q = q.bind(c.alive_since);
+                    let mut left = quota;
+                    if let Some(fair) = Claim::fair(step) {
+                        left -= claim_fair(&mut *conn, c, fair, quota, &mut ids).await?;
                     }
-                    ids.extend(q.fetch_all(&mut *conn).await?);
+                    if left > 0 {
+                        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                            .bind(&c.owner)
+                            .bind(c.lease_until)
+                            .bind(c.now)
+                            .bind(left);
+                        if takes == 5 {
+                            q = q.bind(c.alive_since);
+                        }
+                        ids.extend(q.fetch_all(&mut *conn).await?);
+                    }
                     if step == 0 {
                         taken_over = ids.len();
                     }
@@ -157,27 +160,26 @@ async fn apply(conn: &mut sqlx::PgConnection, batch: &[Item]) -> Result<Vec<Answ
     Ok(answers)
 }
 
-/// Each workflow's share of the due waits (see [`Claim::WAITS_STEP`]).
-async fn claim_fair_waits(
+/// Each workflow's share of `quota` (see [`Claim::fair`]): how many it claimed.
+async fn claim_fair(
     conn: &mut sqlx::PgConnection,
     c: &Claim,
+    fair: Fair,
+    quota: i64,
     ids: &mut Vec<String>,
-) -> Result<(), sqlx::Error> {
-    let left = c.share(Claim::WAITS_STEP, ids.len());
-    if left <= 0 {
-        return Ok(());
-    }
-    let workflows: Vec<String> = sqlx::query_scalar(Claim::workflows_due_sql(true))
+) -> Result<i64, sqlx::Error> {
+    let workflows: Vec<String> = sqlx::query_scalar(fair.workflows_sql(true))
         .bind(c.now)
         .fetch_all(&mut *conn)
         .await?;
-    let share = Claim::fair_share(left, workflows.len());
+    let share = Claim::fair_share(quota, workflows.len());
+    let mut claimed = 0;
     if share == 0 {
-        return Ok(());
+        return Ok(claimed);
     }
-    let sql = Claim::fair_waits_sql(true);
+    let sql = fair.claim_sql(true);
     for workflow in &workflows {
-        let take = share.min(c.share(Claim::WAITS_STEP, ids.len()));
+        let take = share.min(quota - claimed);
         if take <= 0 {
             break;
         }
@@ -189,9 +191,10 @@ async fn claim_fair_waits(
             .bind(workflow)
             .fetch_all(&mut *conn)
             .await?;
+        claimed += got.len() as i64;
         ids.extend(got);
     }
-    Ok(())
+    Ok(claimed)
 }
 
 /// Whether every record a step read is still as it read it (each locked until the commit).

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use super::StoreError;
 use super::commit::{
     ADVANCE_HEAD, ADVANCE_TAIL, Answer, Backlog, Claim, Commit, CommitOutcome, Conflict,
-    EXECUTION_VALUES, Guard, INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job, PROBE_SQL,
-    RECORD_VERSION_SQL, ROWS_PER_STATEMENT, RecordRead, RecordVersion, SideWrite,
+    EXECUTION_VALUES, Fair, Guard, INSERT_EXECUTION_HEAD, INSERT_EXECUTION_TAIL, Item, Job,
+    PROBE_SQL, RECORD_VERSION_SQL, ROWS_PER_STATEMENT, RecordRead, RecordVersion, SideWrite,
     UPSERT_STEP_RUN_HEAD, UPSERT_STEP_RUN_TAIL, WriteError, refused_side_write, settle,
     still_as_read,
 };
@@ -191,19 +191,23 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> Result<Vec<Answer>, Wri
                 let mut ids: Vec<String> = Vec::new();
                 let mut taken_over = 0;
                 for (step, (sql, takes)) in Claim::statements(false).into_iter().enumerate() {
-                    if step == Claim::WAITS_STEP {
-                        claim_fair_waits(&tx, c, &mut ids)?;
-                    }
-                    let left = c.share(step, ids.len());
-                    if left <= 0 {
+                    let quota = c.share(step, ids.len());
+                    if quota <= 0 {
                         break;
                     }
-                    let params: [&dyn ToSql; 5] =
-                        [&c.owner, &c.lease_until, &c.now, &left, &c.alive_since];
-                    let mut claim = tx.prepare_cached(&sql)?;
-                    let got = claim.query_map(&params[..takes], |row| row.get::<_, String>(0))?;
-                    for id in got {
-                        ids.push(id?);
+                    let mut left = quota;
+                    if let Some(fair) = Claim::fair(step) {
+                        left -= claim_fair(&tx, c, fair, quota, &mut ids)?;
+                    }
+                    if left > 0 {
+                        let params: [&dyn ToSql; 5] =
+                            [&c.owner, &c.lease_until, &c.now, &left, &c.alive_since];
+                        let mut claim = tx.prepare_cached(&sql)?;
+                        let got =
+                            claim.query_map(&params[..takes], |row| row.get::<_, String>(0))?;
+                        for id in got {
+                            ids.push(id?);
+                        }
                     }
                     if step == 0 {
                         taken_over = ids.len();
@@ -217,36 +221,36 @@ fn apply_batch(conn: &mut Connection, batch: &[Item]) -> Result<Vec<Answer>, Wri
     Ok(answers)
 }
 
-/// Each workflow's share of the due waits (see [`Claim::WAITS_STEP`]).
-fn claim_fair_waits(
+/// Each workflow's share of `quota` (see [`Claim::fair`]): how many it claimed.
+fn claim_fair(
     tx: &rusqlite::Transaction<'_>,
     c: &Claim,
+    fair: Fair,
+    quota: i64,
     ids: &mut Vec<String>,
-) -> rusqlite::Result<()> {
-    let left = c.share(Claim::WAITS_STEP, ids.len());
-    if left <= 0 {
-        return Ok(());
-    }
+) -> rusqlite::Result<i64> {
     let workflows: Vec<String> = tx
-        .prepare_cached(Claim::workflows_due_sql(false))?
+        .prepare_cached(fair.workflows_sql(false))?
         .query_map([c.now], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let share = Claim::fair_share(left, workflows.len());
+    let share = Claim::fair_share(quota, workflows.len());
+    let mut claimed = 0;
     if share == 0 {
-        return Ok(());
+        return Ok(claimed);
     }
-    let mut claim = tx.prepare_cached(&Claim::fair_waits_sql(false))?;
+    let mut claim = tx.prepare_cached(&fair.claim_sql(false))?;
     for workflow in &workflows {
-        let take = share.min(c.share(Claim::WAITS_STEP, ids.len()));
+        let take = share.min(quota - claimed);
         if take <= 0 {
             break;
         }
         let params: [&dyn ToSql; 5] = [&c.owner, &c.lease_until, &c.now, &take, workflow];
         for id in claim.query_map(&params[..], |row| row.get::<_, String>(0))? {
             ids.push(id?);
+            claimed += 1;
         }
     }
-    Ok(())
+    Ok(claimed)
 }
 
 /// Whether every record a step read is still as it read it.

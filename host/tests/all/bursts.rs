@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use flowbox::clock::ManualClock;
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, on_both_databases};
+use flowbox::store::{Commit, Store};
+
+use crate::common::{Db, TestServer, fresh_db_url, on_both_databases, queued_execution};
 
 const BURST: &str = "
 name: burst
@@ -219,7 +221,60 @@ async fn a_burst_of_timers_does_not_hold_back_another_workflow(db: Db) {
     assert_eq!(burst, 3, "the rest of the claim goes to the burst");
 }
 
+/// Starts of one workflow queued by the thousand (a schedule over every record) do not hold
+/// back another workflow's start queued after them: each workflow with a queue gets its share
+/// of a claim. A throttled workflow's queue is left to its limits.
+async fn a_queue_of_one_workflow_does_not_hold_back_another(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&fresh_db_url(db, dir.path()).await)
+        .await
+        .unwrap();
+    for name in ["bulk", "steady", "throttled"] {
+        let definition = format!("name: {name}\nsteps: [{{ id: add, action: increment }}]");
+        store.save_workflow(name, &definition, 1).await.unwrap();
+    }
+    store
+        .set_throttle("throttled", Some(1), None)
+        .await
+        .unwrap();
+    let queue = |id: String, workflow: &str, at: i64| {
+        let mut row = queued_execution(&id, workflow);
+        row.created_at = at;
+        store.writer().commit(Commit::insert(row))
+    };
+    for i in 0..40 {
+        assert!(
+            queue(format!("bulk-{i}"), "bulk", 10 + i)
+                .await
+                .unwrap()
+                .applied
+        );
+    }
+    assert!(queue("held".into(), "throttled", 1).await.unwrap().applied);
+    assert!(queue("steady".into(), "steady", 100).await.unwrap().applied);
+
+    let claimed = store
+        .claim_due("fairness-test", 1_000, 601_000, 1_000, 4)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = claimed.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert!(
+        ids.contains(&"steady"),
+        "the steady workflow's start waited behind the bulk queue: claimed {ids:?}"
+    );
+    assert!(
+        !ids.contains(&"held"),
+        "a throttled queue was claimed: {ids:?}"
+    );
+    // The rest goes to the bulk queue, oldest first.
+    let mut bulk: Vec<&str> = ids.iter().copied().filter(|id| *id != "steady").collect();
+    bulk.sort_by_key(|id| id[5..].parse::<u32>().unwrap());
+    assert_eq!(bulk, ["bulk-0", "bulk-1", "bulk-2"]);
+}
+
 on_both_databases!(
     a_burst_is_driven_within_the_bound_each_once,
     a_burst_of_timers_does_not_hold_back_another_workflow,
+    a_queue_of_one_workflow_does_not_hold_back_another,
 );

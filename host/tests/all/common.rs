@@ -155,6 +155,35 @@ fn uuid_simple() -> String {
     )
 }
 
+/// A new execution of `workflow`, queued at time 1, to insert straight into a store.
+pub fn queued_execution(id: &str, workflow: &str) -> flowbox::store::ExecutionRow {
+    flowbox::store::ExecutionRow {
+        id: id.into(),
+        workflow: workflow.into(),
+        version: 1,
+        status: "queued".into(),
+        record_object: None,
+        record_id: None,
+        parent_id: None,
+        input: "{}".into(),
+        output: None,
+        error: None,
+        state: "{}".into(),
+        seq: 0,
+        wake_at: None,
+        control: None,
+        pause_reason: None,
+        lease_owner: None,
+        lease_until: None,
+        event_at: 1,
+        created_at: 1,
+        updated_at: 1,
+        ended_at: None,
+        cause: None,
+        exclusive: false,
+    }
+}
+
 /// An engine and its HTTP API on a loopback port, over a fresh database.
 pub struct TestServer {
     pub url: String,

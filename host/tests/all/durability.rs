@@ -11,7 +11,7 @@ use flowbox::store::{
 };
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestServer, fresh_db_url, on_both_databases};
+use crate::common::{Db, TestServer, fresh_db_url, on_both_databases, queued_execution};
 
 on_both_databases!(
     a_202_after_a_wait_means_recorded,
@@ -515,34 +515,6 @@ async fn start_and_wait_across_nodes() {
     drop(b);
 }
 
-fn new_execution(id: &str, workflow: &str) -> flowbox::store::ExecutionRow {
-    flowbox::store::ExecutionRow {
-        id: id.into(),
-        workflow: workflow.into(),
-        version: 1,
-        status: "queued".into(),
-        record_object: None,
-        record_id: None,
-        parent_id: None,
-        input: "{}".into(),
-        output: None,
-        error: None,
-        state: "{}".into(),
-        seq: 0,
-        wake_at: None,
-        control: None,
-        pause_reason: None,
-        lease_owner: None,
-        lease_until: None,
-        event_at: 1,
-        created_at: 1,
-        updated_at: 1,
-        ended_at: None,
-        cause: None,
-        exclusive: false,
-    }
-}
-
 /// Fifty commits reach the PostgreSQL writer at once; one of them holds text PostgreSQL refuses
 /// (a NUL character). That one fails; the 49 others, which shared its batch, are written.
 async fn bad_item_in_a_batch() {
@@ -554,7 +526,7 @@ async fn bad_item_in_a_batch() {
         let workflow = if i == 25 { "bad\0name" } else { "good" };
         store
             .writer()
-            .commit(Commit::insert(new_execution(&format!("e{i}"), workflow)))
+            .commit(Commit::insert(queued_execution(&format!("e{i}"), workflow)))
     });
     let outcomes = futures::future::join_all(commits).await;
     for (i, outcome) in outcomes.iter().enumerate() {
@@ -572,7 +544,7 @@ async fn bad_item_in_a_batch() {
     assert!(
         store
             .writer()
-            .commit(Commit::insert(new_execution("after", "good")))
+            .commit(Commit::insert(queued_execution("after", "good")))
             .await
             .unwrap()
             .applied
