@@ -5,13 +5,13 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
+use flowbox::telemetry::traces;
 
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let args = cli::Cli::parse();
     // The API client and the server's outgoing HTTP and SMTP all use TLS.
     flowbox::install_tls_provider();
-    init_logs(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -22,23 +22,43 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_FAILED);
         }
     };
-    runtime.block_on(cli::run(args))
+    let traces = (args.serves() && traces::wanted())
+        .then(|| traces::Traces::start(runtime.handle().clone()));
+    let traces = match traces.transpose() {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("error: cannot export traces: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+    };
+    init_logs(args.log_format, traces.as_ref());
+    let code = runtime.block_on(cli::run(args));
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    code
 }
 
 /// Log lines to stderr, filtered by `RUST_LOG` (default `warn`); colours only on a terminal.
-fn init_logs(format: cli::LogFormat) {
+/// With traces, flowbox's spans also go to the exporter, whatever `RUST_LOG` says.
+fn init_logs(format: cli::LogFormat, traces: Option<&traces::Traces>) {
     use std::io::IsTerminal;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).boxed(),
         // Each line one JSON object: time, level, target, the message and fields at the top
         // level, the spans it is in.
-        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
-    }
+        cli::LogFormat::Json => logs.json().flatten_event(true).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(traces.map(|t| t.layer()))
+        .init();
 }
 
 /// `flowbox ... | head` closes the pipe early: printing then fails with a broken pipe, which

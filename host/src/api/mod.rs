@@ -21,6 +21,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -143,11 +144,22 @@ async fn count_requests(
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
+    let span = tracing::info_span!(
+        target: crate::telemetry::traces::TARGET,
+        "request",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::traces::follow_caller(&span, req.headers());
     let caller = AccessCaller::default();
     req.extensions_mut().insert(caller.clone());
-    let response = next.run(req).await;
+    let response = next.run(req).instrument(span.clone()).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
+    span.record("http.response.status_code", i64::from(status));
     crate::telemetry::http_request(&method, &route, status, took);
     tracing::info!(
         target: "flowbox::access",

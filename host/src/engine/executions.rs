@@ -191,11 +191,13 @@ impl Engine {
         // is in flight cannot leave a recorded execution that nothing drives until its lease
         // runs out.
         let inner = self.inner.clone();
-        tokio::spawn(async move { launch(inner, row).await })
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Write(format!("starting the execution failed: {e}")).into())
-            })
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
+            launch(inner, row).await
+        }))
+        .await
+        .unwrap_or_else(|e| {
+            Err(StoreError::Write(format!("starting the execution failed: {e}")).into())
+        })
     }
 
     /// One execution.

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use crate::sandbox::{HostError, HttpBackend, HttpRequest, HttpResponse, StepContext};
 
 /// The longest a request may take when the step sets no timeout of its own.
@@ -108,10 +110,23 @@ impl HttpBackend for StepHttp {
             .map(|ms| Duration::from_millis(ms.into()))
             .unwrap_or(DEFAULT_TIMEOUT)
             .min(DEFAULT_TIMEOUT);
+        let span = tracing::info_span!(
+            target: crate::telemetry::traces::TARGET,
+            "http",
+            otel.name = format!("HTTP {method}"),
+            otel.kind = "client",
+            http.request.method = method.as_str(),
+            server.address = host,
+            server.port = port.map(i64::from),
+            url.path = url.path(),
+            http.response.status_code = tracing::field::Empty,
+        );
         let mut builder = self.client.request(method, url).timeout(timeout);
         let mut own_key = false;
+        let mut own_trace = false;
         for (name, value) in &request.headers {
             own_key |= name.eq_ignore_ascii_case("idempotency-key");
+            own_trace |= name.eq_ignore_ascii_case("traceparent");
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| HostError::Invalid(format!("`{name}` is not a header name")))?;
             let value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
@@ -127,50 +142,71 @@ impl HttpBackend for StepHttp {
             };
             builder = builder.header("idempotency-key", key);
         }
+        if !own_trace {
+            // The service called joins the trace, as a child of this request's span.
+            let mut trace = reqwest::header::HeaderMap::new();
+            crate::telemetry::traces::inject(&span, &mut trace);
+            builder = builder.headers(trace);
+        }
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
-        let mut response = builder.send().await.map_err(|e| {
-            if e.is_timeout() {
-                HostError::Failed(format!(
-                    "the request to {host} timed out after {} ms",
-                    timeout.as_millis()
-                ))
-            } else {
-                HostError::Failed(format!("the request to {host} failed: {e}"))
-            }
-        })?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| HostError::Failed(format!("reading the response from {host}: {e}")))?
-        {
-            // Refused, not failed: sending it again would get the same answer.
-            if body.len() + chunk.len() > MAX_RESPONSE {
-                return Err(HostError::Denied(format!(
-                    "the response from {host} is over {MAX_RESPONSE} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
+        let answer = receive(builder, &host, timeout)
+            .instrument(span.clone())
+            .await;
+        if let Ok(answer) = &answer {
+            span.record("http.response.status_code", i64::from(answer.status));
         }
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        answer
     }
+}
+
+/// Send a step's request and read its answer, bounded.
+async fn receive(
+    builder: reqwest::RequestBuilder,
+    host: &str,
+    timeout: Duration,
+) -> Result<HttpResponse, HostError> {
+    let mut response = builder.send().await.map_err(|e| {
+        if e.is_timeout() {
+            HostError::Failed(format!(
+                "the request to {host} timed out after {} ms",
+                timeout.as_millis()
+            ))
+        } else {
+            HostError::Failed(format!("the request to {host} failed: {e}"))
+        }
+    })?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| HostError::Failed(format!("reading the response from {host}: {e}")))?
+    {
+        // Refused, not failed: sending it again would get the same answer.
+        if body.len() + chunk.len() > MAX_RESPONSE {
+            return Err(HostError::Denied(format!(
+                "the response from {host} is over {MAX_RESPONSE} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 #[cfg(test)]

@@ -76,6 +76,17 @@ impl Server {
     /// Start one on `db_url`, with `data` as its data directory (its node id lives there), on
     /// `port` (0: any free port).
     pub(crate) async fn start(db_url: &str, data: &Path, port: u16, extra: &[&str]) -> Server {
+        Self::start_with_env(db_url, data, port, extra, &[]).await
+    }
+
+    /// [`Server::start`], with these variables in its environment.
+    pub(crate) async fn start_with_env(
+        db_url: &str,
+        data: &Path,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         flowbox::install_tls_provider();
         let port = if port == 0 { free_port() } else { port };
         // Its log, beside the data (where a loop filesystem may be full: then none).
@@ -104,6 +115,7 @@ impl Server {
                 root().join("target/test-cache/compiled"),
             )
             .env("RUST_LOG", "flowbox=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log.try_clone().unwrap())
             .spawn()

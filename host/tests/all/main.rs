@@ -24,6 +24,7 @@ mod schedules;
 mod scripts;
 mod serve;
 mod step_kit;
+mod traces;
 mod triggers;
 mod webhooks;
 mod workflows;

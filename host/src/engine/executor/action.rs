@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use crate::engine::definition::{Code, OnFailure, Step, StepKind, Target};
 use crate::engine::modules::Runnable;
@@ -99,10 +100,37 @@ impl<'a> Run<'a> {
         running.status = "running".into();
         running.ended_at = None;
         self.local.set_current(Some(running));
+        let span = tracing::info_span!(
+            target: crate::telemetry::traces::TARGET,
+            "step",
+            otel.name = format!("step {}", step.id),
+            step.id = step.id,
+            module = name,
+            module.hash = module.info().hash.as_str(),
+            attempt = i64::from(self.state.attempt),
+            fuel = tracing::field::Empty,
+            memory.peak = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
         let outcome = tokio::select! {
-            outcome = self.inner.sandbox.run(module, request) => Some(outcome),
+            outcome = self.inner.sandbox.run(module, request).instrument(span.clone()) => Some(outcome),
             _ = self.local.cancel.notified() => None,
         };
+        span.record(
+            "outcome",
+            outcome.as_ref().map_or("cancelled", |o| {
+                o.result.as_ref().map_or_else(|f| f.code(), |_| "completed")
+            }),
+        );
+        if let Some(o) = &outcome {
+            // OpenTelemetry has no unsigned integers: a u64 would become a string.
+            span.record("fuel", i64::try_from(o.fuel_used).unwrap_or(i64::MAX));
+            span.record(
+                "memory.peak",
+                i64::try_from(o.memory_peak).unwrap_or(i64::MAX),
+            );
+        }
+        drop(span);
         self.local.set_current(None);
         let Some(outcome) = outcome else {
             // Cancelled while running: the request is acted on by the next `advance`.

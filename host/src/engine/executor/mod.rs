@@ -146,13 +146,28 @@ pub(crate) fn spawn(
         local
     };
     let driven = local.clone();
+    // A child of the request that started it, if any (the current span); a root when the
+    // scheduler claimed it.
+    let span = tracing::info_span!(
+        target: crate::telemetry::traces::TARGET,
+        "execution",
+        otel.name = format!("execution {}", row.workflow),
+        execution.id = row.id,
+        workflow = row.workflow,
+        workflow.version = row.version,
+        status = tracing::field::Empty,
+    );
     tokio::spawn(async move {
         let id = row.id.clone();
         // Driven in a task of its own, so that whatever happens to it (a panic too), the
         // execution leaves this node's `running` map and its waiters hear of it.
         let task = {
             let inner = inner.clone();
-            tokio::spawn(async move { drive(&inner, row, stored, &driven).await })
+            let span = span.clone();
+            tokio::spawn(tracing::Instrument::instrument(
+                async move { drive(&inner, row, stored, &driven).await },
+                span,
+            ))
         };
         let ended = match task.await {
             Ok(ended) => ended,
@@ -180,6 +195,9 @@ pub(crate) fn spawn(
                 }
             }
         };
+        if let Ended::Row(row) = &ended {
+            span.record("status", row.status.as_str());
+        }
         inner
             .running
             .lock()

@@ -4,6 +4,8 @@
 //! are bounded: workflow and module names, statuses, outcomes, routes; never an execution or
 //! record id. Gauges of executions by status are read from the store when scraped.
 
+pub mod traces;
+
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 use std::time::Duration;
