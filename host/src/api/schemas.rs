@@ -42,6 +42,9 @@ pub struct Execution {
     /// What started it (`kind`: api, trigger, schedule, webhook, workflow) and the chain of
     /// workflows that led to it.
     pub cause: Option<Value>,
+    /// The OpenTelemetry trace it runs in (32 hex digits): the caller's, when the request that
+    /// started it had a `traceparent`. Null unless the server exports traces.
+    pub trace_id: Option<String>,
     pub input: Value,
     pub output: Option<Value>,
     /// `{code, message, step}`.

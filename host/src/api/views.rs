@@ -54,6 +54,7 @@ pub(crate) fn execution(e: &ExecutionRow) -> Value {
         "pause_requested": requested(e, control::PAUSE),
         "cancel_requested": requested(e, control::CANCEL),
         "cause": parsed(&e.cause),
+        "trace_id": e.trace.as_deref().and_then(crate::telemetry::traces::trace_id),
         "event_at": time(e.event_at),
         "created_at": time(e.created_at),
         "updated_at": time(e.updated_at),

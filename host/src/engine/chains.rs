@@ -130,5 +130,6 @@ pub(crate) fn queued(
         updated_at: now,
         ended_at: None,
         cause: Some(cause.to_string()),
+        trace: crate::telemetry::traces::start_execution(&wf.name),
     }
 }

@@ -182,6 +182,7 @@ impl Engine {
             ended_at: None,
             cause: Some(Value::Object(cause).to_string()),
             exclusive,
+            trace: crate::telemetry::traces::start_execution(&wf.name),
         })
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, SinglePart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tracing::Instrument as _;
 
 use crate::sandbox::{EmailBackend, EmailMessage, HostError, StepContext};
 
@@ -223,7 +224,22 @@ impl EmailBackend for StepEmail {
         };
         let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
         let (message, id) = build(&mailer.from, ctx, n, message)?;
-        match mailer.transport.send(message).await {
+        let span = tracing::info_span!(
+            target: crate::telemetry::traces::TARGET,
+            "email",
+            otel.name = "email",
+            otel.kind = "client",
+            server.address = mailer.server.as_str(),
+            recipients = message.envelope().to().len() as i64,
+            outcome = tracing::field::Empty,
+        );
+        let sent = mailer
+            .transport
+            .send(message)
+            .instrument(span.clone())
+            .await;
+        span.record("outcome", if sent.is_ok() { "sent" } else { "failed" });
+        match sent {
             Ok(_) => {
                 tracing::debug!(message_id = %id, server = %mailer.server, "email sent");
                 Ok(id)

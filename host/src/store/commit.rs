@@ -126,6 +126,17 @@ impl Commit {
     }
 }
 
+/// A group commit's span (a root: it serves many executions at once).
+pub(crate) fn span(batch: usize) -> tracing::Span {
+    tracing::info_span!(
+        target: crate::telemetry::traces::TARGET,
+        parent: None,
+        "commit",
+        otel.name = "group commit",
+        batch = batch as i64,
+    )
+}
+
 /// Why a commit whose guard held was not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conflict {
@@ -601,14 +612,14 @@ pub(crate) const ADVANCE_TAIL: &str = ") UPDATE executions SET status = v.status
 
 pub(crate) const INSERT_EXECUTION_HEAD: &str = "INSERT INTO executions (id, workflow, version, status, record_object, record_id, \
      parent_id, input, output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, event_at, \
-     created_at, updated_at, ended_at, cause, exclusive) ";
+     created_at, updated_at, ended_at, cause, exclusive, trace) ";
 
 /// A new execution of a workflow without re-entry, on a record already in it, is not inserted
 /// (its commit does not apply).
 pub(crate) const INSERT_EXECUTION_TAIL: &str = " ON CONFLICT DO NOTHING RETURNING id";
 
 /// Columns of an execution row.
-pub(crate) const EXECUTION_VALUES: usize = 23;
+pub(crate) const EXECUTION_VALUES: usize = 24;
 
 pub(crate) const UPSERT_STEP_RUN_HEAD: &str = "INSERT INTO step_runs (execution_id, seq, step_id, kind, status, attempt, input, \
      output, error, detail, logs, fuel, memory_peak, started_at, ended_at) ";

@@ -6,8 +6,8 @@ use super::{Store, StoreError, on_db};
 
 pub(crate) const INSERT_EXECUTION_SQL: &str = "INSERT INTO executions (id, workflow, version, status, record_object, \
      record_id, parent_id, input, output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, \
-     event_at, created_at, updated_at, ended_at, cause, exclusive) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+     event_at, created_at, updated_at, ended_at, cause, exclusive, trace) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
      ON CONFLICT DO NOTHING";
 
 /// Bind every column of an execution, in [`INSERT_EXECUTION_SQL`]'s order.
@@ -38,6 +38,7 @@ macro_rules! bind_execution {
             .bind(e.ended_at)
             .bind(&e.cause)
             .bind(e.exclusive)
+            .bind(&e.trace)
     }};
 }
 pub(crate) use bind_execution;

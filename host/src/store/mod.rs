@@ -112,6 +112,7 @@ migrations!(
     "0015_failure_notices.sql",
     "0016_fair_waits.sql",
     "0017_fair_queue.sql",
+    "0018_execution_traces.sql",
 );
 
 /// A migrator as `sqlx::migrate!` makes one (which needs sqlx's `macros` feature): version and

@@ -23,6 +23,8 @@ use super::record_writes::{
 use super::records::{ActivityRow, RecordRow};
 use super::rows::{ExecutionRow, StepRunRow};
 
+use tracing::Instrument as _;
+
 type Db = sqlx::Postgres;
 
 /// Apply batches until every sender is gone.
@@ -37,7 +39,9 @@ pub(crate) async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Item>, hea
         }
         let batch = backlog.next_batch(&mut rx);
         let started = std::time::Instant::now();
-        let result = in_transaction(&pool, &batch).await;
+        let result = in_transaction(&pool, &batch)
+            .instrument(super::commit::span(batch.len()))
+            .await;
         crate::telemetry::commit(batch.len(), started.elapsed());
         if let Some(items) = settle(batch, result, &health) {
             for item in items {
@@ -270,7 +274,8 @@ async fn apply_commits(
                 .push_bind(e.updated_at)
                 .push_bind(e.ended_at)
                 .push_bind(&e.cause)
-                .push_bind(e.exclusive);
+                .push_bind(e.exclusive)
+                .push_bind(&e.trace);
         });
         q.push(INSERT_EXECUTION_TAIL);
         let inserted: Vec<(String,)> = q.build_query_as().fetch_all(&mut *conn).await?;

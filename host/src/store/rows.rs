@@ -29,6 +29,9 @@ pub struct ExecutionRow {
     pub cause: Option<String>,
     /// At most one unfinished execution of its workflow per record (no re-entry).
     pub exclusive: bool,
+    /// Its trace (a W3C `traceparent`): each run of it on a node is a span under this one.
+    /// Set when it starts while traces are exported.
+    pub trace: Option<String>,
 }
 from_row!(ExecutionRow {
     id,
@@ -53,7 +56,8 @@ from_row!(ExecutionRow {
     updated_at,
     ended_at,
     cause,
-    exclusive
+    exclusive,
+    trace
 });
 
 /// One run of one step of an execution (a visit; retries are separate runs).
@@ -95,4 +99,4 @@ from_row!(StepRunRow {
 
 pub(crate) const EXECUTION_COLUMNS: &str = "id, workflow, version, status, record_object, record_id, parent_id, input, \
      output, error, state, seq, wake_at, control, pause_reason, lease_owner, lease_until, event_at, created_at, \
-     updated_at, ended_at, cause, exclusive";
+     updated_at, ended_at, cause, exclusive, trace";

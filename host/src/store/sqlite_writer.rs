@@ -71,7 +71,8 @@ pub(crate) fn spawn(
                 }
                 let batch = backlog.next_batch(&mut rx);
                 let started = std::time::Instant::now();
-                let result = apply_batch(&mut conn, &batch);
+                let span = super::commit::span(batch.len());
+                let result = span.in_scope(|| apply_batch(&mut conn, &batch));
                 crate::telemetry::commit(batch.len(), started.elapsed());
                 if let Some(items) = settle(batch, result, &health) {
                     for item in items {
@@ -116,6 +117,7 @@ fn execution_values(e: &ExecutionRow) -> [&dyn ToSql; EXECUTION_VALUES] {
         &e.ended_at,
         &e.cause,
         &e.exclusive,
+        &e.trace,
     ]
 }
 

@@ -105,6 +105,40 @@ pub fn follow_caller(span: &tracing::Span, headers: &http::HeaderMap) {
     let _ = span.set_parent(caller);
 }
 
+/// The trace a new execution of `workflow` starts in: a `start` span, a child of the current
+/// span (the API request, the step that started it) or a new trace's root (a trigger, a
+/// schedule), whose `traceparent` is kept with the execution. `None` when traces are off.
+pub fn start_execution(workflow: &str) -> Option<String> {
+    let span = tracing::info_span!(
+        target: TARGET,
+        "start",
+        otel.name = format!("start {workflow}"),
+        workflow,
+    );
+    if span.is_disabled() {
+        return None;
+    }
+    let mut carrier = std::collections::HashMap::new();
+    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// Make `span` (a run of an execution) a child of the execution's `start` span.
+pub fn follow_execution(span: &tracing::Span, traceparent: &str) {
+    if span.is_disabled() {
+        return;
+    }
+    let carrier =
+        std::collections::HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
+    let _ = span.set_parent(TraceContextPropagator::new().extract(&carrier));
+}
+
+/// The trace id in a `traceparent` (what the API shows).
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    let id = traceparent.split('-').nth(1)?;
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
 /// Add `span`'s `traceparent` to an outgoing request's headers (when traces are on).
 pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
     if span.is_disabled() {

@@ -181,6 +181,7 @@ pub fn queued_execution(id: &str, workflow: &str) -> flowbox::store::ExecutionRo
         ended_at: None,
         cause: None,
         exclusive: false,
+        trace: None,
     }
 }
 

@@ -365,6 +365,7 @@ async fn a_stale_read_or_a_refused_write_undoes_the_whole_commit(db: Db) {
         ended_at: None,
         cause: None,
         exclusive: false,
+        trace: None,
     };
     assert!(
         writer

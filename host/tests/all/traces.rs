@@ -97,8 +97,10 @@ fn attribute(span: &Span, key: &str) -> Option<Value> {
 }
 
 /// A request with the caller's `traceparent` starts an execution of three steps, the second of
-/// which calls a service over HTTP. All of it is one trace under the caller's span: request →
-/// execution → three step spans → the step's HTTP call, whose `traceparent` the service got.
+/// which calls a service over HTTP, and a delay before the third. All of it is one trace under
+/// the caller's span: request → the execution's start → its two runs (before and after the
+/// delay) → three step spans → the step's HTTP call, whose `traceparent` the service got. The
+/// API shows the execution's trace id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() {
     let (otlp, spans) = otlp_receiver().await;
@@ -128,7 +130,7 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let definition = format!(
-        "name: traced\nsteps:\n  - {{ id: first, action: increment, input: {{ n: 1 }} }}\n  - {{ id: call, action: http_request, input: {{ method: POST, url: \"http://{service}/hook\" }} }}\n  - {{ id: last, action: increment, input: {{ n: 5 }} }}\n"
+        "name: traced\nsteps:\n  - {{ id: first, action: increment, input: {{ n: 1 }} }}\n  - {{ id: call, action: http_request, input: {{ method: POST, url: \"http://{service}/hook\" }} }}\n  - {{ id: nap, delay: {{ for: 1s }} }}\n  - {{ id: last, action: increment, input: {{ n: 5 }} }}\n"
     );
     let (status, v) = post_text(&http, format!("{}/v1/workflows", server.url), &definition).await;
     assert!(status == 200 || status == 201, "{status} {v}");
@@ -145,6 +147,16 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
         .unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], "completed", "{v}");
+    // The execution keeps its trace: the caller's.
+    let (status, shown) = call(
+        &http,
+        "GET",
+        format!("{}/v1/executions/{}", server.url, v["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["trace_id"], CALLER_TRACE, "{shown}");
     // An unrelated request, without a traceparent: a trace of its own.
     let (status, _) = call(&http, "GET", format!("{}/v1/workflows", server.url), None).await;
     assert_eq!(status, 200);
@@ -195,13 +207,16 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
         found.into_iter().next().unwrap()
     };
     let request = one("POST /v1/workflows/{name}/executions");
-    let execution = one("execution traced");
+    let start = one("start traced");
+    // Two runs: up to the delay, and after it (the scheduler resumed it).
+    let runs = named("execution traced");
+    assert_eq!(runs.len(), 2, "{runs:?}");
     let steps = [one("step first"), one("step call"), one("step last")];
     let call_span = one("HTTP POST");
 
     let caller_trace = hex::decode(CALLER_TRACE).unwrap();
     for span in [
-        &request, &execution, &steps[0], &steps[1], &steps[2], &call_span,
+        &request, &start, &runs[0], &runs[1], &steps[0], &steps[1], &steps[2], &call_span,
     ] {
         assert_eq!(
             span.trace_id, caller_trace,
@@ -210,9 +225,19 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
         );
     }
     assert_eq!(request.parent_span_id, hex::decode(CALLER_SPAN).unwrap());
-    assert_eq!(execution.parent_span_id, request.span_id);
-    for step in &steps {
-        assert_eq!(step.parent_span_id, execution.span_id, "{}", step.name);
+    assert_eq!(start.parent_span_id, request.span_id);
+    for run in &runs {
+        assert_eq!(run.parent_span_id, start.span_id);
+    }
+    let (before, after) = if steps[0].parent_span_id == runs[0].span_id {
+        (&runs[0], &runs[1])
+    } else {
+        (&runs[1], &runs[0])
+    };
+    assert_eq!(attribute(before, "status"), Some(json!("waiting")));
+    assert_eq!(attribute(after, "status"), Some(json!("completed")));
+    for (step, run) in steps.iter().zip([before, before, after]) {
+        assert_eq!(step.parent_span_id, run.span_id, "{}", step.name);
         assert_eq!(attribute(step, "outcome"), Some(json!("completed")));
         assert_eq!(attribute(step, "attempt"), Some(json!(1)));
         assert!(attribute(step, "fuel").and_then(|f| f.as_i64()).unwrap() > 0);
@@ -228,7 +253,6 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
         attribute(&request, "http.response.status_code"),
         Some(json!(200))
     );
-    assert_eq!(attribute(&execution, "status"), Some(json!("completed")));
 
     // The service got the HTTP span's context: it joins the trace under that call.
     let got = parents.lock().unwrap().clone();
@@ -239,6 +263,13 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
             hex::encode(&call_span.span_id)
         ))]
     );
+    // Group commits are spans of their own (each serves many executions).
+    let commits = named("group commit");
+    assert!(!commits.is_empty());
+    for commit in &commits {
+        assert!(commit.parent_span_id.is_empty());
+        assert!(attribute(commit, "batch").and_then(|b| b.as_i64()).unwrap() >= 1);
+    }
     let other = one("GET /v1/workflows");
     assert_ne!(other.trace_id, caller_trace);
     assert!(other.parent_span_id.is_empty());

@@ -146,8 +146,8 @@ pub(crate) fn spawn(
         local
     };
     let driven = local.clone();
-    // A child of the request that started it, if any (the current span); a root when the
-    // scheduler claimed it.
+    // A child of the execution's `start` span, which is kept with it: every run of it, here or
+    // on another node, after any wait, is in the trace it started in.
     let span = tracing::info_span!(
         target: crate::telemetry::traces::TARGET,
         "execution",
@@ -157,6 +157,9 @@ pub(crate) fn spawn(
         workflow.version = row.version,
         status = tracing::field::Empty,
     );
+    if let Some(trace) = &row.trace {
+        crate::telemetry::traces::follow_execution(&span, trace);
+    }
     tokio::spawn(async move {
         let id = row.id.clone();
         // Driven in a task of its own, so that whatever happens to it (a panic too), the

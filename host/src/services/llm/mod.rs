@@ -11,6 +11,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tracing::Instrument as _;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -167,8 +169,34 @@ impl StepLlm {
     }
 
     /// Send a request (`make` builds each attempt) with retries; returns the answer's JSON and
-    /// the attempts it took.
+    /// the attempts it took. One span (`llm <provider>`) covers the attempts.
     async fn send(
+        &self,
+        p: &ProviderRow,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        key: Option<&str>,
+    ) -> Result<(Value, u32), (HostError, u32)> {
+        let span = tracing::info_span!(
+            target: crate::telemetry::traces::TARGET,
+            "llm",
+            otel.name = format!("llm {}", p.name),
+            otel.kind = "client",
+            provider = p.name.as_str(),
+            attempts = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let sent = self.attempts(p, make, key).instrument(span.clone()).await;
+        let (attempts, outcome) = match &sent {
+            Ok((_, n)) => (*n, "ok"),
+            Err((_, n)) => (*n, "error"),
+        };
+        span.record("attempts", i64::from(attempts));
+        span.record("outcome", outcome);
+        sent
+    }
+
+    /// [`Self::send`]'s attempts.
+    async fn attempts(
         &self,
         p: &ProviderRow,
         make: impl Fn() -> reqwest::RequestBuilder,
