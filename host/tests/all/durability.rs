@@ -342,30 +342,10 @@ async fn a_stale_read_or_a_refused_write_undoes_the_whole_commit(db: Db) {
         .unwrap();
 
     let execution = flowbox::store::ExecutionRow {
-        id: "e1".into(),
-        workflow: "w".into(),
-        version: 1,
         status: "running".into(),
-        record_object: None,
-        record_id: None,
-        parent_id: None,
-        input: "{}".into(),
-        output: None,
-        error: None,
-        state: "{}".into(),
-        seq: 0,
-        wake_at: None,
-        control: None,
-        pause_reason: None,
         lease_owner: Some("n1".into()),
         lease_until: Some(i64::MAX),
-        event_at: 1,
-        created_at: 1,
-        updated_at: 1,
-        ended_at: None,
-        cause: None,
-        exclusive: false,
-        trace: None,
+        ..queued_execution("e1", "w")
     };
     assert!(
         writer
