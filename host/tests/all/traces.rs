@@ -11,8 +11,9 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::common::{Db, fresh_db_url, guest_path};
+use crate::common::{Db, SmtpServer, fresh_db_url, guest_path};
 use crate::crash::{Server, admin_client, call, post_text, upload};
+use crate::llm::FakeOpenAi;
 
 /// The caller's trace and span, as its `traceparent` names them.
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -96,22 +97,26 @@ fn attribute(span: &Span, key: &str) -> Option<Value> {
     })
 }
 
-/// A request with the caller's `traceparent` starts an execution of three steps, the second of
-/// which calls a service over HTTP, and a delay before the third. All of it is one trace under
+/// A request with the caller's `traceparent` starts an execution of five steps: the second calls
+/// a service over HTTP, the third a model, the fourth sends an email; a delay comes before the
+/// fifth. All of it is one trace under
 /// the caller's span: request → the execution's start → its two runs (before and after the
-/// delay) → three step spans → the step's HTTP call, whose `traceparent` the service got. The
+/// delay) → five step spans → the steps' HTTP call (whose `traceparent` the service got), model
+/// call and email. The
 /// API shows the execution's trace id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() {
     let (otlp, spans) = otlp_receiver().await;
     let (service, parents) = traced_service().await;
+    let smtp = SmtpServer::start().await;
+    let model = FakeOpenAi::start().await;
     let dir = tempfile::tempdir().unwrap();
     let db_url = fresh_db_url(Db::Sqlite, dir.path()).await;
     let server = Server::start_with_env(
         &db_url,
         dir.path(),
         0,
-        &[],
+        &["--smtp-url", &format!("smtp://127.0.0.1:{}", smtp.port)],
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
             ("OTEL_SERVICE_NAME", "flowbox-under-test"),
@@ -121,6 +126,16 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
     .await;
     let http = admin_client();
     upload(&http, &server.url, "increment", &[]).await;
+    upload(&http, &server.url, "llm_call", &["llm", "records"]).await;
+    upload(&http, &server.url, "send_email", &["email"]).await;
+    let (status, v) = call(
+        &http,
+        "PUT",
+        format!("{}/v1/llm/providers/default", server.url),
+        Some(json!({"base_url": model.base_url(), "api_key_env": "FLOWBOX_LLM_KEY_TEST", "default_model": "fake-small"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
     let r = http
         .put(format!("{}/v1/steps/http_request", server.url))
         .query(&[("grant", "http"), ("http_host", service.as_str())])
@@ -130,7 +145,7 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let definition = format!(
-        "name: traced\nsteps:\n  - {{ id: first, action: increment, input: {{ n: 1 }} }}\n  - {{ id: call, action: http_request, input: {{ method: POST, url: \"http://{service}/hook\" }} }}\n  - {{ id: nap, delay: {{ for: 1s }} }}\n  - {{ id: last, action: increment, input: {{ n: 5 }} }}\n"
+        "name: traced\nsteps:\n  - {{ id: first, action: increment, input: {{ n: 1 }} }}\n  - {{ id: call, action: http_request, input: {{ method: POST, url: \"http://{service}/hook\" }} }}\n  - {{ id: ask, action: llm_call, input: {{ prompt: \"REPLY fine\" }} }}\n  - {{ id: mail, action: send_email, input: {{ to: ops@example.com, subject: s, text: t }} }}\n  - {{ id: nap, delay: {{ for: 1s }} }}\n  - {{ id: last, action: increment, input: {{ n: 5 }} }}\n"
     );
     let (status, v) = post_text(&http, format!("{}/v1/workflows", server.url), &definition).await;
     assert!(status == 200 || status == 201, "{status} {v}");
@@ -211,7 +226,13 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
     // Two runs: up to the delay, and after it (the scheduler resumed it).
     let runs = named("execution traced");
     assert_eq!(runs.len(), 2, "{runs:?}");
-    let steps = [one("step first"), one("step call"), one("step last")];
+    let steps = [
+        one("step first"),
+        one("step call"),
+        one("step ask"),
+        one("step mail"),
+        one("step last"),
+    ];
     let call_span = one("HTTP POST");
 
     let caller_trace = hex::decode(CALLER_TRACE).unwrap();
@@ -236,7 +257,7 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
     };
     assert_eq!(attribute(before, "status"), Some(json!("waiting")));
     assert_eq!(attribute(after, "status"), Some(json!("completed")));
-    for (step, run) in steps.iter().zip([before, before, after]) {
+    for (step, run) in steps.iter().zip([before, before, before, before, after]) {
         assert_eq!(step.parent_span_id, run.span_id, "{}", step.name);
         assert_eq!(attribute(step, "outcome"), Some(json!("completed")));
         assert_eq!(attribute(step, "attempt"), Some(json!(1)));
@@ -263,6 +284,16 @@ async fn an_execution_is_one_trace_from_the_callers_span_to_a_steps_http_call() 
             hex::encode(&call_span.span_id)
         ))]
     );
+    // The model call and the email are spans under their steps.
+    let llm = one("llm default");
+    assert_eq!(llm.parent_span_id, steps[2].span_id);
+    assert_eq!(attribute(&llm, "outcome"), Some(json!("ok")));
+    assert_eq!(attribute(&llm, "attempts"), Some(json!(1)));
+    let email = one("email");
+    assert_eq!(email.parent_span_id, steps[3].span_id);
+    assert_eq!(attribute(&email, "outcome"), Some(json!("sent")));
+    assert_eq!(attribute(&email, "recipients"), Some(json!(1)));
+
     // Group commits are spans of their own (each serves many executions).
     let commits = named("group commit");
     assert!(!commits.is_empty());
