@@ -4,10 +4,12 @@
 //! `OTEL_TRACES_SAMPLER_ARG` sample, `OTEL_BSP_*` tune the batching. Unset, nothing is exported
 //! and the spans below cost a disabled callsite each.
 //!
-//! The spans (all under the target [`TARGET`]): `request` per API request (a child of the
-//! caller's `traceparent`), `execution` per run of an execution on a node, `step` per step
-//! attempt, `http` per HTTP request a step makes (which carries `traceparent`, so the service it
-//! calls joins the trace).
+//! The spans (all under the target [`TARGET`]; docs/operations.md lists their attributes):
+//! `request` per API request (a child of the caller's `traceparent`); `start` once per
+//! execution, whose `traceparent` the execution keeps; `execution` per run of it on a node, a
+//! child of its `start`; `step` per step attempt; `http`, `llm` and `email` per call a step
+//! makes (an `http` request carries `traceparent`, so the service it calls joins the trace);
+//! `commit` per group commit.
 
 use std::time::Duration;
 
