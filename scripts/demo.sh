@@ -97,3 +97,12 @@ show step run "$w/memory_bomb.wasm" --memory-mb 32
 show step run "$w/panic.wasm" --input '{"what": "the demo"}'
 show step run "$w/huge_output.wasm"
 show step run "$w/http_call.wasm"
+
+say "the web console"
+echo "open $FLOWBOX_SERVER/ui/ and sign in with the token $FLOWBOX_ADMIN_TOKEN"
+echo "(the demo's workflows, executions, records and step modules are in it)"
+# At a terminal the server stays up for the console until Ctrl-C; in a script it stops here.
+if [ -t 0 ] && [ -t 1 ] && [ -z "${DEMO_NO_WAIT:-}" ]; then
+  echo "press Ctrl-C to stop the server"
+  wait $server || true
+fi

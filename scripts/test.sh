@@ -26,6 +26,13 @@ if ! command -v prometheus >/dev/null; then
 fi
 prometheus --version 2>&1 | head -1
 
+step "Chromium and chromedriver for the console's browser tests (Debian's chromium, chromium-driver)"
+if ! command -v chromedriver >/dev/null || ! [ -x /usr/bin/chromium ]; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver; } >&2
+fi
+/usr/bin/chromium --version 2>/dev/null
+
 step "PostgreSQL for the tests (scripts/test-postgres.sh)"
 FLOWBOX_TEST_PG=$(bash scripts/test-postgres.sh)
 export FLOWBOX_TEST_PG

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::schemas::{AuditLog, ErrorBody, Token, Tokens};
+use super::schemas::{AuditLog, ErrorBody, Token, Tokens, WhoAmI};
 use super::views::time;
 use super::{ApiError, AppState, json_body, paging};
 use crate::store::{AuditFilter, AuditRow, Store, StoreError, TokenRow};
@@ -286,6 +286,15 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(revoke))
         .routes(routes!(audit_log))
+        .routes(routes!(whoami))
+}
+
+/// The caller's token: its id, name and role (the console shows only what the role may do).
+#[utoipa::path(get, path = "/v1/whoami", tag = "tokens",
+    responses((status = 200, description = "The caller's token", body = WhoAmI), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
+async fn whoami(caller: Caller) -> Json<Value> {
+    Json(json!({"id": caller.token_id, "name": caller.name, "role": caller.role.name()}))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -16,7 +16,8 @@ use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::schemas::{
-    BulkRefused, BulkStarted, ErrorBody, Execution, ExecutionPage, ExecutionWithSteps,
+    BulkRefused, BulkStarted, Changes, ErrorBody, Execution, ExecutionCounts, ExecutionPage,
+    ExecutionWithSteps,
 };
 use super::views::{execution, execution_with_steps};
 use super::{ApiError, AppState, json_body, paging, query};
@@ -32,6 +33,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start))
         .routes(routes!(start_bulk))
         .routes(routes!(list))
+        .routes(routes!(counts))
+        .routes(routes!(changes))
         .routes(routes!(show))
         .routes(routes!(pause))
         .routes(routes!(resume))
@@ -269,12 +272,60 @@ struct ListQuery {
     /// RFC 3339; created before.
     #[param(format = DateTime)]
     until: Option<String>,
+    /// What started it (`cause.kind`).
+    #[param(inline, value_type = Option<CauseKind>)]
+    cause: Option<String>,
     /// How many at most: 1-1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     #[param(pattern = r"^-?[0-9]{1,18}_.+$")]
     cursor: Option<String>,
+}
+
+/// What can start an execution.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // only described: the query keeps it as text
+enum CauseKind {
+    Api,
+    Trigger,
+    Schedule,
+    Webhook,
+    Workflow,
+}
+
+const CAUSES: [&str; 5] = ["api", "trigger", "schedule", "webhook", "workflow"];
+
+/// The filter a list or count query asks for.
+fn filter(q: ListQuery) -> Result<ExecutionFilter, ApiError> {
+    if let Some(st) = &q.status
+        && !status::ALL.contains(&st.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("status: `{st}` is not one of {}", status::ALL.join(", ")),
+        ));
+    }
+    if let Some(c) = &q.cause
+        && !CAUSES.contains(&c.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("cause: `{c}` is not one of {}", CAUSES.join(", ")),
+        ));
+    }
+    Ok(ExecutionFilter {
+        workflow: q.workflow,
+        status: q.status,
+        record_object: q.record_object,
+        record_id: q.record_id,
+        since: paging::time("since", q.since.as_deref())?,
+        until: paging::time("until", q.until.as_deref())?,
+        cause: q.cause,
+        after: paging::cursor(q.cursor.as_deref())?,
+        limit: paging::limit(q.limit, 50)?,
+    })
 }
 
 #[utoipa::path(get, path = "/v1/executions", tag = "executions", params(ListQuery),
@@ -285,31 +336,89 @@ async fn list(
     _: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let q: ListQuery = query(q)?;
-    if let Some(st) = &q.status
-        && !status::ALL.contains(&st.as_str())
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("status: `{st}` is not one of {}", status::ALL.join(", ")),
-        ));
-    }
-    let after = paging::cursor(q.cursor.as_deref())?;
-    let limit = paging::limit(q.limit, 50)?;
-    let filter = ExecutionFilter {
-        workflow: q.workflow,
-        status: q.status,
-        record_object: q.record_object,
-        record_id: q.record_id,
-        since: paging::time("since", q.since.as_deref())?,
-        until: paging::time("until", q.until.as_deref())?,
-        after,
-        limit,
-    };
+    let filter = filter(query(q)?)?;
     let page = s.engine.list(&filter).await?;
     let items: Vec<Value> = page.items.iter().map(execution).collect();
     let next = page.next.map(|(t, id)| format!("{t}_{id}"));
     Ok(Json(json!({"executions": items, "next_cursor": next})))
+}
+
+/// How many executions match a filter, by status: the list's filter (`status`, `limit` and
+/// `cursor` are ignored). Counting scans what the filter selects: give it a workflow or a time
+/// range on a large database.
+#[utoipa::path(get, path = "/v1/executions/counts", tag = "executions", params(ListQuery),
+    responses((status = 200, description = "Counts by status (every status, 0 when none) and their total", body = ExecutionCounts), (status = 400, description = "A bad filter", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
+async fn counts(
+    State(s): State<AppState>,
+    _: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let filter = filter(query(q)?)?;
+    let found = s.engine.store().count_executions(&filter).await?;
+    let mut counts = Map::new();
+    for st in status::ALL {
+        let n = found.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
+        counts.insert(st.to_string(), json!(n));
+    }
+    let total: i64 = found.iter().map(|(_, n)| n).sum();
+    Ok(Json(json!({"counts": counts, "total": total})))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ChangesQuery {
+    /// The `version` of a previous answer: wait for a change after it.
+    #[param(max_length = 100)]
+    after: Option<String>,
+    /// Seconds to wait for a change after `after` (at most 60; default 0).
+    #[param(minimum = 0, maximum = 60)]
+    wait: Option<f64>,
+}
+
+/// Wait for the next change: answers as soon as this server has written something (an
+/// execution's progress, a record, an event, ...) since the version `after`, or when `wait` runs
+/// out, with the current version. A long poll for live views (the console's lists): call it
+/// again with the `version` it answered. Changes made by other servers sharing a PostgreSQL
+/// database are not seen until this one writes too (or the wait runs out).
+#[utoipa::path(get, path = "/v1/changes", tag = "executions", params(ChangesQuery),
+    responses((status = 200, description = "The current version (a new one if something changed)", body = Changes), (status = 400, description = "A bad query", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)),
+    security(("token" = ["client"])))]
+async fn changes(
+    State(s): State<AppState>,
+    _: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q: ChangesQuery = query(q)?;
+    let wait = match q.wait {
+        None => Duration::ZERO,
+        Some(w) if w.is_finite() && (0.0..=60.0).contains(&w) => Duration::from_secs_f64(w),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "wait must be between 0 and 60 seconds",
+            ));
+        }
+    };
+    let mut written = s.engine.store().health().written();
+    let now = version(*written.borrow_and_update());
+    if q.after.as_deref() == Some(now.as_str()) && !wait.is_zero() {
+        let _ = tokio::time::timeout(wait, written.changed()).await;
+    }
+    let current = *written.borrow();
+    Ok(Json(json!({"version": version(current)})))
+}
+
+/// A version names this process too, so that one from before a restart is never taken as
+/// current.
+fn version(written: u64) -> String {
+    static STARTED: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let started = STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    });
+    format!("{started:x}-{written}")
 }
 
 /// An execution with its step history; `?wait=SECONDS` waits for it to finish first.

@@ -2,6 +2,7 @@
 //! call the engine, and render. Every error is JSON: `{"error": {"code", "message", "details"?}}`.
 
 pub mod auth;
+mod console;
 mod error;
 mod executions;
 mod files;
@@ -112,6 +113,7 @@ pub fn app(engine: Engine) -> Router {
                 }
             }),
         )
+        .merge(console::router())
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

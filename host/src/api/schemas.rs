@@ -303,6 +303,61 @@ pub struct WorkflowValid {
     pub name: String,
     pub steps: usize,
     pub triggers: usize,
+    pub graph: Graph,
+}
+
+/// A workflow's steps as a graph: where each step can go next.
+#[derive(ToSchema, Serialize)]
+pub struct Graph {
+    /// The steps in definition order; the first is where executions start.
+    pub nodes: Vec<GraphNode>,
+    pub edges: Vec<GraphEdge>,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct GraphNode {
+    pub id: String,
+    /// The step's kind: action, python, javascript, condition, delay, goal, goto, set,
+    /// start_workflow, pause_workflow, cancel_workflow or stop.
+    pub kind: String,
+    /// What it does, in short: the module, the condition, the delay, the workflow.
+    pub label: String,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct GraphEdge {
+    pub from: String,
+    /// A step's id, or `end`.
+    pub to: String,
+    /// next, then, else, met, not_met, goto, branch or on_failure.
+    pub kind: String,
+    /// The branch's name, a goto's cap (`max 3`), or null.
+    pub label: Option<String>,
+}
+
+/// Who the caller is.
+#[derive(ToSchema, Serialize)]
+pub struct WhoAmI {
+    /// The token's id.
+    pub id: String,
+    pub name: String,
+    /// admin, developer or client.
+    pub role: String,
+}
+
+/// Executions by status.
+#[derive(ToSchema, Serialize)]
+pub struct ExecutionCounts {
+    /// Every status, with how many executions have it (0 for none).
+    #[schema(value_type = Object)]
+    pub counts: Value,
+    pub total: i64,
+}
+
+/// The version of what this server has written: it changes with every write.
+#[derive(ToSchema, Serialize)]
+pub struct Changes {
+    pub version: String,
 }
 
 #[derive(ToSchema, Serialize)]
@@ -327,6 +382,9 @@ pub struct WorkflowVersion {
     pub definition: Value,
     /// Why starts are refused, if a kill switch is on.
     pub kill_switch: Option<String>,
+    /// Whether its triggers start executions (`PUT /v1/workflows/{name}/enabled`).
+    pub enabled: bool,
+    pub graph: Graph,
 }
 
 #[derive(ToSchema, Serialize)]

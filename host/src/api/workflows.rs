@@ -94,6 +94,7 @@ async fn validate(
         "name": wf.name,
         "steps": wf.steps.len(),
         "triggers": wf.triggers.len(),
+        "graph": wf.graph(),
     })))
 }
 
@@ -144,9 +145,16 @@ async fn show(
     let q: VersionQuery = query(q)?;
     let (version, wf) = s.engine.workflow(&name, q.version).await?;
     let killed = s.engine.killed(&name).await?;
-    Ok(Json(
-        json!({"name": name, "version": version, "definition": wf.source, "kill_switch": killed}),
-    ))
+    let enabled = s
+        .engine
+        .store()
+        .workflow_head(&name)
+        .await?
+        .is_none_or(|h| h.enabled);
+    Ok(Json(json!({
+        "name": name, "version": version, "definition": wf.source, "kill_switch": killed,
+        "enabled": enabled, "graph": wf.graph(),
+    })))
 }
 
 #[utoipa::path(get, path = "/v1/workflows/{name}/versions", tag = "workflows", params(("name" = String, Path, description = "The workflow's name")),

@@ -550,6 +550,14 @@ pub(crate) fn settle(
     match result {
         Ok(answers) => {
             health.ok();
+            // Probes and empty claims change nothing anyone sees.
+            if answers.iter().any(|a| match a {
+                Answer::Commit(_) | Answer::Records(_) => true,
+                Answer::Claimed { ids, .. } => !ids.is_empty(),
+                Answer::Probe => false,
+            }) {
+                health.changed();
+            }
             for ((_, reply), answer) in batch.into_iter().zip(answers) {
                 let _ = reply.send(Ok(answer));
             }

@@ -84,9 +84,30 @@ pub struct ExecutionFilter {
     pub since: Option<i64>,
     /// Created before (Unix ms).
     pub until: Option<i64>,
+    /// What started it: `cause.kind` (`api`, `trigger`, `schedule`, `webhook`, `workflow`).
+    pub cause: Option<String>,
     /// Continue after this (created_at, id), newest first.
     pub after: Option<(i64, String)>,
     pub limit: i64,
+}
+
+impl ExecutionFilter {
+    /// `cause.kind` as a LIKE pattern over the stored JSON (compact, and no other object in a
+    /// cause has a `kind` key), so that one statement serves both databases.
+    fn cause_pattern(&self) -> Option<String> {
+        self.cause.as_ref().map(|k| format!("%\"kind\":\"{k}\"%"))
+    }
+}
+
+/// The filter of [`Store::list_executions`] and [`Store::count_executions`], binds `$1`-`$7`:
+/// every filter is written as "$n IS NULL OR ..." so that one statement serves all.
+macro_rules! filter_sql {
+    () => {
+        "($1 IS NULL OR workflow = $1) AND ($2 IS NULL OR status = $2) AND \
+         ($3 IS NULL OR record_object = $3) AND ($4 IS NULL OR record_id = $4) AND \
+         ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) AND \
+         ($7 IS NULL OR cause LIKE $7)"
+    };
 }
 
 /// One page of executions, newest first.
@@ -114,18 +135,18 @@ impl Store {
 
     /// Executions matching a filter, newest first.
     pub async fn list_executions(&self, f: &ExecutionFilter) -> Result<ExecutionPage, StoreError> {
-        // Every filter is written as "$n IS NULL OR column = $n" so one statement serves all.
-        const SQL: &str = "SELECT * FROM executions WHERE \
-             ($1 IS NULL OR workflow = $1) AND ($2 IS NULL OR status = $2) AND \
-             ($3 IS NULL OR record_object = $3) AND ($4 IS NULL OR record_id = $4) AND \
-             ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) AND \
-             ($7 IS NULL OR created_at < $7 OR (created_at = $7 AND id < $8)) \
-             ORDER BY created_at DESC, id DESC LIMIT $9";
+        const SQL: &str = concat!(
+            "SELECT * FROM executions WHERE ",
+            filter_sql!(),
+            " AND ($8 IS NULL OR created_at < $8 OR (created_at = $8 AND id < $9)) \
+             ORDER BY created_at DESC, id DESC LIMIT $10"
+        );
         let limit = f.limit.clamp(1, 1000);
         let (after_t, after_id) = match &f.after {
             Some((t, id)) => (Some(*t), Some(id.clone())),
             None => (None, None),
         };
+        let cause = f.cause_pattern();
         let mut items = on_db!(&self.db, p => sqlx::query_as::<_, ExecutionRow>(SQL)
             .bind(&f.workflow)
             .bind(&f.status)
@@ -133,6 +154,7 @@ impl Store {
             .bind(&f.record_id)
             .bind(f.since)
             .bind(f.until)
+            .bind(&cause)
             .bind(after_t)
             .bind(after_id)
             .bind(limit + 1)
@@ -145,6 +167,33 @@ impl Store {
             None
         };
         Ok(ExecutionPage { items, next })
+    }
+
+    /// How many executions match a filter, by status (the filter's status, paging and limit are
+    /// not used). Only the statuses some execution has are listed.
+    pub async fn count_executions(
+        &self,
+        f: &ExecutionFilter,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT status, COUNT(*) FROM executions WHERE ",
+            filter_sql!(),
+            " GROUP BY status"
+        );
+        let none: Option<String> = None;
+        let cause = f.cause_pattern();
+        Ok(
+            on_db!(&self.db, p => sqlx::query_as::<_, (String, i64)>(SQL)
+            .bind(&f.workflow)
+            .bind(&none)
+            .bind(&f.record_object)
+            .bind(&f.record_id)
+            .bind(f.since)
+            .bind(f.until)
+            .bind(&cause)
+            .fetch_all(p)
+            .await?),
+        )
     }
 
     /// Claim work for `owner`: queued executions, waiting ones whose time has come, and

@@ -1,5 +1,6 @@
 //! Whether the storage could write the last time this process tried: set by the group-commit
-//! writer after every batch, read by `/healthz`, probed by `/readyz`.
+//! writer after every batch, read by `/healthz`, probed by `/readyz`. It also counts the batches
+//! that changed something (executions, records), which `GET /v1/changes` waits on.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,11 +13,23 @@ pub struct Degraded {
 }
 
 /// The storage's health as this process last saw it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
     /// A cheap check for the hot path: most batches find the storage healthy and change nothing.
     bad: AtomicBool,
     degraded: Mutex<Option<Degraded>>,
+    /// Batches that changed executions or records, written by this process so far.
+    written: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            bad: AtomicBool::new(false),
+            degraded: Mutex::new(None),
+            written: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl Health {
@@ -46,6 +59,16 @@ impl Health {
             tracing::info!(since = was.since, "storage writes again");
         }
         self.bad.store(false, Ordering::Release);
+    }
+
+    /// A batch changed executions or records.
+    pub(crate) fn changed(&self) {
+        self.written.send_modify(|n| *n += 1);
+    }
+
+    /// The count of batches that changed something, to wait on the next change.
+    pub fn written(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.written.subscribe()
     }
 
     /// `None` while healthy.

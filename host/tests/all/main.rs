@@ -8,6 +8,8 @@ mod bursts;
 mod cli;
 mod cli_client;
 mod common;
+mod console;
+mod console_api;
 mod contract;
 mod crash;
 mod durability;

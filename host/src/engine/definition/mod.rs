@@ -21,6 +21,7 @@
 
 mod build;
 pub(crate) mod common;
+mod graph;
 mod raw;
 mod steps;
 #[cfg(test)]
