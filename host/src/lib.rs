@@ -9,7 +9,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`api`] (and `cli`) | the HTTP API (axum) and the server loop; the `flowbox` command |
+//! | [`api`] (and `cli`) | the HTTP API (axum), the web console it serves (`api/console.rs`, files in `host/console/`) and the server loop; the `flowbox` command |
 //! | [`engine`] | the workflow runtime: definitions, the executor, the scheduler, the trigger evaluator, the API's facade over everything below |
 //! | [`records`] | the record domain: object types and field checks, the `records` capability's backend, trigger specs and how an event matches one |
 //! | [`services`] | the host side of the other capabilities: LLM providers, email, HTTP, teams, files |

@@ -488,6 +488,24 @@ async fn the_console_in_a_real_browser() {
         "a client can start an execution: {controls:?}"
     );
     browser.shot("client-workflow").await;
+
+    // On a phone: nothing is wider than the screen (tables scroll inside their box).
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.goto(&format!("{base}/ui/executions")).await;
+    browser.find("main table tbody tr").await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "the page is wider than a phone by {overflow}px"
+    );
+    browser.shot("phone-executions").await;
     browser.goto(&format!("{base}/ui/admin")).await;
     browser.sees("Not allowed").await;
     browser.close().await;

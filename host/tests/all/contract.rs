@@ -189,10 +189,13 @@ steps:
     let good = "name: good\nscope: { object: deal }\ntriggers:\n  - stage_updated: { to: won }\n  - date: { field: close, days: -1 }\nsteps:\n  - { id: s, stop: {} }\n";
     let (status, v) = s.post_raw("/v1/workflows/validate", good).await;
     assert_eq!(status, 200, "{v}");
+    let mut v = v;
+    let graph = v.as_object_mut().unwrap().remove("graph");
     assert_eq!(
         v,
         json!({"valid": true, "name": "good", "steps": 1, "triggers": 2})
     );
+    assert_eq!(graph.unwrap()["nodes"][0]["id"], "s", "with its graph");
     let (status, v) = s.get("/v1/workflows/good").await;
     assert_eq!(status, 404, "validate saved nothing: {v}");
     let (status, v) = s.post_raw("/v1/workflows", good).await;
