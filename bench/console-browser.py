@@ -4,7 +4,8 @@ through chromedriver and python3-selenium. Signs in with the token, then loads e
 times: the time of one load is from the navigation's start (the page's performance.timeOrigin)
 until the page shows what it is for, read in the page (performance.now()), so WebDriver's own
 round trips are not counted:
-  list         /ui/executions: 50 rows in `main table tbody tr` and every status count shown
+  list         /ui/executions: every status count shown, and 50 rows in `main table tbody tr`
+               (all there are if the count of the status shown is below 50)
   list_failed  /ui/executions?status=failed: the same, every row failed
   execution    /ui/executions/ID: [data-test=timeline] present
 After the list: the rows in the DOM (a page, never everything), the DOM's element count, and
@@ -34,9 +35,12 @@ WAIT_JS = f"""
 const want = arguments[0], done = arguments[arguments.length - 1];
 function ready() {{
   if (want === 'execution') return !!document.querySelector('[data-test=timeline]');
-  const rows = document.querySelectorAll('main table tbody tr').length;
   const counts = [...document.querySelectorAll('.counts .count-n')];
-  return rows === {PAGE} && counts.length > 0 && counts.every((c) => c.textContent.trim() !== '\u2014');
+  if (!counts.length || counts.some((c) => c.textContent.trim() === '\u2014')) return false;
+  // A full page, or all there are when fewer: the count of the status shown (its button is pressed).
+  const shown = document.querySelector('.counts [aria-pressed=true] .count-n');
+  const total = shown ? Number(shown.textContent.replace(/[^0-9]/g, '')) : {PAGE};
+  return document.querySelectorAll('main table tbody tr').length === Math.min({PAGE}, total);
 }}
 (function check() {{
   if (ready()) done(performance.now()); else requestAnimationFrame(check);

@@ -4,7 +4,8 @@ the real ones it finds (workflow WORKFLOW, each with its step runs) in SQL: fast
 100,000 through the API would take minutes.
 
 Each copy gets a new id of the same format (a UUIDv7 whose time is its own created_at; its tail
-is a counter, so ids are unique), a created_at spread over the last DAYS days, and a status:
+is a counter, so ids are unique), a created_at spread over the last DAYS days (inserted oldest
+first, as they would have been written), and a status:
 ~2% failed (the step failed for good), ~5% waiting on a retry with wake_at a year away (nothing
 wakes during the benchmark), the rest completed; each with its matching step run.
 Prints one JSON line: {"copied": ..., "by_status": {...}, "sample_id": <a completed copy>}.
@@ -59,9 +60,11 @@ def new_id(ms, i):
 
 def rows():
     global sample
-    for i in range(todo):
+    # Oldest first, as a real history is written: rowids follow created_at, so that reads which
+    # visit rows in created_at order touch the table in its own order, as they would in production.
+    times = sorted(now - 1 - rng.randrange(span) for _ in range(todo))
+    for i, created in enumerate(times):
         src = templates[i % len(templates)]
-        created = now - rng.randrange(span)
         r = rng.random()
         status = "failed" if r < 0.02 else "waiting" if r < 0.07 else "completed"
         by_status[status] += 1

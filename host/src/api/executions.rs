@@ -367,6 +367,7 @@ async fn counts(
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ChangesQuery {
     /// The `version` of a previous answer: wait for a change after it.
     #[param(max_length = 100)]
@@ -400,6 +401,12 @@ async fn changes(
             ));
         }
     };
+    if q.after.as_ref().is_some_and(|a| a.len() > 100) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "after: a version is at most 100 characters",
+        ));
+    }
     let mut written = s.engine.store().health().written();
     let now = version(*written.borrow_and_update());
     if q.after.as_deref() == Some(now.as_str()) && !wait.is_zero() {

@@ -200,8 +200,14 @@ impl Browser {
         self.find("header.top nav").await;
     }
 
-    async fn close(mut self) {
-        let _ = self.client.close().await;
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+/// A failed test still stops its chromedriver (and the browser with it).
+impl Drop for Browser {
+    fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

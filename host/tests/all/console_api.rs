@@ -135,7 +135,8 @@ async fn a_long_poll_on_changes_answers_when_something_is_written() {
     // An old version (another process's, or from before a restart) answers at once.
     let (_, now) = s.get("/v1/changes?after=0-0&wait=30").await;
     assert_ne!(now["version"], "0-0");
-    for bad in ["wait=61", "wait=-1", "wait=x", "since=1"] {
+    let long = format!("after={}", "0".repeat(101));
+    for bad in ["wait=61", "wait=-1", "wait=x", "since=1", &long] {
         let (status, body) = s.get(&format!("/v1/changes?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
