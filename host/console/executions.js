@@ -381,7 +381,11 @@ export async function show(params, query, ctx) {
   let last = null;
   const kept = { key: null, nodes: [] }; // the action buttons, kept while the same actions apply
   const render = async () => {
-    const ex = await api('GET', `/v1/executions/${enc(params.id)}`, { signal: ctx.signal });
+    const [ex, kids] = await Promise.all([
+      api('GET', `/v1/executions/${enc(params.id)}`, { signal: ctx.signal }),
+      api('GET', '/v1/executions', { query: { parent: params.id, limit: 50 }, signal: ctx.signal }),
+    ]);
+    ex.children = kids.executions; // the executions it started (the first 50)
     if (ctx.signal.aborted) return;
     fill(problem);
     // Most commits are other executions': leave the page (and a button about to be clicked) be.
@@ -507,6 +511,8 @@ function reveal(step) {
 
 function summary(ex, steps) {
   const children = steps.filter((s) => s.detail && (s.detail.child || s.detail.resumed));
+  const named = new Set(children.map((s) => s.detail.child || s.detail.resumed));
+  const started = (ex.children || []).filter((c) => !named.has(c.id));
   const ended = ex.ended_at ? Date.parse(ex.ended_at) : null;
   return [
     ['Id', h('code', {}, ex.id)],
@@ -515,10 +521,12 @@ function summary(ex, steps) {
     ['Record', recordLink(ex.record)],
     ['Cause', causeView(ex.cause)],
     ex.parent_id && ['Parent', executionLink(ex.parent_id)],
-    children.length && ['Children', h('ul', { class: 'plain' }, children.map((s) => h('li', {},
-      executionLink(s.detail.child || s.detail.resumed),
-      ' ', s.detail.workflow ? `${s.detail.workflow}${s.detail.version ? `@${s.detail.version}` : ''}` : '',
-      h('span', { class: 'muted' }, s.detail.resumed ? ` (resumed by step ${s.step_id})` : ` (started by step ${s.step_id})`))))],
+    (children.length || started.length) && ['Children', h('ul', { class: 'plain' },
+      children.map((s) => h('li', {},
+        executionLink(s.detail.child || s.detail.resumed),
+        ' ', s.detail.workflow ? `${s.detail.workflow}${s.detail.version ? `@${s.detail.version}` : ''}` : '',
+        h('span', { class: 'muted' }, s.detail.resumed ? ` (resumed by step ${s.step_id})` : ` (started by step ${s.step_id})`))),
+      started.map((c) => h('li', {}, executionLink(c.id), ` ${c.workflow}@${c.version} `, badge(c.status))))],
     ex.trace_id && ['Trace', h('code', {}, ex.trace_id)],
     ['Created', time(ex.created_at)],
     ex.event_at && ex.event_at !== ex.created_at && ['Event at', time(ex.event_at)],

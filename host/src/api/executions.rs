@@ -275,6 +275,8 @@ struct ListQuery {
     /// What started it (`cause.kind`).
     #[param(inline, value_type = Option<CauseKind>)]
     cause: Option<String>,
+    /// Started by this execution (its children).
+    parent: Option<String>,
     /// How many at most: 1-1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
@@ -323,6 +325,7 @@ fn filter(q: ListQuery) -> Result<ExecutionFilter, ApiError> {
         since: paging::time("since", q.since.as_deref())?,
         until: paging::time("until", q.until.as_deref())?,
         cause: q.cause,
+        parent: q.parent,
         after: paging::cursor(q.cursor.as_deref())?,
         limit: paging::limit(q.limit, 50)?,
     })

@@ -565,6 +565,7 @@ async fn complete_activity(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// An event id: older than it (the `next_before` of the previous page).
     before: Option<i64>,
     /// How many at most: 1-1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -584,13 +585,18 @@ async fn events(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let q: EventsQuery = query(q)?;
+    let limit = paging::limit(q.limit, 100)?;
     let rows = s
         .engine
-        .record_events(&object, &id, q.before, paging::limit(q.limit, 100)?)
+        .record_events(&object, &id, q.before, limit)
         .await?;
-    Ok(Json(
-        json!({ "events": rows.iter().map(event_view).collect::<Vec<_>>() }),
-    ))
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(json!({
+        "events": rows.iter().map(event_view).collect::<Vec<_>>(),
+        "next_before": next_before,
+    })))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -243,7 +243,7 @@ pub struct Activities {
 #[derive(ToSchema, Serialize)]
 pub struct Events {
     pub events: Vec<Event>,
-    /// Only in `GET /v1/events`: the `before` of the next page, null on the last.
+    /// The `before` of the next page, null on the last.
     pub next_before: Option<i64>,
 }
 

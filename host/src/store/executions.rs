@@ -86,28 +86,79 @@ pub struct ExecutionFilter {
     pub until: Option<i64>,
     /// What started it: `cause.kind` (`api`, `trigger`, `schedule`, `webhook`, `workflow`).
     pub cause: Option<String>,
+    /// Started by this execution (a `start_workflow` step).
+    pub parent: Option<String>,
     /// Continue after this (created_at, id), newest first.
     pub after: Option<(i64, String)>,
     pub limit: i64,
 }
 
 impl ExecutionFilter {
-    /// `cause.kind` as a LIKE pattern over the stored JSON (compact, and no other object in a
-    /// cause has a `kind` key), so that one statement serves both databases.
-    fn cause_pattern(&self) -> Option<String> {
-        self.cause.as_ref().map(|k| format!("%\"kind\":\"{k}\"%"))
+    /// The conditions the filter asks for (none for what it leaves open, so that the database
+    /// can use the index that fits: by workflow, status, record, parent or time), from `$1`,
+    /// with their values. Only fixed text goes into the SQL; every value is bound. `status` is left out when `with_status` is false.
+    fn conditions(&self, with_status: bool) -> (Vec<String>, Vec<Arg>) {
+        let mut sql = Vec::new();
+        let mut args = Vec::new();
+        let mut add = |condition: &str, value: Arg| {
+            args.push(value);
+            sql.push(condition.replace('?', &format!("${}", args.len())));
+        };
+        let text = |v: &Option<String>| v.clone().map(Arg::Text);
+        let checks = [
+            ("workflow = ?", text(&self.workflow)),
+            ("status = ?", text(&self.status).filter(|_| with_status)),
+            ("record_object = ?", text(&self.record_object)),
+            ("record_id = ?", text(&self.record_id)),
+            ("parent_id = ?", text(&self.parent)),
+            ("created_at >= ?", self.since.map(Arg::Int)),
+            ("created_at < ?", self.until.map(Arg::Int)),
+            // `cause.kind`, as a LIKE pattern over the stored JSON (compact, and no other
+            // object in a cause has a `kind` key), so that one statement serves both databases.
+            (
+                "cause LIKE ?",
+                self.cause
+                    .as_ref()
+                    .map(|k| Arg::Text(format!("%\"kind\":\"{k}\"%"))),
+            ),
+        ];
+        for (condition, value) in checks {
+            if let Some(value) = value {
+                add(condition, value);
+            }
+        }
+        (sql, args)
     }
 }
 
-/// The filter of [`Store::list_executions`] and [`Store::count_executions`], binds `$1`-`$7`:
-/// every filter is written as "$n IS NULL OR ..." so that one statement serves all.
-macro_rules! filter_sql {
-    () => {
-        "($1 IS NULL OR workflow = $1) AND ($2 IS NULL OR status = $2) AND \
-         ($3 IS NULL OR record_object = $3) AND ($4 IS NULL OR record_id = $4) AND \
-         ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) AND \
-         ($7 IS NULL OR cause LIKE $7)"
-    };
+/// A value bound to a statement built at run time.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// `WHERE a AND b` (or nothing).
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    }
+}
+
+/// Bind `args` in order to a statement.
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::Text(t) => q.bind(t.clone()),
+                Arg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
 }
 
 /// One page of executions, newest first.
@@ -135,29 +186,26 @@ impl Store {
 
     /// Executions matching a filter, newest first.
     pub async fn list_executions(&self, f: &ExecutionFilter) -> Result<ExecutionPage, StoreError> {
-        const SQL: &str = concat!(
-            "SELECT * FROM executions WHERE ",
-            filter_sql!(),
-            " AND ($8 IS NULL OR created_at < $8 OR (created_at = $8 AND id < $9)) \
-             ORDER BY created_at DESC, id DESC LIMIT $10"
-        );
         let limit = f.limit.clamp(1, 1000);
-        let (after_t, after_id) = match &f.after {
-            Some((t, id)) => (Some(*t), Some(id.clone())),
-            None => (None, None),
-        };
-        let cause = f.cause_pattern();
-        let mut items = on_db!(&self.db, p => sqlx::query_as::<_, ExecutionRow>(SQL)
-            .bind(&f.workflow)
-            .bind(&f.status)
-            .bind(&f.record_object)
-            .bind(&f.record_id)
-            .bind(f.since)
-            .bind(f.until)
-            .bind(&cause)
-            .bind(after_t)
-            .bind(after_id)
-            .bind(limit + 1)
+        let (mut conditions, mut args) = f.conditions(true);
+        if let Some((t, id)) = &f.after {
+            let n = args.len();
+            conditions.push(format!(
+                "(created_at < ${} OR (created_at = ${} AND id < ${}))",
+                n + 1,
+                n + 1,
+                n + 2
+            ));
+            args.push(Arg::Int(*t));
+            args.push(Arg::Text(id.clone()));
+        }
+        args.push(Arg::Int(limit + 1));
+        let sql = format!(
+            "SELECT * FROM executions{} ORDER BY created_at DESC, id DESC LIMIT ${}",
+            where_clause(&conditions),
+            args.len()
+        );
+        let mut items = on_db!(&self.db, p => bind_all!(sqlx::query_as::<_, ExecutionRow>(sqlx::AssertSqlSafe(sql.clone())), &args)
             .fetch_all(p)
             .await?);
         let next = if items.len() as i64 > limit {
@@ -175,24 +223,15 @@ impl Store {
         &self,
         f: &ExecutionFilter,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        const SQL: &str = concat!(
-            "SELECT status, COUNT(*) FROM executions WHERE ",
-            filter_sql!(),
-            " GROUP BY status"
+        let (conditions, args) = f.conditions(false);
+        let sql = format!(
+            "SELECT status, COUNT(*) FROM executions{} GROUP BY status",
+            where_clause(&conditions)
         );
-        let none: Option<String> = None;
-        let cause = f.cause_pattern();
         Ok(
-            on_db!(&self.db, p => sqlx::query_as::<_, (String, i64)>(SQL)
-            .bind(&f.workflow)
-            .bind(&none)
-            .bind(&f.record_object)
-            .bind(&f.record_id)
-            .bind(f.since)
-            .bind(f.until)
-            .bind(&cause)
-            .fetch_all(p)
-            .await?),
+            on_db!(&self.db, p => bind_all!(sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.clone())), &args)
+                .fetch_all(p)
+                .await?),
         )
     }
 

@@ -113,6 +113,7 @@ migrations!(
     "0016_fair_waits.sql",
     "0017_fair_queue.sql",
     "0018_execution_traces.sql",
+    "0019_executions_by_parent.sql",
 );
 
 /// A migrator as `sqlx::migrate!` makes one (which needs sqlx's `macros` feature): version and

@@ -11,6 +11,7 @@ use crate::common::{Db, TestServer, on_both_databases};
 on_both_databases!(counts_and_the_cause_filter_match_the_list);
 
 const TWO: &str = "name: two\nsteps:\n  - { id: a, action: increment, input: { n: 1 } }\n";
+const PARENT: &str = "name: parent\nsteps:\n  - { id: a, start_workflow: { workflow: two } }\n  - { id: b, start_workflow: { workflow: two } }\n";
 const BROKE: &str =
     "name: broke\nsteps:\n  - { id: a, action: fail, input: { kind: permanent, message: no } }\n";
 
@@ -51,6 +52,39 @@ async fn counts_and_the_cause_filter_match_the_list(db: Db) {
     assert_eq!(none["executions"].as_array().unwrap().len(), 0, "{none}");
     let (_, none) = s.get("/v1/executions/counts?cause=schedule").await;
     assert_eq!(none["total"], 0, "{none}");
+    // An execution's children: the executions its `start_workflow` steps started.
+    let (status, body) = s.post_raw("/v1/workflows", PARENT).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, parent) = s
+        .post("/v1/workflows/parent/executions?wait=10", json!({}))
+        .await;
+    let id = parent["id"].as_str().unwrap();
+    let (status, kids) = s.get(&format!("/v1/executions?parent={id}")).await;
+    assert_eq!(status, 200, "{kids}");
+    let kids = kids["executions"].as_array().unwrap();
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert!(
+        kids.iter()
+            .all(|k| k["workflow"] == "two" && k["parent_id"] == id)
+    );
+    let (_, by_cause) = s.get("/v1/executions?cause=workflow").await;
+    assert_eq!(
+        by_cause["executions"].as_array().unwrap().len(),
+        2,
+        "{by_cause}"
+    );
+    let (_, counted) = s.get(&format!("/v1/executions/counts?parent={id}")).await;
+    assert_eq!(counted["total"], 2, "{counted}");
+    let (_, none) = s.get("/v1/executions?parent=nobody").await;
+    assert_eq!(none["executions"].as_array().unwrap().len(), 0, "{none}");
+    // Filters combine: the parent's workflow on its own, then with a status it does not have.
+    let (_, one) = s
+        .get("/v1/executions?workflow=parent&status=completed")
+        .await;
+    assert_eq!(one["executions"].as_array().unwrap().len(), 1, "{one}");
+    let (_, none) = s.get("/v1/executions?workflow=parent&status=failed").await;
+    assert_eq!(none["executions"].as_array().unwrap().len(), 0, "{none}");
+
     // A cause that is not one, or a pattern, is refused, not matched.
     for bad in ["robot", "%25", "api%25"] {
         let (status, body) = s.get(&format!("/v1/executions?cause={bad}")).await;
